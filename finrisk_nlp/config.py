@@ -1,0 +1,337 @@
+"""Typed recipe configuration: dataclasses + a YAML file + ``key.sub=value`` overrides.
+
+Used by every recipe and by ``finrisk train``::
+
+    accelerate launch recipes/credit_text.py --config recipes/configs/credit_text.yaml train.lr=1e-4 lora.r=4
+
+Unknown keys, wrong types and out-of-range values are collected and reported together in one
+:class:`~finrisk_nlp.errors.ConfigError`, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+EMBEDDED_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class ModelConfig:
+    """Which encoder to fine-tune and how texts are cut to its input size."""
+
+    name_or_path: str = EMBEDDED_MODEL  # the offline MiniLM shipped as a package; a local dir or Hub id works too
+    max_length: int = 128  # tokens per window; longer texts are truncated (training) or chunked (eval/predict)
+    trust_remote_code: bool = False  # only for Hub models whose code you have read
+
+    def validate(self) -> list[str]:
+        return [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (passed to ``peft.LoraConfig``); ``enabled=false`` trains every weight instead."""
+
+    enabled: bool = True
+    r: int = 8
+    alpha: int = 16  # scaling is alpha / r; 2*r is the usual choice
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.r < 1:
+            problems.append(f"lora.r must be >= 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            problems.append("lora.target_modules must name at least one module, e.g. [query, value]")
+        return problems
+
+
+@dataclass
+class DataConfig:
+    """Where the labelled text comes from and how it is split."""
+
+    train_file: str | None = None  # null: the task's shipped demo data
+    validation_file: str | None = None  # null: carved from train_file (stratified)
+    test_file: str | None = None  # null: carved from train_file (stratified)
+    text_column: str | None = None  # null: the task's default column
+    label_column: str | None = None  # null: the task's default column
+    labels: list[str] | None = None  # null: the task's labels, or the sorted labels found in train_file
+    positive_label: str | None = None  # binary tasks: the risk class that PR-AUC and thresholds refer to
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    min_examples_per_class: int = 5  # fewer rows for a class in train_file is an error
+
+    def validate(self) -> list[str]:
+        problems = []
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                problems.append(f"data.{name} must be in (0, 0.5), got {value}")
+        if self.min_examples_per_class < 1:
+            problems.append(f"data.min_examples_per_class must be >= 1, got {self.min_examples_per_class}")
+        return problems
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation cadence, checkpointing and resume."""
+
+    epochs: int = 3
+    batch_size: int = 16  # per process
+    eval_batch_size: int = 64  # per process
+    grad_accum_steps: int = 1
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06  # share of optimizer steps with linear warmup, then linear decay to 0
+    max_grad_norm: float = 1.0
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
+    log_every: int = 10  # optimizer steps between loss log lines
+    checkpoint_every: int | None = None  # optimizer steps between save_state checkpoints; null: each epoch
+    keep_checkpoints: int = 2
+    early_stopping_patience: int | None = 2  # epochs without improvement before stopping; null: never
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, no on CPU
+    resume: str | None = None  # "latest" or a checkpoint dir; null: start fresh
+    group_by_length: bool = True  # batches of similar length waste less padding
+
+    def validate(self) -> list[str]:
+        problems = []
+        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                problems.append(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"train.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            problems.append(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("max_steps", "checkpoint_every", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"train.{name} must be >= 1 or null, got {value}")
+        return problems
+
+
+@dataclass
+class RecipeConfig:
+    """Everything one training run needs. Saved next to the model as ``config.yaml``."""
+
+    task: str = "credit_text"  # a name registered in finrisk_nlp.tasks
+    seed: int = 42
+    cpu: bool = False  # true: run on CPU even if a GPU is there (needed for multi-process CPU runs)
+    output_dir: str = "runs/credit_text"
+    log_with: list[str] = field(default_factory=list)  # accelerate trackers, e.g. [tensorboard]
+    save_merged: bool = False  # also write model_merged/: adapter merged into the base, loadable without peft
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> list[str]:
+        from .tasks import list_tasks
+
+        problems = []
+        if self.task not in list_tasks():
+            problems.append(f"task: unknown task {self.task!r}; registered tasks are {list_tasks()}")
+        return problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building dataclasses from plain dicts, collecting every problem on the way.
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
+    """Return ``value`` checked against type ``tp``; append a problem (and return None) if it does not fit."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            trial: list[str] = []
+            result = _coerce(value, option, key, trial)
+            if not trial:
+                return result
+        problems.append(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        return None
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            problems.append(f"{key}: expected one of {list(typing.get_args(tp))}, got {value!r}")
+        return value
+    if origin is list:
+        if isinstance(value, str):  # `lora.target_modules=query` on the command line
+            value = [value]
+        if not isinstance(value, list | tuple):
+            problems.append(f"{key}: expected a list, got {value!r}")
+            return None
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{key}: expected a mapping, got {value!r}")
+            return None
+        _, val_tp = typing.get_args(tp)
+        return {str(k): _coerce(v, val_tp, f"{key}.{k}", problems) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, problems)
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "5e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"{key}: expected a number, got {value!r}")
+            return value
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix or 'config'}: expected a mapping of keys, got {raw!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {(prefix + '.' if prefix else '') + close[0]!r}?" if close else ""
+            problems.append(f"{dotted}: unknown key{hint} (valid keys here: {', '.join(names)})")
+            continue
+        kwargs[key] = _coerce(value, hints[key], dotted, problems)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # only reachable when a coerced value was already reported
+        problems.append(f"{prefix}: {exc}")
+        return cls()
+
+
+def _validate_tree(obj: Any, problems: list[str]) -> None:
+    if hasattr(obj, "validate"):
+        problems.extend(obj.validate())
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _validate_tree(value, problems)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings to a nested dict; values are parsed as YAML (``1e-4``, ``[a, b]``, ``null``)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError([f"override {item!r}: expected key.sub=value, e.g. train.lr=1e-4"])
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any]) -> RecipeConfig:
+    """Build and validate a :class:`RecipeConfig`; raise one ConfigError listing every problem."""
+    problems: list[str] = []
+    cfg = _build(RecipeConfig, raw, "", problems)
+    if not problems:
+        _validate_tree(cfg, problems)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RecipeConfig:
+    """Read a YAML recipe config (or the defaults when ``path`` is None) and apply command-line overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError([f"config file {str(path)!r} not found; pass --config with an existing YAML file"])
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+        if not isinstance(raw, dict):
+            raise ConfigError([f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}"])
+    return config_from_dict(apply_overrides(raw, list(overrides or [])))
+
+
+def save_config(cfg: RecipeConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (what a run actually used)."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def parse_cli(argv: list[str] | None, default_config: str | Path | None = None) -> RecipeConfig:
+    """Parse ``[--config FILE] key=value ...`` as used by every recipe.
+
+    Args:
+        argv: the arguments after the script name (``sys.argv[1:]`` when None).
+        default_config: the YAML read when ``--config`` is not given.
+
+    Raises:
+        ConfigError: for an unknown ``--flag``, a missing file or any invalid value.
+    """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    config_path: str | Path | None = default_config
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--config" and i + 1 < len(args):
+            config_path, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--config="):
+            config_path = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            raise ConfigError(
+                [f"unknown option {arg!r}: recipes take --config FILE and key=value overrides, "
+                 f"e.g. `train.epochs=1` (not `--train.epochs 1`)"]
+            )
+        else:
+            overrides.append(arg)
+        i += 1
+    return load_config(config_path, overrides)

@@ -1,0 +1,298 @@
+"""Loading, validating, splitting and batching labelled risk text.
+
+Used by the training recipes (``accelerate launch recipes/credit_text.py``) and ``finrisk validate``:
+
+    finrisk validate --config recipes/configs/credit_text.yaml data.train_file=my_loans.csv
+
+Files may be CSV, JSONL/JSON, Parquet or a directory written by ``datasets.Dataset.save_to_disk``. Every
+schema problem is reported with the file, the row and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Sampler
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from .config import DataConfig
+from .errors import DataError
+from .tasks import Task, get_task, with_overrides
+
+SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+MULTI_LABEL_SEPARATORS = ("|", ";")
+
+
+def load_table(path: str | Path) -> datasets.Dataset:
+    """Read one data file (CSV, JSONL, Parquet or a ``save_to_disk`` directory) into a ``datasets.Dataset``.
+
+    Raises:
+        DataError: if the file is missing, of an unknown kind, unreadable, or a DatasetDict directory.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist; check data.train_file / data.*_file in your config")
+    if path.is_dir():
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as exc:  # datasets raises FileNotFoundError or a generic error for non-dataset dirs
+            raise DataError(
+                f"{path} is a directory but not one written by datasets' save_to_disk ({exc}); "
+                "pass a CSV, JSONL or Parquet file instead"
+            ) from exc
+        if isinstance(loaded, datasets.DatasetDict):
+            raise DataError(
+                f"{path} holds a DatasetDict with splits {list(loaded)}, but one split is expected here; "
+                f"did you mean {path / next(iter(loaded))}?"
+            )
+        return loaded
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path}: unsupported file type {path.suffix!r}; expected one of {sorted(SUFFIXES)} "
+            "or a directory written by save_to_disk"
+        )
+    reader = {"csv": datasets.Dataset.from_csv, "json": datasets.Dataset.from_json,
+              "parquet": datasets.Dataset.from_parquet}[kind]
+    try:
+        return reader(str(path), keep_in_memory=True)
+    except Exception as exc:  # pyarrow/pandas parse errors come in many types
+        raise DataError(f"{path}: could not be read as {kind} ({type(exc).__name__}: {exc})") from exc
+
+
+def _label_values(value: Any, multi_label: bool) -> list[str]:
+    """The label(s) of one row as strings; multi-label cells may be lists or 'a|b' strings."""
+    if value is None:
+        return []
+    if multi_label:
+        if isinstance(value, str):
+            for sep in MULTI_LABEL_SEPARATORS:
+                if sep in value:
+                    return [v.strip() for v in value.split(sep) if v.strip()]
+            return [value.strip()] if value.strip() else []
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def validate_table(
+    table: datasets.Dataset, task: Task, source: str, *, min_examples_per_class: int = 0
+) -> None:
+    """Check that ``table`` fits ``task``: columns present, texts non-empty strings, labels known and frequent enough.
+
+    Raises:
+        DataError: naming the file, the first offending rows and what to do.
+    """
+    missing = [c for c in (task.text_column, task.label_column) if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{source}: expected the columns {[task.text_column, task.label_column]} but {missing} "
+            f"{'is' if len(missing) == 1 else 'are'} missing; found {table.column_names}. Rename the columns or "
+            "set data.text_column=... data.label_column=... on the command line."
+        )
+    bad_text = [
+        (i, t) for i, t in enumerate(table[task.text_column]) if not isinstance(t, str) or not t.strip()
+    ]
+    if bad_text:
+        rows = ", ".join(f"row {i + 1} ({'empty' if t is None or t == '' else repr(t)[:40]})" for i, t in bad_text[:5])
+        raise DataError(
+            f"{source}: column {task.text_column!r} must hold non-empty text, but {len(bad_text)} row(s) do not: "
+            f"{rows}{' ...' if len(bad_text) > 5 else ''}. Remove or fill these rows."
+        )
+    known = set(task.labels)
+    counts: Counter[str] = Counter()
+    unknown = []
+    for i, value in enumerate(table[task.label_column]):
+        values = _label_values(value, task.multi_label)
+        if not values and not task.multi_label:
+            unknown.append((i, value))
+        for v in values:
+            if v in known:
+                counts[v] += 1
+            else:
+                unknown.append((i, v))
+    if unknown:
+        rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in unknown[:5])
+        raise DataError(
+            f"{source}: column {task.label_column!r} has label(s) outside the expected {list(task.labels)}: "
+            f"{rows}{' ...' if len(unknown) > 5 else ''}. Fix the rows, or declare the labels with data.labels=[...]."
+        )
+    rare = {label: counts[label] for label in task.labels if counts[label] < min_examples_per_class}
+    if rare:
+        raise DataError(
+            f"{source}: every label needs at least {min_examples_per_class} examples to train and evaluate on, "
+            f"but found {rare} (all counts: {dict(counts)}). Add examples, drop the label with data.labels=[...], "
+            "or lower data.min_examples_per_class."
+        )
+
+
+def infer_labels(table: datasets.Dataset, task: Task) -> list[str]:
+    """Sorted distinct labels of a user's file, for data whose labels are not declared anywhere."""
+    found: set[str] = set()
+    for value in table[task.label_column]:
+        found.update(_label_values(value, task.multi_label))
+    return sorted(found)
+
+
+def encode_labels(table: datasets.Dataset, task: Task) -> datasets.Dataset:
+    """Add a ``labels`` column: class ids (single-label) or multi-hot float vectors (multi-label)."""
+    index = {label: i for i, label in enumerate(task.labels)}
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        out = []
+        for value in batch[task.label_column]:
+            values = _label_values(value, task.multi_label)
+            if task.multi_label:
+                hot = [0.0] * len(task.labels)
+                for v in values:
+                    hot[index[v]] = 1.0
+                out.append(hot)
+            else:
+                out.append(index[values[0]])
+        return {"labels": out}
+
+    return table.map(encode, batched=True, desc="Encoding labels", keep_in_memory=True)
+
+
+def _stratum(table: datasets.Dataset, task: Task) -> list[str]:
+    return ["|".join(sorted(_label_values(v, task.multi_label))) or "none" for v in table[task.label_column]]
+
+
+def split_table(
+    table: datasets.Dataset, task: Task, validation_fraction: float, test_fraction: float, seed: int
+) -> datasets.DatasetDict:
+    """Deterministic stratified train/validation/test split of one table."""
+    indices = np.arange(len(table))
+    strata = np.asarray(_stratum(table, task))
+    # Multi-label combinations can be too rare to stratify on; fall back to the first label then.
+    if task.multi_label and min(Counter(strata).values()) < 3:
+        strata = np.asarray([s.split("|")[0] for s in strata])
+    try:
+        rest, test = train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=strata)
+        relative = validation_fraction / (1.0 - test_fraction)
+        train, val = train_test_split(rest, test_size=relative, random_state=seed, stratify=strata[rest])
+    except ValueError as exc:
+        raise DataError(
+            f"cannot make a stratified split of {len(table)} rows ({exc}); add data, or pass "
+            "data.validation_file and data.test_file explicitly"
+        ) from exc
+    return datasets.DatasetDict(
+        train=table.select(sorted(train)), validation=table.select(sorted(val)), test=table.select(sorted(test))
+    )
+
+
+def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, datasets.DatasetDict]:
+    """Load, validate and split the data a config points at.
+
+    Returns the task with the user's column names and labels applied, and the train/validation/test splits
+    (with a ``labels`` column). When only ``train_file`` is given, validation and test are carved from it.
+    """
+    task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
+    if data_cfg.train_file is None:
+        from .demo_data import demo_path
+
+        train_source: str | Path = demo_path(task.name if task.name != "aml_typology" else "aml_alert")
+    else:
+        train_source = data_cfg.train_file
+    train = load_table(train_source)
+    if task.label_column not in train.column_names:
+        validate_table(train, task, str(train_source))  # reports the missing column
+    # A label column of the user's own has no declared labels: take them from the data (or data.labels).
+    default_column = data_cfg.label_column is None or data_cfg.label_column == get_task(task.name).label_column
+    labels = data_cfg.labels or (None if default_column else infer_labels(train, task))
+    task = with_overrides(task, labels=labels, positive_label=data_cfg.positive_label)
+    validate_table(train, task, str(train_source), min_examples_per_class=data_cfg.min_examples_per_class)
+
+    if data_cfg.validation_file and data_cfg.test_file:
+        splits = datasets.DatasetDict(train=train)
+    else:
+        splits = split_table(train, task, data_cfg.validation_fraction, data_cfg.test_fraction, seed)
+    for split, path in (("validation", data_cfg.validation_file), ("test", data_cfg.test_file)):
+        if path:
+            table = load_table(path)
+            validate_table(table, task, path)
+            splits[split] = table
+    return task, datasets.DatasetDict({name: encode_labels(t, task) for name, t in splits.items()})
+
+
+def tokenize_splits(
+    splits: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, task: Task, max_length: int
+) -> datasets.DatasetDict:
+    """Tokenize the text column (truncating to ``max_length``); keep only model inputs and ``labels``."""
+
+    def tokenize(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        return tokenizer(batch[task.text_column], truncation=True, max_length=max_length)
+
+    return datasets.DatasetDict({
+        name: split.map(
+            tokenize, batched=True, remove_columns=[c for c in split.column_names if c != "labels"],
+            desc=f"Tokenizing {name}", keep_in_memory=True,
+        )
+        for name, split in splits.items()
+    })
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Shuffled order in which neighbouring examples have similar lengths, so padded batches waste little.
+
+    Indices are shuffled, cut into mega-batches of ``mega_factor * batch_size``, and each mega-batch is sorted
+    by length. The order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so every process and a
+    resumed run see the same order.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> None:
+        self.lengths = lengths
+        self.mega = max(batch_size * mega_factor, 1)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(range(len(self.lengths)))
+        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        for start in range(0, len(order), self.mega):
+            yield from sorted(order[start:start + self.mega], key=self.lengths.__getitem__, reverse=True)
+
+
+def build_dataloader(
+    split: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    group_by_length: bool = True,
+) -> DataLoader:
+    """A DataLoader with dynamic padding; training order is shuffled (length-grouped unless disabled)."""
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    lengths = [len(ids) for ids in split["input_ids"]]
+    if shuffle and group_by_length:
+        sampler: Sampler[int] | None = LengthGroupedSampler(lengths, batch_size, seed)
+    elif shuffle:
+        sampler = None
+    else:  # evaluation: longest first, so memory peaks show up in the first batch rather than the last
+        sampler = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)  # type: ignore[assignment]
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        split, batch_size=batch_size, sampler=sampler, shuffle=shuffle and sampler is None,
+        collate_fn=collator, generator=generator if shuffle else None,
+    )
+
+
+def steps_per_epoch(num_examples: int, batch_size: int, num_processes: int, grad_accum: int) -> int:
+    """Optimizer steps one epoch takes once batches are sharded across processes."""
+    batches = math.ceil(num_examples / batch_size)
+    return math.ceil(math.ceil(batches / num_processes) / grad_accum)
