@@ -56,9 +56,17 @@ class Predictor:
             out[idx] = probs.cpu().numpy()
         return out
 
+    def predict_documents(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Document-level probabilities and how many model windows each document took.
+
+        Returns:
+            ``(probs, num_chunks)``: ``(n, num_labels)`` probabilities and an ``(n,)`` int array.
+        """
+        return self.predict_proba(texts, batch_size), np.ones(len(texts), dtype=np.int64)
+
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per text: ``label`` (or ``labels`` for multi-label tasks) and ``probabilities`` by name."""
-        probs = self.predict_proba(texts, batch_size)
+        probs, _ = self.predict_documents(texts, batch_size)
         results = []
         for row in probs:
             named = {label: float(p) for label, p in zip(self.task.labels, row, strict=True)}
