@@ -229,16 +229,18 @@ def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     for key, value in raw.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
+            close = difflib.get_close_matches(str(key), names, n=1) or [
+                n for n in names if str(key).startswith(n) or n.startswith(str(key))
+            ][:1]
             hint = f"; did you mean {(prefix + '.' if prefix else '') + close[0]!r}?" if close else ""
             problems.append(f"{dotted}: unknown key{hint} (valid keys here: {', '.join(names)})")
             continue
-        kwargs[key] = _coerce(value, hints[key], dotted, problems)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # only reachable when a coerced value was already reported
-        problems.append(f"{prefix}: {exc}")
-        return cls()
+        before = len(problems)
+        coerced = _coerce(value, hints[key], dotted, problems)
+        # A mistyped value keeps its default so that range checks can still run; sections are always kept.
+        if len(problems) == before or dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = coerced
+    return cls(**kwargs)
 
 
 def _validate_tree(obj: Any, problems: list[str]) -> None:
@@ -275,8 +277,7 @@ def config_from_dict(raw: dict[str, Any]) -> RecipeConfig:
     """Build and validate a :class:`RecipeConfig`; raise one ConfigError listing every problem."""
     problems: list[str] = []
     cfg = _build(RecipeConfig, raw, "", problems)
-    if not problems:
-        _validate_tree(cfg, problems)
+    _validate_tree(cfg, problems)
     if problems:
         raise ConfigError(problems)
     return cfg

@@ -1,0 +1,138 @@
+import csv
+import json
+import re
+from collections import Counter
+
+import datasets
+import pytest
+from conftest import make_credit_records, write_jsonl
+
+from finrisk_nlp.config import DataConfig
+from finrisk_nlp.data import LengthGroupedSampler, build_dataloader, load_splits, load_table, tokenize_splits
+from finrisk_nlp.errors import DataError
+from finrisk_nlp.tasks import get_task
+
+CREDIT = get_task("credit_text")
+
+
+def write_csv(path, rows, columns=None):
+    columns = columns or list(rows[0])
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def cfg(path, **kw):
+    return DataConfig(train_file=str(path), min_examples_per_class=2, **kw)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet", "save_to_disk"])
+def test_every_supported_format_loads_the_same_rows(tmp_path, kind):
+    rows = make_credit_records(30)
+    if kind == "csv":
+        path = write_csv(tmp_path / "d.csv", rows)
+    elif kind == "jsonl":
+        path = write_jsonl(tmp_path / "d.jsonl", rows)
+    elif kind == "parquet":
+        path = tmp_path / "d.parquet"
+        datasets.Dataset.from_list(rows).to_parquet(str(path))
+    else:
+        path = tmp_path / "d_dir"
+        datasets.Dataset.from_list(rows).save_to_disk(str(path))
+    table = load_table(path)
+    assert table["text"] == [r["text"] for r in rows] and table["outcome"] == [r["outcome"] for r in rows]
+
+
+def test_split_is_stratified_deterministic_and_disjoint(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", make_credit_records(90))
+    task, a = load_splits(cfg(path, validation_fraction=0.2, test_fraction=0.2), CREDIT, seed=3)
+    _, b = load_splits(cfg(path, validation_fraction=0.2, test_fraction=0.2), CREDIT, seed=3)
+    assert [a[s]["id"] for s in a] == [b[s]["id"] for s in b]
+    ids = [set(a[s]["id"]) for s in ("train", "validation", "test")]
+    assert sum(map(len, ids)) == 90 and len(set.union(*ids)) == 90
+    for split in ("validation", "test"):  # 1/3 of rows are 'default' everywhere
+        counts = Counter(a[split]["outcome"])
+        assert len(a[split]) == 18 and counts["default"] == 6
+    assert a["train"]["labels"] == [task.labels.index(o) for o in a["train"]["outcome"]]
+
+
+def test_user_csv_with_own_columns_and_labels(tmp_path):
+    rows = [{"narrative": r["text"], "status": "bad" if r["outcome"] == "default" else "good"}
+            for r in make_credit_records(40)]
+    path = write_csv(tmp_path / "mine.csv", rows)
+    task, splits = load_splits(cfg(path, text_column="narrative", label_column="status"), CREDIT, seed=0)
+    assert task.labels == ("bad", "good") and task.text_column == "narrative"
+    assert set(splits["test"]["status"]) == {"bad", "good"}
+
+
+def test_explicit_validation_and_test_files(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", make_credit_records(30, seed=1))
+    val = write_jsonl(tmp_path / "val.jsonl", make_credit_records(9, seed=2))
+    test = write_jsonl(tmp_path / "test.jsonl", make_credit_records(6, seed=3))
+    _, splits = load_splits(cfg(train, validation_file=str(val), test_file=str(test)), CREDIT, seed=0)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 30, "validation": 9, "test": 6}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda rows: [{"body": r["text"], "outcome": r["outcome"]} for r in rows],
+         "expected the columns ['text', 'outcome'] but ['text'] is missing; found ['body', 'outcome']. "
+         "Rename the columns or set data.text_column=... data.label_column=..."),
+        (lambda rows: rows[:4] + [{**rows[4], "text": "   "}] + rows[5:],
+         "column 'text' must hold non-empty text, but 1 row(s) do not: row 5 ("),
+        (lambda rows: rows[:2] + [{**rows[2], "text": 1234}] + rows[3:],
+         "row 3 (1234)"),
+        (lambda rows: rows[:7] + [{**rows[7], "outcome": "defualt"}] + rows[8:],
+         "column 'outcome' has label(s) outside the expected ['repaid', 'default']: row 8 ('defualt')"),
+        (lambda rows: [r for r in rows if r["outcome"] == "repaid"] + [rows[0]],
+         "every label needs at least 2 examples to train and evaluate on, but found {'default': 1}"),
+    ],
+    ids=["missing-column", "empty-text", "non-string-text", "unknown-label", "too-few-per-class"],
+)
+def test_bad_files_are_rejected_with_file_row_and_fix(tmp_path, mutate, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in mutate(make_credit_records(30))))
+    with pytest.raises(DataError, match=re.escape(message)) as info:
+        load_splits(cfg(path), CREDIT, seed=0)
+    assert str(path) in str(info.value)
+
+
+def test_unreadable_and_unsupported_files(tmp_path):
+    with pytest.raises(DataError, match="does not exist; check data.train_file"):
+        load_table(tmp_path / "nope.csv")
+    (tmp_path / "d.xlsx").write_text("x")
+    with pytest.raises(DataError, match=re.escape("unsupported file type '.xlsx'")):
+        load_table(tmp_path / "d.xlsx")
+    (tmp_path / "broken.jsonl").write_text('{"text": "a", "outcome": \n')
+    with pytest.raises(DataError, match="could not be read as json"):
+        load_table(tmp_path / "broken.jsonl")
+    datasets.DatasetDict(train=datasets.Dataset.from_list(make_credit_records(4))).save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(DataError, match=re.escape(f"did you mean {tmp_path / 'dd' / 'train'}?")):
+        load_table(tmp_path / "dd")
+
+
+def test_dynamic_padding_and_length_grouping(tmp_path, tiny_tokenizer):
+    rows = make_credit_records(40)
+    for i, r in enumerate(rows):
+        r["text"] = r["text"] + " family" * (i % 13)
+    _, splits = load_splits(cfg(write_jsonl(tmp_path / "d.jsonl", rows)), CREDIT, seed=0)
+    tokenized = tokenize_splits(splits, tiny_tokenizer, CREDIT, max_length=32)
+    loader = build_dataloader(tokenized["train"], tiny_tokenizer, batch_size=4, shuffle=True, seed=1)
+    widths = [batch["input_ids"].shape[1] for batch in loader]
+    longest = max(len(ids) for ids in tokenized["train"]["input_ids"])
+    assert max(widths) == longest and min(widths) < longest  # padded per batch, not to a global length
+    seen = [i for batch in LengthGroupedSampler([1] * 10, 2, seed=5) for i in [batch]]
+    assert sorted(seen) == list(range(10))
+
+
+def test_length_grouped_order_depends_only_on_seed_and_epoch():
+    lengths = [i % 7 for i in range(100)]
+    a, b = (LengthGroupedSampler(lengths, 4, seed=1, mega_factor=2) for _ in range(2))
+    assert list(a) == list(b)
+    b.set_epoch(1)
+    assert list(a) != list(b) and sorted(b) == list(range(100))
+    first = list(a)[:8]  # within a mega-batch, longest first
+    assert [lengths[i] for i in first] == sorted((lengths[i] for i in first), reverse=True)

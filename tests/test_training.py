@@ -1,0 +1,106 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+
+from finrisk_nlp.cli import main as cli_main
+from finrisk_nlp.predict import Predictor
+from finrisk_nlp.recipe import run_recipe
+
+RECIPE = REPO / "recipes" / "credit_text.py"
+CONFIG = REPO / "recipes" / "configs" / "credit_text.yaml"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, request):
+    tiny = request.getfixturevalue("tiny_model_dir")
+    tmp = tmp_path_factory.mktemp("run")
+    data = write_jsonl(tmp / "loans.jsonl", make_credit_records(64))
+    out = tmp / "run"
+    # A random tiny encoder learns the cue quickly only when all of it trains; LoRA mechanics are tested elsewhere.
+    learnable = ["lora.enabled=false", "train.lr=3e-3", "train.epochs=6", "train.batch_size=8"]
+    assert run_recipe(tiny_overrides(tiny, data, out) + learnable, CONFIG) == 0
+    return out
+
+
+def test_run_learns_and_writes_everything(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.yaml", "run_info.json", "metrics.json", "metrics.jsonl", "model", "checkpoints"} <= names
+    losses = [r["loss"] for r in read_jsonl(trained_run / "metrics.jsonl") if r["event"] == "train"]
+    assert len(losses) == 24 and all(loss == loss for loss in losses)  # one per optimizer step, finite
+    assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["test"]["num_examples"] == 16 and metrics["validation"]["num_examples"] == 16
+    assert metrics["validation"]["pr_auc"] > 0.6  # a third of the rows are positive: 0.33 is chance
+    assert set(metrics["test"]["per_class"]) == {"repaid", "default"}
+    assert metrics["world_size"] == 1 and metrics["primary_metric"] == "pr_auc"
+    assert json.loads((trained_run / "run_info.json").read_text())["num_processes"] == 1
+
+
+def test_predict_loads_the_run_and_keeps_label_names(trained_run, capsys):
+    predictor = Predictor.load(trained_run)
+    results = predictor.predict(["missed payments, high debt.", "steady salary, good savings."])
+    assert all(r["label"] in {"repaid", "default"} for r in results)
+    assert results[0]["probabilities"]["default"] > results[1]["probabilities"]["default"]
+    assert set(results[0]["probabilities"]) == {"repaid", "default"}
+    assert cli_main(["predict", str(trained_run), "medical bills, lost job.", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert line["label"] in {"repaid", "default"} and abs(sum(line["probabilities"].values()) - 1) < 1e-5
+
+
+def test_bad_data_exits_2_and_writes_no_model(tmp_path, tiny_model_dir, caplog):
+    rows = make_credit_records(20)
+    rows[3]["outcome"] = "charged_off"
+    data = write_jsonl(tmp_path / "bad.jsonl", rows)
+    assert run_recipe(tiny_overrides(tiny_model_dir, data, tmp_path / "out"), CONFIG) == 2
+    assert "row 4 ('charged_off')" in caplog.text
+    assert not (tmp_path / "out" / "model").exists()
+
+
+def test_bad_config_exits_2_from_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, str(RECIPE), "train.epochz=1"], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 2
+    assert "train.epochz: unknown key; did you mean 'train.epochs'?" in result.stderr
+
+
+def _run(args, env=None):
+    return subprocess.run([sys.executable, str(RECIPE), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_model_dir):
+    data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(48))
+    common = ["train.checkpoint_every=4", "train.epochs=3", "train.lr=2e-2", "lora.dropout=0.1"]
+    clean = _run(tiny_overrides(tiny_model_dir, data, tmp_path / "clean") + common)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+
+    # 6 optimizer steps per epoch: killed at step 10 (mid epoch 1), the newest checkpoint is step 8.
+    crashed = _run(tiny_overrides(tiny_model_dir, data, tmp_path / "resumed") + common,
+                   env={"FINRISK_CRASH_AFTER_STEP": "10"})
+    assert crashed.returncode == -9
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())[-1] == "step-0000008"
+
+    resumed = _run(tiny_overrides(tiny_model_dir, data, tmp_path / "resumed") + common + ["train.resume=latest"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stderr
+    a = json.loads((tmp_path / "clean" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        for key in ("accuracy", "macro_f1", "roc_auc", "pr_auc"):
+            assert b[split][key] == pytest.approx(a[split][key], abs=1e-6), (split, key)
+    assert b["best_epoch"] == a["best_epoch"]
+    from safetensors.torch import load_file
+
+    wa = load_file(tmp_path / "clean" / "model" / "adapter_model.safetensors")
+    wb = load_file(tmp_path / "resumed" / "model" / "adapter_model.safetensors")
+    for name in wa:
+        assert (wa[name] - wb[name]).abs().max().item() < 1e-6, name
