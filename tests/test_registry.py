@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+from conftest import REPO, make_credit_records, write_jsonl
+from runs import train_tiny_run
 
 from finrisk_nlp.cli import main as cli_main
 from finrisk_nlp.errors import ModelLoadError
@@ -22,18 +23,9 @@ from finrisk_nlp.release import MANIFEST_FILE
 TEXTS = ["steady salary, loan for a car.", "missed payments, lost job, family of four."]
 
 
-def _train(tiny_model_dir: Path, data: Path, out: Path, *extra: str) -> Path:
-    from finrisk_nlp.recipe import run_recipe
-
-    config = REPO / "recipes" / "configs" / "credit_text.yaml"
-    assert run_recipe(tiny_overrides(tiny_model_dir, data, out) + ["train.epochs=1", *extra], config) == 0
-    return out
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
-    base = tmp_path_factory.mktemp("trained")
-    return _train(tiny_model_dir, write_jsonl(base / "loans.jsonl", make_credit_records()), base / "run")
+    return train_tiny_run(tiny_model_dir, tmp_path_factory.mktemp("trained") / "run")
 
 
 @pytest.fixture()
@@ -86,8 +78,8 @@ def test_versions_count_up_and_list_promote_show_diff(run_dir, registry, capsys)
 
 
 def test_diff_reports_metric_and_config_changes(run_dir, registry, tmp_path, tiny_model_dir, capsys):
-    other = _train(tiny_model_dir, write_jsonl(tmp_path / "more.jsonl", make_credit_records(60, seed=3)),
-                   tmp_path / "run2", "lora.r=2")
+    more = write_jsonl(tmp_path / "more.jsonl", make_credit_records(60, seed=3))
+    other = train_tiny_run(tiny_model_dir, tmp_path / "run2", "lora.r=2", data=more)
     registry.publish(run_dir, "credit-text")
     registry.publish(other, "credit-text")
     changes = diff_versions(registry, "credit-text", "1", "2")
@@ -200,7 +192,8 @@ def test_killed_publisher_leaves_no_partial_version(run_dir, registry):
 
 def test_recipe_publishes_at_the_end_of_training(tmp_path, tiny_model_dir, credit_file):
     root = tmp_path / "reg"
-    run = _train(tiny_model_dir, credit_file, tmp_path / "run", "registry.push=true", f"registry.root={root}")
+    run = train_tiny_run(tiny_model_dir, tmp_path / "run", "registry.push=true", f"registry.root={root}",
+                         data=credit_file)
     registry = ModelRegistry(root)
     assert registry.versions("credit-text") == [1]
     published = registry.version_dir("credit-text", 1)
