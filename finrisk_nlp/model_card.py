@@ -70,9 +70,7 @@ def _operating_point(extra: dict[str, Any]) -> str:
         return ("No operating threshold or calibration is stored with this model: the predicted label is the "
                 "arg-max class (multi-label: probability >= 0.5). Choose a threshold on your own validation data "
                 "before using scores for decisions.")
-    return "Stored in `finrisk_model.json` (`extra`) and applied by `finrisk_nlp.predict.Predictor`:\n\n" + "\n".join(
-        lines
-    )
+    return "Stored with the model in `finrisk_model.json` (`extra`):\n\n" + "\n".join(lines)
 
 
 def _dataset_lines(dataset: list[dict[str, Any]]) -> str:
@@ -153,13 +151,14 @@ def render_model_card(
         "(for example which applications or alerts to look at first). It is decision support, not a decision: "
         "outcomes that affect customers need human review and must follow your model-risk policy.\n\n"
         "```bash\n"
-        f"finrisk predict registry:{name}@production \"text to score\"   # from a local registry\n"
-        "```",
+        + (f"finrisk predict hub:{name} \"text to score\"\n" if "/" in name
+           else f"finrisk predict registry:{name}@production \"text to score\"\n")
+        + "```",
         "## Labels\n\n"
         f"Output order (`{task['label_column']}`), {kind}:\n\n"
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")
                     for i, label in enumerate(labels))
-        + f"\n\nTexts longer than {metadata.get('max_length')} tokens are truncated or scored in windows.",
+        + f"\n\nThe model reads at most {metadata.get('max_length')} tokens per input window.",
         "## Training data\n\n"
         "Files the run trained and was evaluated on, with their sha256 fingerprint (re-hash your copy to check "
         "that a retrain uses the same data):\n\n" + _dataset_lines(provenance.get("dataset") or []),

@@ -5,12 +5,17 @@ Endpoints (as called by huggingface_hub 2.x ``create_repo`` and ``create_commit`
     POST /api/validate-yaml                             -> checks the README front matter parses
     POST /api/models/{org}/{name}/preupload/{revision}  -> every file "regular" (inline base64 in the commit)
     POST /api/models/{org}/{name}/commit/{revision}     -> ndjson header + files, stored in memory
-Requests without ``Authorization: Bearer <token>`` get 401, like the Hub's write endpoints.
+and, for ``snapshot_download``:
+    GET /api/models/{org}/{name}/revision/{revision}    -> repo info with the head commit sha
+    GET /api/models/{org}/{name}/tree/{revision}        -> every file (one page)
+    HEAD|GET /{org}/{name}/resolve/{revision}/{path}    -> file content with commit and etag headers
+Requests without ``Authorization: Bearer <token>`` get 401 (the repos are private).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +31,10 @@ class FakeRepo:
     create_payload: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     commits: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def head(self) -> str:
+        return f"{len(self.commits):040x}"
 
 
 class FakeHub:
@@ -83,6 +92,47 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_file(self, content: bytes, repo: FakeRepo, with_body: bool) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(content)))
+            self.send_header("X-Repo-Commit", repo.head)
+            self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
+            self.end_headers()
+            if with_body:
+                self.wfile.write(content)
+
+        def _get(self, with_body: bool) -> None:
+            path = self.path.split("?")[0]
+            with hub.lock:
+                hub.requests.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+            if self.headers.get("Authorization") != f"Bearer {hub.token}":
+                return self._reply(401, {"error": "Invalid credentials in Authorization header"})
+            parts = path.split("/")
+            api = parts[1:3] == ["api", "models"]
+            repo_id = f"{parts[3]}/{parts[4]}" if api else "/".join(parts[1:3])
+            repo = hub.repos.get(repo_id) if len(parts) > 5 else None
+            if repo is None:
+                return self._reply(404, {"error": "Repository not found"})
+            if api and parts[5] == "revision":
+                return self._reply(200, {"id": f"{parts[3]}/{parts[4]}", "sha": repo.head, "private": repo.private,
+                                         "siblings": [{"rfilename": name} for name in sorted(repo.files)]})
+            if api and parts[5] == "tree":
+                return self._reply(200, [
+                    {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                    for name, data in sorted(repo.files.items())
+                ])
+            if not api and parts[3] == "resolve":
+                name = "/".join(parts[5:])
+                if name in repo.files:
+                    return self._send_file(repo.files[name], repo, with_body)
+            return self._reply(404, {"error": f"not found: {path}"})
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            self._get(with_body=True)
+
+        def do_HEAD(self) -> None:  # noqa: N802 (http.server API)
+            self._get(with_body=False)
+
         def do_POST(self) -> None:  # noqa: N802 (http.server API)
             body = _read_body(self)
             path = self.path.split("?")[0]
@@ -135,7 +185,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 for f in files:
                     repo.files[f["value"]["path"]] = base64.b64decode(f["value"]["content"])
                 repo.commits.append(header["value"])
-                oid = f"{len(repo.commits):040x}"
+                oid = repo.head
             self._reply(200, {"commitUrl": f"{hub.endpoint}/{repo_id}/commit/{oid}", "commitOid": oid,
                               "pullRequestUrl": None})
 

@@ -24,15 +24,19 @@ def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
     return train_tiny_run(tiny_model_dir, tmp_path_factory.mktemp("trained") / "run", "save_merged=true")
 
 
-def _push(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+def _finrisk(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
     """The real CLI in a fresh interpreter: huggingface_hub reads HF_ENDPOINT when it is imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(home), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONPATH=str(REPO), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     if token:
         env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "finrisk_nlp.cli", "registry", "push", *args],
+    return subprocess.run([sys.executable, "-m", "finrisk_nlp.cli", *args],
                           env=env, capture_output=True, text=True, timeout=180)
+
+
+def _push(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    return _finrisk(hub, home, "registry", "push", *args, token=token)
 
 
 def test_push_uploads_release_and_card_to_a_private_repo(run_dir, tmp_path):
@@ -100,3 +104,23 @@ def test_bad_token_and_missing_token_fail_clearly(run_dir, tmp_path):
     assert wrong not in refused.stdout + refused.stderr
     assert missing.returncode == 2 and "no Hugging Face token" in missing.stderr
     assert hub.repos == {}
+
+
+def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_file(run_dir, tmp_path):
+    from finrisk_nlp.predict import Predictor
+
+    texts = ["missed payments, lost job.", "steady salary, good savings."]
+    expected = Predictor.load(run_dir).predict_proba(texts)[:, 1]
+    with FakeHub(TOKEN) as hub:
+        assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text").returncode == 0
+        loaded = _finrisk(hub, tmp_path / "hf", "predict", "--json", "hub:acme/credit-text", *texts)
+        files = hub.repos["acme/credit-text"].files
+        files["adapter_config.json"] = files["adapter_config.json"].replace(b'"r": 4', b'"r": 2')
+        hub.repos["acme/credit-text"].commits.append({"summary": "tamper"})
+        tampered = _finrisk(hub, tmp_path / "hf-fresh", "predict", "hub:acme/credit-text", *texts)
+    assert loaded.returncode == 0, loaded.stderr
+    got = [json.loads(line)["probabilities"]["default"] for line in loaded.stdout.splitlines()]
+    assert got == pytest.approx(expected.tolist(), abs=1e-6)
+    assert tampered.returncode == 2
+    assert "checksum mismatch" in tampered.stderr and "adapter_config.json" in tampered.stderr
+    assert TOKEN not in loaded.stdout + loaded.stderr + tampered.stdout + tampered.stderr
