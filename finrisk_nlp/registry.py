@@ -136,14 +136,13 @@ class ModelRegistry:
                     # rename() refuses a non-empty target, so two publishers can never share a number.
                     os.rename(staging, versions / str(number))
                     return number
-                except OSError:
-                    if version is not None or not (versions / str(number)).exists():
+                except OSError as exc:
+                    if not (versions / str(number)).exists():
                         raise
+                    if version is not None:
+                        raise RegistryError(f"{name} version {version} was just published by another process; "
+                                            "versions are immutable") from exc
                     number += 1
-        except OSError as exc:
-            if version is not None and (versions / str(version)).exists():
-                raise RegistryError(f"{name} version {version} already exists; versions are immutable") from exc
-            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
