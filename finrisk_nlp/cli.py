@@ -3,6 +3,7 @@
     finrisk train --config recipes/configs/credit_text.yaml train.epochs=1   # one process, in-process
     finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
+    finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
     finrisk tasks
 
 For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("predict", help="classify texts with a trained model")
-    p.add_argument("model", help="run directory or model directory")
+    p.add_argument("model", help="run or model directory, registry:NAME[@STAGE|@VERSION], or hub:ORG/NAME")
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--file", help="a text file with one text per line")
     p.add_argument("--batch-size", type=int, default=32)
@@ -109,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Feature modules add their own subcommands here: each entry gets the subparsers object.
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+from .registry import add_registry_command  # noqa: E402
+
+EXTRA_COMMANDS.append(add_registry_command)
 
 
 def main(argv: list[str] | None = None) -> int:

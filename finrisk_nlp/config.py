@@ -121,6 +121,31 @@ class TrainConfig:
         return problems
 
 
+REGISTRY_NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+HUB_REPO_PATTERN = r"[\w.-]+/[\w.-]+"
+
+
+@dataclass
+class RegistryConfig:
+    """Publishing the trained model when a recipe finishes (``finrisk registry push RUN_DIR`` does it by hand)."""
+
+    push: bool = False  # true: publish a new registry version after training (main process only)
+    name: str | None = None  # registry name; null: the task name with '-' for '_' (credit_text -> credit-text)
+    root: str | None = None  # registry directory; null: $FINRISK_REGISTRY, else ./registry
+    hub_repo: str | None = None  # also push to this Hugging Face Hub repo, ORG/NAME (token from HF_TOKEN/login)
+    private: bool = True  # a new Hub repo is created private
+
+    def validate(self) -> list[str]:
+        import re
+
+        problems = []
+        if self.name is not None and not re.fullmatch(REGISTRY_NAME_PATTERN, self.name):
+            problems.append(f"registry.name must be lower case letters, digits, '.', '_' or '-', got {self.name!r}")
+        if self.hub_repo is not None and not re.fullmatch(HUB_REPO_PATTERN, self.hub_repo):
+            problems.append(f"registry.hub_repo must look like ORG/NAME, got {self.hub_repo!r}")
+        return problems
+
+
 @dataclass
 class RecipeConfig:
     """Everything one training run needs. Saved next to the model as ``config.yaml``."""
@@ -135,6 +160,7 @@ class RecipeConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     def validate(self) -> list[str]:
         from .tasks import list_tasks

@@ -189,6 +189,13 @@ def split_table(
     )
 
 
+def demo_train_file(task_name: str) -> Path:
+    """The shipped demo data a task trains on when ``data.train_file`` is null."""
+    from .demo_data import demo_path
+
+    return demo_path(task_name if task_name != "aml_typology" else "aml_alert")
+
+
 def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, datasets.DatasetDict]:
     """Load, validate and split the data a config points at.
 
@@ -196,12 +203,7 @@ def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, data
     (with a ``labels`` column). When only ``train_file`` is given, validation and test are carved from it.
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
-    if data_cfg.train_file is None:
-        from .demo_data import demo_path
-
-        train_source: str | Path = demo_path(task.name if task.name != "aml_typology" else "aml_alert")
-    else:
-        train_source = data_cfg.train_file
+    train_source: str | Path = data_cfg.train_file or demo_train_file(task.name)
     train = load_table(train_source)
     if task.label_column not in train.column_names:
         validate_table(train, task, str(train_source))  # reports the missing column

@@ -162,16 +162,14 @@ def save_model(
 
 
 def find_model_dir(path: str | Path) -> Path:
-    """Accept a run directory (holding ``model/``) or a model directory; return the latter."""
-    path = Path(path)
-    if (path / METADATA_FILE).is_file():
-        return path
-    if (path / "model" / METADATA_FILE).is_file():
-        return path / "model"
-    raise ModelLoadError(
-        f"{path} is not a finrisk model: expected {METADATA_FILE} in it or in {path / 'model'}. "
-        "Pass a run directory written by a recipe (e.g. runs/credit_text) or its model/ subdirectory."
-    )
+    """The model directory behind a reference: a run or model directory, ``registry:NAME[@STAGE]`` or a Hub repo.
+
+    Published models (registry versions, Hub repos) are checked against their sha256 manifest; see
+    :func:`finrisk_nlp.registry.resolve_model_ref`.
+    """
+    from .registry import resolve_model_ref
+
+    return resolve_model_ref(path)
 
 
 def load_model(

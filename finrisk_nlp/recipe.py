@@ -1,4 +1,4 @@
-"""Entry point shared by the training recipes: parse the config, train, turn user errors into exit code 2.
+"""Entry point shared by the training recipes: parse the config, train, publish, turn user errors into exit code 2.
 
     accelerate launch recipes/credit_text.py [--config FILE] [key.sub=value ...]
 """
@@ -32,6 +32,13 @@ def run_recipe(argv: list[str] | None, default_config: str | Path) -> int:
     try:
         cfg = parse_cli(argv, default_config=default_config)
         train(cfg)
+        if cfg.registry.push or cfg.registry.hub_repo:
+            from accelerate import PartialState
+
+            if PartialState().is_main_process:  # one publisher; the other ranks are done once train() returns
+                from .registry import publish_from_config
+
+                publish_from_config(cfg)
     except FinriskError as exc:
         logger.error(str(exc))
         return 2

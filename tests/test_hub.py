@@ -1,0 +1,126 @@
+"""`finrisk registry push RUN_DIR --hub ORG/NAME` against a real HTTP server on loopback speaking the Hub API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from hub_server import FakeHub
+from runs import train_tiny_run
+
+from finrisk_nlp.model_card import parse_model_card
+from finrisk_nlp.provenance import sha256_file
+
+TOKEN = "hf_TESTsecretTOKEN0123456789abcdefXYZ"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    return train_tiny_run(tiny_model_dir, tmp_path_factory.mktemp("trained") / "run", "save_merged=true")
+
+
+def _finrisk(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    """The real CLI in a fresh interpreter: huggingface_hub reads HF_ENDPOINT when it is imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(home), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(REPO), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    if token:
+        env["HF_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "finrisk_nlp.cli", *args],
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def _push(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    return _finrisk(hub, home, "registry", "push", *args, token=token)
+
+
+def test_push_uploads_release_and_card_to_a_private_repo(run_dir, tmp_path):
+    with FakeHub(TOKEN) as hub:
+        proc = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text")
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed" in proc.stdout
+    repo = hub.repos["acme/credit-text"]
+    assert repo.private and repo.create_payload["visibility"] == "private"
+    assert len(repo.commits) == 1
+
+    files = repo.files
+    for name in ("adapter_model.safetensors", "adapter_config.json", "finrisk_model.json", "tokenizer_config.json",
+                 "config.yaml", "metrics.json", "README.md", "finrisk_release.json", "finrisk_manifest.json"):
+        assert name in files, name
+    assert not any(name.startswith(("checkpoints/", "merged/")) for name in files)
+    assert files["adapter_model.safetensors"] == (run_dir / "model" / "adapter_model.safetensors").read_bytes()
+    assert files["config.yaml"] == (run_dir / "config.yaml").read_bytes()
+    manifest = json.loads(files["finrisk_manifest.json"])["files"]
+    assert set(manifest) == set(files) - {"finrisk_manifest.json"}
+
+    header, body = parse_model_card(files["README.md"].decode())
+    assert header["library_name"] == "peft" and header["pipeline_tag"] == "text-classification"
+    assert "base_model" not in header  # the tiny base model is a local path, which the Hub cannot link
+    assert "# acme/credit-text" in body and "`default` (positive / risk class)" in body
+
+    # The token goes in the Authorization header and nowhere else.
+    assert {path for _, path, _ in hub.requests} == {
+        "/api/repos/create", "/api/validate-yaml", "/api/models/acme/credit-text/preupload/main",
+        "/api/models/acme/credit-text/commit/main"}
+    assert all(h.get("authorization") == f"Bearer {TOKEN}" for _, _, h in hub.requests)
+    assert TOKEN not in proc.stdout + proc.stderr
+    assert not any(TOKEN.encode() in content for content in files.values())
+
+
+def test_push_merged_and_to_the_local_registry_in_one_go(run_dir, tmp_path):
+    with FakeHub(TOKEN) as hub:
+        proc = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text", "--merged",
+                     "--name", "credit-text", "--root", str(tmp_path / "registry"))
+    assert proc.returncode == 0, proc.stderr
+    files = hub.repos["acme/credit-text"].files
+    assert files["merged/model.safetensors"] == (run_dir / "model_merged" / "model.safetensors").read_bytes()
+    assert json.loads(files["merged/finrisk_model.json"])["lora"] is False
+    local = tmp_path / "registry" / "credit-text" / "versions" / "1"
+    assert sha256_file(local / "merged" / "model.safetensors") == sha256_file(
+        run_dir / "model_merged" / "model.safetensors")
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_public_flag_and_existing_repo(run_dir, tmp_path):
+    with FakeHub(TOKEN) as hub:
+        assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open", "--public").returncode == 0
+        again = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open")
+    assert again.returncode == 0, again.stderr
+    assert hub.repos["acme/open"].private is False
+    assert len(hub.repos["acme/open"].commits) == 2
+
+
+def test_bad_token_and_missing_token_fail_clearly(run_dir, tmp_path):
+    wrong = "hf_WRONGsecretTOKEN9876543210zyx"
+    with FakeHub(TOKEN) as hub:
+        refused = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text", token=wrong)
+        missing = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text", token=None)
+    assert refused.returncode == 2 and "HTTP 401" in refused.stderr
+    assert wrong not in refused.stdout + refused.stderr
+    assert missing.returncode == 2 and "no Hugging Face token" in missing.stderr
+    assert hub.repos == {}
+
+
+def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_file(run_dir, tmp_path):
+    from finrisk_nlp.predict import Predictor
+
+    texts = ["missed payments, lost job.", "steady salary, good savings."]
+    expected = Predictor.load(run_dir).predict_proba(texts)[:, 1]
+    with FakeHub(TOKEN) as hub:
+        assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text").returncode == 0
+        loaded = _finrisk(hub, tmp_path / "hf", "predict", "--json", "hub:acme/credit-text", *texts)
+        files = hub.repos["acme/credit-text"].files
+        files["adapter_config.json"] = files["adapter_config.json"].replace(b'"r": 4', b'"r": 2')
+        hub.repos["acme/credit-text"].commits.append({"summary": "tamper"})
+        tampered = _finrisk(hub, tmp_path / "hf-fresh", "predict", "hub:acme/credit-text", *texts)
+    assert loaded.returncode == 0, loaded.stderr
+    got = [json.loads(line)["probabilities"]["default"] for line in loaded.stdout.splitlines()]
+    assert got == pytest.approx(expected.tolist(), abs=1e-6)
+    assert tampered.returncode == 2
+    assert "checksum mismatch" in tampered.stderr and "adapter_config.json" in tampered.stderr
+    assert TOKEN not in loaded.stdout + loaded.stderr + tampered.stdout + tampered.stderr

@@ -1,0 +1,200 @@
+"""Local model registry: publish, list, promote, load by reference, checksums, immutability, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, make_credit_records, write_jsonl
+from runs import train_tiny_run
+
+from finrisk_nlp.cli import main as cli_main
+from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.provenance import sha256_file
+from finrisk_nlp.registry import ModelRegistry, RegistryError, diff_versions, resolve_model_ref
+from finrisk_nlp.release import MANIFEST_FILE
+
+TEXTS = ["steady salary, loan for a car.", "missed payments, lost job, family of four."]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    return train_tiny_run(tiny_model_dir, tmp_path_factory.mktemp("trained") / "run")
+
+
+@pytest.fixture()
+def registry(tmp_path) -> ModelRegistry:
+    return ModelRegistry(tmp_path / "registry")
+
+
+def test_publish_holds_model_metadata_fingerprint_and_manifest(run_dir, registry):
+    assert registry.publish(run_dir, "credit-text") == 1
+    folder = registry.version_dir("credit-text", 1)
+    for name in ("finrisk_model.json", "adapter_model.safetensors", "adapter_config.json", "tokenizer_config.json",
+                 "config.yaml", "metrics.json", "run_info.json", "README.md", "finrisk_release.json", MANIFEST_FILE):
+        assert (folder / name).is_file(), name
+    assert not any("checkpoint" in p.as_posix() for p in folder.rglob("*"))
+    assert (folder / "config.yaml").read_bytes() == (run_dir / "config.yaml").read_bytes()
+    release = json.loads((folder / "finrisk_release.json").read_text())
+    train_file = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["train_file"]
+    assert release["dataset"][0]["sha256"] == sha256_file(train_file)
+    run_info = json.loads((run_dir / "run_info.json").read_text())
+    assert release["git_commit"] == run_info["git_commit"] and release["versions"] == run_info["versions"]
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())["files"]
+    published = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST_FILE}
+    assert set(manifest) == published
+    assert all(manifest[f] == sha256_file(folder / f) for f in manifest)
+
+
+def test_versions_count_up_and_list_promote_show_diff(run_dir, registry, capsys):
+    root = str(registry.root)
+    assert cli_main(["registry", "push", str(run_dir), "--name", "credit-text", "--root", root]) == 0
+    assert cli_main(["registry", "push", str(run_dir), "--root", root]) == 0  # name from the task: credit-text
+    assert registry.versions("credit-text") == [1, 2]
+    assert cli_main(["registry", "promote", "credit-text", "1", "--stage", "production"]) == 2  # wrong root: error
+    assert cli_main(["registry", "promote", "credit-text", "1", "--stage", "production", "--root", root]) == 0
+    assert cli_main(["registry", "promote", "credit-text", "2", "--stage", "production", "--root", root]) == 0
+    assert registry.resolve("credit-text", "production") == 2
+    history = json.loads((registry.root / "credit-text" / "aliases.json").read_text())["history"]
+    assert [(h["version"], h["previous"]) for h in history] == [(1, None), (2, 1)]
+    assert cli_main(["registry", "promote", "credit-text", "7", "--stage", "production", "--root", root]) == 2
+    capsys.readouterr()
+
+    assert cli_main(["registry", "list", "--root", root]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [["credit-text", "1", "-"], ["credit-text", "2", "production"]]
+    assert cli_main(["registry", "show", "credit-text@production", "--root", root]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 2 and shown["stages"] == ["production"]
+    assert shown["metrics"] == json.loads((run_dir / "metrics.json").read_text())
+    # Same run twice: only the publication metadata can differ, never metrics or config.
+    assert diff_versions(registry, "credit-text", "1", "2") == {"metrics": {}, "config": {}}
+
+
+def test_diff_reports_metric_and_config_changes(run_dir, registry, tmp_path, tiny_model_dir, capsys):
+    more = write_jsonl(tmp_path / "more.jsonl", make_credit_records(60, seed=3))
+    other = train_tiny_run(tiny_model_dir, tmp_path / "run2", "lora.r=2", data=more)
+    registry.publish(run_dir, "credit-text")
+    registry.publish(other, "credit-text")
+    changes = diff_versions(registry, "credit-text", "1", "2")
+    assert changes["config"]["lora.r"] == (4, 2)
+    assert changes["metrics"]["test.num_examples"][0] != changes["metrics"]["test.num_examples"][1]
+    assert cli_main(["registry", "diff", "credit-text", "1", "2", "--root", str(registry.root)]) == 0
+    assert "lora.r" in capsys.readouterr().out
+
+
+def test_load_by_alias_predicts_like_the_run_dir(run_dir, registry, monkeypatch, capsys):
+    from finrisk_nlp.predict import Predictor
+
+    version = registry.publish(run_dir, "credit-text")
+    registry.promote("credit-text", version, "production")
+    monkeypatch.setenv("FINRISK_REGISTRY", str(registry.root))
+    expected = Predictor.load(run_dir).predict_proba(TEXTS)
+    for ref in ("registry:credit-text@production", "registry:credit-text@1", "registry:credit-text"):
+        assert Predictor.load(ref).predict_proba(TEXTS) == pytest.approx(expected, abs=1e-6)
+    assert cli_main(["predict", "--json", "registry:credit-text@production", *TEXTS]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["probabilities"]["default"] for r in rows] == pytest.approx(expected[:, 1].tolist(), abs=1e-6)
+
+
+def test_unknown_references_fail_clearly(registry, tmp_path):
+    with pytest.raises(ModelLoadError, match="nothing is published as 'nope'"):
+        resolve_model_ref("registry:nope@production", registry_root=registry.root)
+    with pytest.raises(ModelLoadError, match="not a finrisk model"):
+        resolve_model_ref(tmp_path)
+
+
+def test_tampered_file_is_refused(run_dir, registry):
+    registry.publish(run_dir, "credit-text")
+    weights = registry.version_dir("credit-text", 1) / "adapter_model.safetensors"
+    expected = sha256_file(weights)
+    weights.chmod(0o644)  # published files are read-only; an attacker or a careless script changes that first
+    with weights.open("r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelLoadError) as err:
+        resolve_model_ref("registry:credit-text@1", registry_root=registry.root)
+    message = str(err.value)
+    assert "adapter_model.safetensors" in message and expected in message and sha256_file(weights) in message
+    assert "publish the run again" in message
+
+
+def test_added_file_is_refused(run_dir, registry):
+    registry.publish(run_dir, "credit-text")
+    (registry.version_dir("credit-text", 1) / "extra.py").write_text("import os\n")
+    with pytest.raises(ModelLoadError, match="extra.py"):
+        resolve_model_ref("registry:credit-text", registry_root=registry.root)
+
+
+def test_versions_are_immutable(run_dir, registry):
+    registry.publish(run_dir, "credit-text")
+    before = sha256_file(registry.version_dir("credit-text", 1) / "README.md")
+    with pytest.raises(RegistryError, match="already exists"):
+        registry.publish(run_dir, "credit-text", version=1)
+    assert cli_main(["registry", "push", str(run_dir), "--version", "1", "--root", str(registry.root)]) == 2
+    assert sha256_file(registry.version_dir("credit-text", 1) / "README.md") == before
+    assert (registry.version_dir("credit-text", 1) / "README.md").stat().st_mode & 0o222 == 0  # read-only
+    assert registry.publish(run_dir, "credit-text") == 2
+
+
+def test_crash_during_copy_leaves_no_partial_version(run_dir, registry, monkeypatch):
+    registry.publish(run_dir, "credit-text")
+    real_copy = shutil.copy2
+    calls = {"n": 0}
+
+    def failing_copy(src, dst, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real_copy(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", failing_copy)
+    with pytest.raises(OSError, match="disk full"):
+        registry.publish(run_dir, "credit-text")
+    monkeypatch.setattr(shutil, "copy2", real_copy)
+    assert registry.versions("credit-text") == [1]
+    assert sorted(p.name for p in (registry.root / "credit-text").iterdir()) == ["versions"]
+    assert registry.publish(run_dir, "credit-text") == 2
+
+
+def test_killed_publisher_leaves_no_partial_version(run_dir, registry):
+    """A publisher SIGKILLed in the middle of copying: nothing visible, and the next publish gets number 2."""
+    registry.publish(run_dir, "credit-text")
+    script = (
+        "import os, shutil, signal, sys\n"
+        "from finrisk_nlp.registry import ModelRegistry\n"
+        "real, n = shutil.copy2, [0]\n"
+        "def copy(*a, **k):\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 4:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*a, **k)\n"
+        "shutil.copy2 = copy\n"
+        "ModelRegistry(sys.argv[1]).publish(sys.argv[2], 'credit-text')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", script, str(registry.root), str(run_dir)], env=env, timeout=120)
+    assert proc.returncode == -9
+    model_dir = registry.root / "credit-text"
+    assert any(p.name.startswith(".staging-") for p in model_dir.iterdir())  # the torn copy, hidden
+    assert registry.versions("credit-text") == [1]
+    assert registry.publish(run_dir, "credit-text") == 2
+    assert sorted(p.name for p in model_dir.iterdir()) == ["versions"]  # the dead publisher's staging is gone
+
+
+def test_recipe_publishes_at_the_end_of_training(tmp_path, tiny_model_dir, credit_file):
+    root = tmp_path / "reg"
+    run = train_tiny_run(tiny_model_dir, tmp_path / "run", "registry.push=true", f"registry.root={root}",
+                         data=credit_file)
+    registry = ModelRegistry(root)
+    assert registry.versions("credit-text") == [1]
+    published = registry.version_dir("credit-text", 1)
+    assert (published / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
