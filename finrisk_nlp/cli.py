@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
+def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
+    from .score_cli import add_score_command
+
+    add_score_command(subparsers)
+
+
+EXTRA_COMMANDS.append(_add_score_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
