@@ -310,8 +310,9 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     directory = parts_dir(options.out)
     if state.is_main_process:
         check_manifest(directory, fingerprint, is_main=True)
-        for stale in [*directory.glob(".part-*.tmp"), *directory.glob("rank-*.json"), *directory.glob("rank-*.ids")]:
-            stale.unlink(missing_ok=True)  # temp files of a killed run; counts of the last run
+        for pattern in (".part-*.tmp", "rank-*.json", "rank-*.ids"):  # a killed run's temp files; last run's counts
+            for stale in directory.glob(pattern):
+                stale.unlink(missing_ok=True)
     state.wait_for_everyone()
     if not state.is_main_process:
         check_manifest(directory, fingerprint, is_main=False)
@@ -350,7 +351,8 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
                 rows.extend(_rows(batch, probs, chunks, decide, meta))
                 bar.update(len(batch))
             bar.update(len(chunk) - len(good))
-            _write_atomic(pa.Table.from_pylist(rows, schema=schema), directory / f"part-{rank:03d}-{next_part:06d}.parquet")
+            part = directory / f"part-{rank:03d}-{next_part:06d}.parquet"
+            _write_atomic(pa.Table.from_pylist(rows, schema=schema), part)
             next_part += 1
             parts_written += 1
             counts["scored"] += len(good)

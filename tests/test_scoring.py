@@ -239,7 +239,7 @@ def test_two_processes_give_the_same_rows_as_one(trained_run, archive_set, tmp_p
 
 def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
     cmd = [sys.executable, str(REPO / "benchmarks" / "score_throughput.py"), "--base-model", str(tiny_model_dir),
-           "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--work-dir", str(tmp_path)]
+           "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--repeats", "1", "--work-dir", str(tmp_path)]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
