@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -167,7 +168,7 @@ def test_every_good_document_scored_once_and_every_bad_one_listed(trained_run, a
     assert hashes[f"{archive_set['zip']}!/loans/2024/a.txt"] == hashes[f"{archive_set['tree']}/loans/2024/a.txt"]
 
 
-def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path):
+def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys):
     clean, resumed = tmp_path / "clean.parquet", tmp_path / "resumed.parquet"
     inputs = _inputs(archive_set)
     assert _score(trained_run, inputs, clean, "--part-size", "4") == 0
@@ -176,7 +177,12 @@ def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, arch
     assert len(list(parts.glob("part-*.parquet"))) == 2 and not resumed.exists()
     # What a kill in the middle of a write leaves behind: a temp file, never a part.
     (parts / ".part-000-000002.parquet.999.tmp").write_bytes(b"PAR1 half written")
+    capsys.readouterr()
     assert _score(trained_run, inputs, resumed, "--part-size", "4") == 0
+    good, bad = _expected(archive_set)
+    scored, skipped, failed = map(int, re.findall(r"scored (\d+), skipped \(already done\) (\d+), failed (\d+)",
+                                                  capsys.readouterr().out)[0])
+    assert skipped == 8 and scored + failed + skipped == len(good) + len(bad)  # the 2 parts of 4 were not redone
     assert not list(parts.glob(".*.tmp"))
     a, b = pq.read_table(clean).to_pandas(), pq.read_table(resumed).to_pandas()
     assert list(a["doc_id"]) == list(b["doc_id"]) and list(a["decision"]) == list(b["decision"])
@@ -184,6 +190,7 @@ def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, arch
     assert _errors(clean) == _errors(resumed)
     # A third run has nothing left to do and rewrites the same output.
     assert _score(trained_run, inputs, resumed, "--part-size", "4") == 0
+    assert f"scored 0, skipped (already done) {len(good) + len(bad)}, failed 0" in capsys.readouterr().out
     assert list(pq.read_table(resumed).column("doc_id").to_pylist()) == list(a["doc_id"])
 
 
