@@ -116,6 +116,15 @@ from .registry import add_registry_command  # noqa: E402
 EXTRA_COMMANDS.append(add_registry_command)
 
 
+def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
+    from .score_cli import add_score_command
+
+    add_score_command(subparsers)
+
+
+EXTRA_COMMANDS.append(_add_score_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()

@@ -1,0 +1,13 @@
+"""Score document archives on several processes; the arguments are those of ``finrisk score``.
+
+    accelerate launch recipes/batch_score.py runs/credit_text docs/ mail.zip --out scores.parquet
+    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/batch_score.py \\
+        runs/credit_text 'archive/**/*.txt' --out scores.parquet --cpu                    # 2 CPU processes
+"""
+
+import sys
+
+from finrisk_nlp.score_cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

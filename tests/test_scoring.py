@@ -1,0 +1,255 @@
+"""Batch scoring: document discovery and safety, resumable parts, merge, multi-process, CLI and benchmark."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+
+from finrisk_nlp.documents import ReadLimits, extract_text, iter_documents, unsafe_member_reason
+from finrisk_nlp.score_cli import main as score_main
+
+GOOD_TEXTS = {
+    "loans/2024/a.txt": "Applicant lost job and has missed payments on the car loan.",
+    "loans/2024/q1/b.md": "# Review\n\nSteady salary, good savings, ontime payment history.",
+    "loans/c.html": "<html><head><title>t</title><style>p{}</style></head><body><p>High debt and "
+                    "<b>medical bills</b>.</p><script>var x = 1;</script></body></html>",
+}
+EMAIL = (b"From: officer@bank.example\r\nTo: credit@bank.example\r\nSubject: file 17\r\n"
+         b"Content-Type: text/plain; charset=utf-8\r\n\r\nBorrower reports late payment and high debt.\r\n")
+BAD_FILES = {  # name -> (content, reason substring)
+    "loans/empty.txt": (b"", "empty"),
+    "loans/blob.txt": (b"\x00\x01\x02binary\x00" * 10, "binary"),
+    "loans/latin1.txt": ("Prêt refusé".encode("latin-1"), "undecodable"),
+    "loans/scan.bin": (b"\x89PNG....", "unsupported document type"),
+}
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A one-page PDF with a real text layer, written by hand (objects + a correct xref table)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out, offsets = io.BytesIO(), []
+    out.write(b"%PDF-1.4\n")
+    for i, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.writelines(b"%010d 00000 n \n" % off for off in offsets)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def _tree_files() -> dict[str, bytes]:
+    files = {name: text.encode() for name, text in GOOD_TEXTS.items()}
+    files["loans/mail/note.eml"] = EMAIL
+    files["loans/letter.pdf"] = minimal_pdf("Borrower missed payments after losing his job")
+    files.update({name: content for name, (content, _) in BAD_FILES.items()})
+    return files
+
+
+GOOD_NAMES = [*GOOD_TEXTS, "loans/mail/note.eml", "loans/letter.pdf"]
+
+
+@pytest.fixture(scope="module")
+def archive_set(tmp_path_factory) -> dict[str, Path]:
+    """A directory tree, the same documents as .zip and .tar.gz plus unsafe members, and a JSONL table."""
+    root = tmp_path_factory.mktemp("archives")
+    tree = root / "tree"
+    for name, content in _tree_files().items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(content)
+    with zipfile.ZipFile(root / "docs.zip", "w") as zf:
+        for name, content in _tree_files().items():
+            zf.writestr(name, content)
+        zf.writestr("../evil.txt", b"escaped")
+        zf.writestr("/etc/cron.txt", b"absolute")
+    with tarfile.open(root / "docs.tar.gz", "w:gz") as tf:
+        for name, content in [*_tree_files().items(), ("../../evil.txt", b"escaped")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+        link = tarfile.TarInfo("loans/passwd.txt")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    rows = [{"text": "missed payments, lost job."}, {"text": "steady salary."}, {"text": "  "}]
+    write_jsonl(root / "table.jsonl", rows)
+    return {"tree": tree, "zip": root / "docs.zip", "tar": root / "docs.tar.gz", "table": root / "table.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
+    from finrisk_nlp.recipe import run_recipe
+
+    tmp = tmp_path_factory.mktemp("score_run")
+    data = write_jsonl(tmp / "loans.jsonl", make_credit_records())
+    code = run_recipe(tiny_overrides(tiny_model_dir, data, tmp / "run") + ["train.epochs=1"],
+                      str(REPO / "recipes" / "configs" / "credit_text.yaml"))
+    assert code == 0
+    return tmp / "run"
+
+
+def _inputs(archive_set: dict[str, Path]) -> list[str]:
+    return [str(archive_set[k]) for k in ("tree", "zip", "tar", "table")]
+
+
+def _expected(archive_set: dict[str, Path]) -> tuple[set[str], dict[str, str]]:
+    good, bad = set(), {}
+    for key in ("tree", "zip", "tar"):
+        prefix = str(archive_set[key]) + ("/" if key == "tree" else "!/")
+        good |= {prefix + name for name in GOOD_NAMES}
+        bad |= {prefix + name: reason for name, (_, reason) in BAD_FILES.items()}
+    bad[f"{archive_set['zip']}!/../evil.txt"] = "path traversal"
+    bad[f"{archive_set['zip']}!//etc/cron.txt"] = "absolute path"
+    bad[f"{archive_set['tar']}!/../../evil.txt"] = "path traversal"
+    bad[f"{archive_set['tar']}!/loans/passwd.txt"] = "link"
+    good |= {f"{archive_set['table']}!/0", f"{archive_set['table']}!/1"}
+    bad[f"{archive_set['table']}!/2"] = "empty"
+    return good, bad
+
+
+def _score(run: Path, inputs: list[str], out: Path, *extra: str) -> int:
+    return score_main([str(run), *inputs, "--out", str(out), "--cpu", "--batch-size", "4", *extra])
+
+
+def _errors(out: Path) -> dict[str, str]:
+    lines = out.with_name(f"{out.stem}.errors.jsonl").read_text().splitlines()
+    return {r["source"]: r["reason"] for r in map(json.loads, lines)}
+
+
+def test_extract_text_formats():
+    assert extract_text("a.eml", EMAIL) == "Borrower reports late payment and high debt."
+    html = extract_text("x.html", GOOD_TEXTS["loans/c.html"].encode())
+    assert "High debt" in html and "medical bills" in html and "var x" not in html and "p{}" not in html
+    assert "missed payments" in extract_text("l.pdf", minimal_pdf("Borrower missed payments"))
+    assert unsafe_member_reason("a/../../b.txt") and unsafe_member_reason("C:/x.txt")
+    assert unsafe_member_reason("a/b..c/d.txt") is None
+
+
+def test_every_good_document_scored_once_and_every_bad_one_listed(trained_run, archive_set, tmp_path):
+    out = tmp_path / "scores.parquet"
+    assert _score(trained_run, _inputs(archive_set), out, "--part-size", "5") == 0
+    table = pq.read_table(out).to_pandas()
+    good, bad = _expected(archive_set)
+    assert sorted(table["source"]) == sorted(good)  # exactly once each
+    assert table["doc_id"].is_unique
+    assert all(doc_id.startswith(src + "#") and len(doc_id) == len(src) + 17
+               for doc_id, src in zip(table["doc_id"], table["source"]))
+    errors = _errors(out)
+    assert set(errors) == set(bad)
+    for source, reason in bad.items():
+        assert reason in errors[source], (source, errors[source])
+    probs = table[["p_repaid", "p_default"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(table["decision"]) <= {"repaid", "default"}
+    assert (table["decision"] == np.where(table["p_default"] >= 0.5, "default", "repaid")).all()
+    assert (table["model_ref"] == str(trained_run)).all() and (table["num_chunks"] >= 1).all()
+    # Same documents, same content: zip, tar and directory copies get the same hash suffix.
+    hashes = table.set_index("source")["doc_id"].str.rsplit("#", n=1).str[1]
+    assert hashes[f"{archive_set['zip']}!/loans/2024/a.txt"] == hashes[f"{archive_set['tree']}/loans/2024/a.txt"]
+
+
+def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys):
+    clean, resumed = tmp_path / "clean.parquet", tmp_path / "resumed.parquet"
+    inputs = _inputs(archive_set)
+    assert _score(trained_run, inputs, clean, "--part-size", "4") == 0
+    assert _score(trained_run, inputs, resumed, "--part-size", "4", "--stop-after-parts", "2") == 3
+    parts = Path(f"{resumed}.parts")
+    assert len(list(parts.glob("part-*.parquet"))) == 2 and not resumed.exists()
+    # What a kill in the middle of a write leaves behind: a temp file, never a part.
+    (parts / ".part-000-000002.parquet.999.tmp").write_bytes(b"PAR1 half written")
+    capsys.readouterr()
+    assert _score(trained_run, inputs, resumed, "--part-size", "4") == 0
+    good, bad = _expected(archive_set)
+    scored, skipped, failed = map(int, re.findall(r"scored (\d+), skipped \(already done\) (\d+), failed (\d+)",
+                                                  capsys.readouterr().out)[0])
+    assert skipped == 8 and scored + failed + skipped == len(good) + len(bad)  # the 2 parts of 4 were not redone
+    assert not list(parts.glob(".*.tmp"))
+    a, b = pq.read_table(clean).to_pandas(), pq.read_table(resumed).to_pandas()
+    assert list(a["doc_id"]) == list(b["doc_id"]) and list(a["decision"]) == list(b["decision"])
+    np.testing.assert_allclose(a["p_default"], b["p_default"], atol=1e-5)
+    assert _errors(clean) == _errors(resumed)
+    # A third run has nothing left to do and rewrites the same output.
+    assert _score(trained_run, inputs, resumed, "--part-size", "4") == 0
+    assert f"scored 0, skipped (already done) {len(good) + len(bad)}, failed 0" in capsys.readouterr().out
+    assert list(pq.read_table(resumed).column("doc_id").to_pylist()) == list(a["doc_id"])
+
+
+def test_parts_of_another_run_are_refused(trained_run, archive_set, tmp_path, caplog):
+    out = tmp_path / "s.parquet"
+    assert _score(trained_run, [str(archive_set["tree"])], out) == 0
+    assert _score(trained_run, [str(archive_set["zip"])], out) == 2
+    assert "different scoring run" in caplog.text and "inputs" in caplog.text
+    assert _score(trained_run, [str(archive_set["tree"])], out, "--max-doc-bytes", "10") == 2
+
+
+def test_limits_name_the_flag_and_csv_output(trained_run, archive_set, tmp_path):
+    out = tmp_path / "s.csv"
+    code = _score(trained_run, [str(archive_set["zip"]), str(archive_set["tree"])], out,
+                  "--max-archive-members", "3", "--max-doc-bytes", "40")
+    assert code == 0
+    errors = _errors(out)
+    assert "--max-archive-members" in errors[str(archive_set["zip"])]
+    assert "--max-doc-bytes" in errors[f"{archive_set['tree']}/loans/2024/a.txt"]
+    header = out.read_text().splitlines()[0]
+    assert header.startswith('"doc_id","source","label","p_repaid","p_default","decision"')
+
+
+def test_shards_partition_the_documents(archive_set):
+    inputs = _inputs(archive_set)
+    limits = ReadLimits()
+    whole = [d.doc_id for d in iter_documents(inputs, limits, text_column="text")]
+    shards = [[d.doc_id for d in iter_documents(inputs, limits, text_column="text", rank=r, num_shards=3)]
+              for r in range(3)]
+    assert sorted(sum(shards, [])) == sorted(whole) and len(set(whole)) == len(whole)
+
+
+@pytest.mark.e2e
+def test_two_processes_give_the_same_rows_as_one(trained_run, archive_set, tmp_path):
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    inputs = _inputs(archive_set)
+    assert _score(trained_run, inputs, one) == 0
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(REPO)}
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(REPO / "accelerate_configs" / "cpu.yaml")]
+    cmd = [*launcher, str(REPO / "recipes" / "batch_score.py"), str(trained_run), *inputs, "--out", str(two),
+           "--cpu", "--batch-size", "4", "--part-size", "4"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parts = Path(f"{two}.parts")
+    assert {p.name[:8] for p in parts.glob("part-*.parquet")} == {"part-000", "part-001"}
+    assert json.loads((parts / "manifest.json").read_text())["num_processes"] == 2
+    a, b = pq.read_table(one).to_pandas(), pq.read_table(two).to_pandas()
+    assert list(a["doc_id"]) == list(b["doc_id"]) and list(a["decision"]) == list(b["decision"])
+    np.testing.assert_allclose(a["p_default"], b["p_default"], atol=1e-5)
+    assert _errors(one) == _errors(two)
+
+
+def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
+    cmd = [sys.executable, str(REPO / "benchmarks" / "score_throughput.py"), "--base-model", str(tiny_model_dir),
+           "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--repeats", "1", "--work-dir", str(tmp_path)]
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| method") and len(lines) == 5  # header, rule, finrisk, 2 pipeline rows
+    assert "finrisk score" in lines[2] and "pipeline" in lines[3]
