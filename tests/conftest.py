@@ -44,7 +44,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def tiny_tokenizer():
     from transformers import BertTokenizerFast
 
-    return BertTokenizerFast(vocab_file=str(ASSETS / "vocab.txt"), do_lower_case=True)
+    # transformers 5 takes `vocab=`; a `vocab_file=` keyword is silently ignored (every token becomes [UNK]).
+    return BertTokenizerFast(vocab=str(ASSETS / "vocab.txt"), do_lower_case=True)
 
 
 def _save_tiny_bert(tokenizer, out: Path, *, with_pooler: bool = True) -> Path:
