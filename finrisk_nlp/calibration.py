@@ -14,6 +14,7 @@ import math
 import torch
 
 from .chunking import Aggregation, WindowScores, aggregate_windows, probabilities
+from .tasks import Task
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,7 @@ def _nll(doc_probs: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> to
     return torch.nn.functional.nll_loss(doc_probs.log(), labels.long())
 
 
-def fit_temperature(
-    scores: WindowScores, multi_label: bool, aggregation: Aggregation = "max", max_iter: int = 100
-) -> float:
+def fit_temperature(scores: WindowScores, task: Task, aggregation: Aggregation = "max", max_iter: int = 100) -> float:
     """The temperature minimising the negative log-likelihood of the document probabilities (LBFGS).
 
     The NLL is taken after window aggregation, so the temperature calibrates what is reported and
@@ -37,7 +36,7 @@ def fit_temperature(
 
     Args:
         scores: validation logits per window with document labels (from :func:`finrisk_nlp.training.evaluate`).
-        multi_label: sigmoid (True) or softmax (False) outputs.
+        task: sigmoid (multi-label) or softmax outputs, and the risk class that ``max`` aggregation keeps.
         aggregation: how windows are combined (``model.chunk_aggregation``).
         max_iter: LBFGS iterations.
 
@@ -54,9 +53,9 @@ def fit_temperature(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        window_probs = probabilities(logits, multi_label, log_t.exp()).double()
-        doc_probs = aggregate_windows(window_probs, doc_index, scores.num_docs, aggregation, multi_label)
-        loss = _nll(doc_probs, labels, multi_label)
+        window_probs = probabilities(logits, task.multi_label, log_t.exp()).double()
+        doc_probs = aggregate_windows(window_probs, doc_index, scores.num_docs, aggregation, task)
+        loss = _nll(doc_probs, labels, task.multi_label)
         loss.backward()
         return loss
 

@@ -6,7 +6,9 @@ Used in evaluation during training and by :class:`finrisk_nlp.predict.Predictor`
 
 Training sees only the first window of a text (truncation); evaluation and prediction see up to
 ``max_chunks`` windows of ``max_length`` tokens that overlap by ``stride`` tokens. Window probabilities are
-combined per document: ``max`` (the strongest evidence anywhere, renormalised for softmax tasks) or ``mean``.
+combined per document: ``max`` (the strongest evidence anywhere) or ``mean``. For a binary task ``max`` takes
+the highest risk-class probability of any window (one window with evidence flags the document); for other
+softmax tasks each class's maximum, renormalised to sum to 1.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import ModelLoadError
+from .tasks import Task
 
 Aggregation = Literal["max", "mean"]
 
@@ -70,19 +73,26 @@ def probabilities(logits: torch.Tensor, multi_label: bool, temperature: float | 
 
 
 def aggregate_windows(
-    probs: torch.Tensor, doc_index: torch.Tensor, num_docs: int, method: Aggregation, multi_label: bool
+    probs: torch.Tensor, doc_index: torch.Tensor, num_docs: int, method: Aggregation, task: Task
 ) -> torch.Tensor:
     """Combine window probabilities ``(num_windows, num_labels)`` into ``(num_docs, num_labels)``.
 
-    Differentiable, so temperature scaling can be fitted through it. ``max`` rows of a softmax task are
-    renormalised to sum to 1.
+    Differentiable, so temperature scaling can be fitted through it. With ``max``, a binary task keeps the
+    highest risk-class probability (the other class gets the rest); a multi-class task's per-class maxima are
+    renormalised to sum to 1; multi-label outputs are independent and kept as they are.
     """
     index = doc_index.long().to(probs.device)
     expanded = index[:, None].expand_as(probs)
     if method == "max":
         out = torch.zeros(num_docs, probs.shape[1], dtype=probs.dtype, device=probs.device)
         out = out.scatter_reduce(0, expanded, probs, reduce="amax", include_self=False)
-        return out if multi_label else out / out.sum(dim=1, keepdim=True)
+        if task.multi_label:
+            return out
+        if task.is_binary:
+            pos = task.positive_index
+            columns = [out[:, pos], 1 - out[:, pos]] if pos == 0 else [1 - out[:, pos], out[:, pos]]
+            return torch.stack(columns, dim=1)
+        return out / out.sum(dim=1, keepdim=True)
     if method == "mean":
         sums = torch.zeros(num_docs, probs.shape[1], dtype=probs.dtype, device=probs.device).index_add(0, index, probs)
         counts = torch.bincount(index, minlength=num_docs).clamp(min=1).to(probs.dtype)
@@ -113,11 +123,10 @@ class WindowScores:
         """Windows scored per document."""
         return np.bincount(self.doc_index, minlength=self.num_docs)
 
-    def probs(self, multi_label: bool, aggregation: Aggregation, temperature: float = 1.0) -> np.ndarray:
+    def probs(self, task: Task, aggregation: Aggregation, temperature: float = 1.0) -> np.ndarray:
         """Document probabilities after temperature scaling and window aggregation."""
-        window_probs = probabilities(torch.from_numpy(self.logits), multi_label, temperature)
-        doc_probs = aggregate_windows(window_probs, torch.from_numpy(self.doc_index), self.num_docs,
-                                      aggregation, multi_label)
+        window_probs = probabilities(torch.from_numpy(self.logits), task.multi_label, temperature)
+        doc_probs = aggregate_windows(window_probs, torch.from_numpy(self.doc_index), self.num_docs, aggregation, task)
         return doc_probs.numpy().astype(np.float64)
 
     def chunking_summary(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .chunking import aggregate_windows, probabilities, window_encodings
+from .chunking import Aggregation, aggregate_windows, probabilities, window_encodings
 from .modeling import ModelMetadata, load_model
 from .redaction import redact_texts
 from .tasks import Task
@@ -38,7 +38,7 @@ class Predictor:
         chunking = extra.get("chunking") or {}
         self.max_chunks: int = int(chunking.get("max_chunks", 1))
         self.stride: int = int(chunking.get("stride", 0))
-        self.aggregation: str = chunking.get("aggregation", "max")
+        self.aggregation: Aggregation = chunking.get("aggregation", "max")
         self.temperature: float = float((extra.get("calibration") or {}).get("temperature", 1.0))
         self.threshold: dict[str, Any] | None = extra.get("threshold")
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
@@ -92,7 +92,7 @@ class Predictor:
             logits[idx] = self.model(**enc).logits.float().cpu()
         window_probs = probabilities(logits, self.task.multi_label, self.temperature)
         doc_probs = aggregate_windows(window_probs, torch.from_numpy(doc_index), len(texts), self.aggregation,
-                                      self.task.multi_label)
+                                      self.task)
         return doc_probs.numpy().astype(np.float32), np.bincount(doc_index, minlength=len(texts))
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:

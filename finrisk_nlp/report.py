@@ -159,7 +159,8 @@ def _markdown(results: dict[str, Any], inputs: ReportInputs, plots: list[str], p
     baseline = results.get("majority_baseline") or {}
     lines += ["", f"Majority-class baseline: accuracy {_fmt(baseline.get('accuracy'))}, "
                   f"macro_f1 {_fmt(baseline.get('macro_f1'))}.", "",
-              "## Per class (test)", "", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+              "## Per class (test, most probable label)", "",
+              "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for name, row in test["per_class"].items():
         lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
                      f"{row['support']} |")

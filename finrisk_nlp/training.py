@@ -286,7 +286,7 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
 
         # End of epoch: validate, keep the best model, maybe stop early, checkpoint.
         scores = evaluate(model, eval_loader, accelerator, "validation")
-        metrics = compute_metrics(scores.probs(task.multi_label, cfg.model.chunk_aggregation), scores.labels, task)
+        metrics = compute_metrics(scores.probs(task, cfg.model.chunk_aggregation), scores.labels, task)
         _check_count(metrics, len(splits["validation"]), "validation")
         log.log({"event": "validation", "epoch": state.epoch, **_scalar_metrics(metrics, "validation")},
                 state.global_step)
@@ -364,12 +364,12 @@ def _final_evaluation(
     validation, store both in its ``finrisk_model.json``, then evaluate the calibrated model on test."""
     best, tokenizer, meta = load_model(output_dir / "model")
     best = accelerator.prepare_model(best, evaluation_mode=True)
-    aggregation, multi_label = cfg.model.chunk_aggregation, task.multi_label
+    aggregation = cfg.model.chunk_aggregation
     val = evaluate(best, eval_loader, accelerator, "validation")
     test = evaluate(best, test_loader, accelerator, "test")
-    temperature = fit_temperature(val, multi_label, aggregation)
-    val_raw, val_cal = val.probs(multi_label, aggregation), val.probs(multi_label, aggregation, temperature)
-    test_raw, test_cal = test.probs(multi_label, aggregation), test.probs(multi_label, aggregation, temperature)
+    temperature = fit_temperature(val, task, aggregation)
+    val_raw, val_cal = val.probs(task, aggregation), val.probs(task, aggregation, temperature)
+    test_raw, test_cal = test.probs(task, aggregation), test.probs(task, aggregation, temperature)
     threshold = tune_thresholds(val_cal, val.labels, task, parse_target(cfg.threshold.target))
     calibration = {
         "method": "temperature_scaling", "temperature": temperature, "fitted_on": "validation",
