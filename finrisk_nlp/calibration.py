@@ -24,7 +24,7 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 def _nll(doc_probs: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
     doc_probs = doc_probs.clamp(1e-7, 1 - 1e-7)
     if multi_label:
-        return torch.nn.functional.binary_cross_entropy(doc_probs, labels.float())
+        return torch.nn.functional.binary_cross_entropy(doc_probs, labels.to(doc_probs.dtype))
     return torch.nn.functional.nll_loss(doc_probs.log(), labels.long())
 
 
@@ -53,7 +53,7 @@ def fit_temperature(scores: WindowScores, task: Task, aggregation: Aggregation =
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        window_probs = probabilities(logits, task.multi_label, log_t.exp()).double()
+        window_probs = probabilities(logits, task.multi_label, log_t.exp())
         doc_probs = aggregate_windows(window_probs, doc_index, scores.num_docs, aggregation, task)
         loss = _nll(doc_probs, labels, task.multi_label)
         loss.backward()

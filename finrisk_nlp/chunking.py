@@ -67,8 +67,8 @@ def window_encodings(
 
 
 def probabilities(logits: torch.Tensor, multi_label: bool, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Sigmoid (multi-label) or softmax probabilities of temperature-scaled logits."""
-    scaled = logits.float() / temperature
+    """Sigmoid (multi-label) or softmax probabilities of temperature-scaled logits (half precision is upcast)."""
+    scaled = (logits if logits.dtype == torch.float64 else logits.float()) / temperature
     return torch.sigmoid(scaled) if multi_label else torch.softmax(scaled, dim=-1)
 
 
@@ -125,7 +125,8 @@ class WindowScores:
 
     def probs(self, task: Task, aggregation: Aggregation, temperature: float = 1.0) -> np.ndarray:
         """Document probabilities after temperature scaling and window aggregation."""
-        window_probs = probabilities(torch.from_numpy(self.logits), task.multi_label, temperature)
+        # float64: near-certain float32 probabilities round to 1.0 and tie, which would change rankings.
+        window_probs = probabilities(torch.from_numpy(self.logits).double(), task.multi_label, temperature)
         doc_probs = aggregate_windows(window_probs, torch.from_numpy(self.doc_index), self.num_docs, aggregation, task)
         return doc_probs.numpy().astype(np.float64)
 

@@ -49,7 +49,7 @@ def parse_target(text: str) -> ThresholdTarget:
         raise ValueError(f"{expected}; got {text!r}")
     if kind == "f1":
         if sep:
-            raise ValueError(f"f1 takes no level; {expected}; got {text!r}")
+            raise ValueError(f"{expected} (f1 takes no level); got {text!r}")
         return ThresholdTarget("f1")
     try:
         level = float(level_text)
