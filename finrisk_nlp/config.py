@@ -40,7 +40,7 @@ class ModelConfig:
         problems = [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
         if self.max_chunks < 1:
             problems.append(f"model.max_chunks must be >= 1, got {self.max_chunks}")
-        if not 0 <= self.stride <= self.max_length // 2:
+        if self.max_chunks > 1 and not 0 <= self.stride <= self.max_length // 2:  # stride only matters for windows
             problems.append(
                 f"model.stride must be in [0, max_length // 2 = {self.max_length // 2}], got {self.stride}"
             )
