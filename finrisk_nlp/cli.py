@@ -59,7 +59,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(json.dumps({"text": text, **result}) + "\n")
         else:
-            label = result.get("label") or ", ".join(result["labels"]) or "(none)"
+            decision = result["decision"]  # at the model's tuned operating threshold
+            label = (", ".join(decision) or "(none)") if isinstance(decision, list) else decision
             probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
             sys.stdout.write(f"{label:<16} {probs}  | {text[:80]}\n")
     return 0

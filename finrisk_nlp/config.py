@@ -32,9 +32,19 @@ class ModelConfig:
     name_or_path: str = EMBEDDED_MODEL  # the offline MiniLM shipped as a package; a local dir or Hub id works too
     max_length: int = 128  # tokens per window; longer texts are truncated (training) or chunked (eval/predict)
     trust_remote_code: bool = False  # only for Hub models whose code you have read
+    max_chunks: int = 1  # windows per document in evaluation/prediction; 1: truncate like training
+    stride: int = 32  # tokens shared by neighbouring windows, so evidence on a window edge is seen whole
+    chunk_aggregation: Literal["max", "mean"] = "max"  # how window probabilities become a document's
 
     def validate(self) -> list[str]:
-        return [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
+        problems = [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
+        if self.max_chunks < 1:
+            problems.append(f"model.max_chunks must be >= 1, got {self.max_chunks}")
+        if self.max_chunks > 1 and not 0 <= self.stride <= self.max_length // 2:  # stride only matters for windows
+            problems.append(
+                f"model.stride must be in [0, max_length // 2 = {self.max_length // 2}], got {self.stride}"
+            )
+        return problems
 
 
 @dataclass
@@ -72,6 +82,7 @@ class DataConfig:
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     min_examples_per_class: int = 5  # fewer rows for a class in train_file is an error
+    redact_pii: bool = True  # replace card numbers, IBANs, SSNs, accounts, emails, phones by [CARD], [IBAN], ...
 
     def validate(self) -> list[str]:
         problems = []
@@ -104,6 +115,7 @@ class TrainConfig:
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, no on CPU
     resume: str | None = None  # "latest" or a checkpoint dir; null: start fresh
     group_by_length: bool = True  # batches of similar length waste less padding
+    weighted_sampler: bool = False  # draw every class equally often (imbalanced data); overrides group_by_length
 
     def validate(self) -> list[str]:
         problems = []
@@ -147,6 +159,42 @@ class RegistryConfig:
 
 
 @dataclass
+class LossConfig:
+    """Training loss for imbalanced risk data: class weights and focal loss (``finrisk_nlp.losses``)."""
+
+    class_weights: str | dict[str, float] | None = None  # null | auto (inverse frequency) | {label: weight}
+    focal_gamma: float = 0.0  # > 0: focal loss, down-weighting easy examples; 2.0 is the usual choice
+
+    def validate(self) -> list[str]:
+        problems = []
+        if isinstance(self.class_weights, str) and self.class_weights != "auto":
+            problems.append(f"loss.class_weights must be null, auto or {{label: weight}}, got {self.class_weights!r}")
+        if isinstance(self.class_weights, dict):
+            bad = {k: v for k, v in self.class_weights.items() if not isinstance(v, float) or v <= 0}
+            if bad:
+                problems.append(f"loss.class_weights: every weight must be a number > 0, got {bad}")
+        if self.focal_gamma < 0:
+            problems.append(f"loss.focal_gamma must be >= 0, got {self.focal_gamma}")
+        return problems
+
+
+@dataclass
+class ThresholdConfig:
+    """The operating point tuned on calibrated validation probabilities after training (``finrisk_nlp.thresholds``)."""
+
+    target: str = "f1"  # f1 | recall_at_precision=0.9 | precision_at_recall=0.95
+
+    def validate(self) -> list[str]:
+        from .thresholds import parse_target
+
+        try:
+            parse_target(self.target)
+        except ValueError as exc:
+            return [f"threshold.target: {exc}"]
+        return []
+
+
+@dataclass
 class RecipeConfig:
     """Everything one training run needs. Saved next to the model as ``config.yaml``."""
 
@@ -161,6 +209,8 @@ class RecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
 
     def validate(self) -> list[str]:
         from .tasks import list_tasks

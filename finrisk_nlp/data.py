@@ -10,6 +10,7 @@ schema problem is reported with the file, the row and the fix.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import Counter
@@ -24,9 +25,13 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from .chunking import window_encodings
 from .config import DataConfig
 from .errors import DataError
+from .redaction import counts_by_type, redact_texts
 from .tasks import Task, get_task, with_overrides
+
+logger = logging.getLogger(__name__)
 
 SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 MULTI_LABEL_SEPARATORS = ("|", ";")
@@ -196,11 +201,25 @@ def demo_train_file(task_name: str) -> Path:
     return demo_path(task_name if task_name != "aml_typology" else "aml_alert")
 
 
-def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, datasets.DatasetDict]:
+def redact_split(table: datasets.Dataset, text_column: str) -> tuple[datasets.Dataset, Counter[str]]:
+    """Replace identifiers in the text column by typed placeholders (:mod:`finrisk_nlp.redaction`)."""
+    texts, counts = redact_texts(table[text_column])
+    position = table.column_names.index(text_column)
+    return table.remove_columns(text_column).add_column(text_column, texts).select_columns(
+        table.column_names[:position] + [text_column] + table.column_names[position + 1:]
+    ), counts
+
+
+def load_splits(
+    data_cfg: DataConfig, task: Task, seed: int, *, pii_counts: Counter[str] | None = None
+) -> tuple[Task, datasets.DatasetDict]:
     """Load, validate and split the data a config points at.
 
     Returns the task with the user's column names and labels applied, and the train/validation/test splits
     (with a ``labels`` column). When only ``train_file`` is given, validation and test are carved from it.
+    With ``data.redact_pii`` (the default) identifiers in the texts are replaced by placeholders such as
+    ``[CARD]`` here, before anything else sees them; ``pii_counts``, when given, is updated with the number
+    of replacements per type.
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
     train_source: str | Path = data_cfg.train_file or demo_train_file(task.name)
@@ -222,24 +241,54 @@ def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, data
             table = load_table(path)
             validate_table(table, task, path)
             splits[split] = table
+    if data_cfg.redact_pii:
+        total: Counter[str] = Counter()
+        for name in list(splits):
+            splits[name], counts = redact_split(splits[name], task.text_column)
+            total.update(counts)
+        logger.info(f"PII redaction ({task.text_column!r}): {counts_by_type(total)} identifiers replaced")
+        if pii_counts is not None:
+            pii_counts.update(total)
     return task, datasets.DatasetDict({name: encode_labels(t, task) for name, t in splits.items()})
 
 
 def tokenize_splits(
-    splits: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, task: Task, max_length: int
+    splits: datasets.DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    task: Task,
+    max_length: int,
+    *,
+    stride: int = 0,
+    max_chunks: int = 1,
 ) -> datasets.DatasetDict:
-    """Tokenize the text column (truncating to ``max_length``); keep only model inputs and ``labels``."""
+    """Tokenize the text column; keep only model inputs and ``labels``.
 
-    def tokenize(batch: dict[str, list[Any]]) -> dict[str, Any]:
+    ``train`` is truncated to ``max_length``. Every other split becomes one row per window (up to
+    ``max_chunks`` per text, overlapping by ``stride`` tokens; :func:`finrisk_nlp.chunking.window_encodings`)
+    with a ``doc_index`` column naming the row of the text it came from, so evaluation can put the windows
+    of a document back together.
+    """
+
+    def truncate(batch: dict[str, list[Any]]) -> dict[str, Any]:
         return tokenizer(batch[task.text_column], truncation=True, max_length=max_length)
 
-    return datasets.DatasetDict({
-        name: split.map(
-            tokenize, batched=True, remove_columns=[c for c in split.column_names if c != "labels"],
-            desc=f"Tokenizing {name}", keep_in_memory=True,
-        )
-        for name, split in splits.items()
-    })
+    def windows(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, Any]:
+        columns, _ = window_encodings(tokenizer, batch[task.text_column], max_length, stride, max_chunks)
+        local = columns["doc_index"]
+        columns["doc_index"] = [indices[i] for i in local]
+        columns["labels"] = [batch["labels"][i] for i in local]
+        return columns
+
+    out = {}
+    for name, split in splits.items():
+        if name == "train":
+            extra = [c for c in split.column_names if c != "labels"]
+            out[name] = split.map(truncate, batched=True, remove_columns=extra, desc=f"Tokenizing {name}",
+                                  keep_in_memory=True)
+        else:
+            out[name] = split.map(windows, batched=True, with_indices=True, remove_columns=split.column_names,
+                                  desc=f"Tokenizing {name}", keep_in_memory=True)
+    return datasets.DatasetDict(out)
 
 
 class LengthGroupedSampler(Sampler[int]):
@@ -277,15 +326,17 @@ def build_dataloader(
     shuffle: bool,
     seed: int = 0,
     group_by_length: bool = True,
+    sampler: Sampler[int] | None = None,
 ) -> DataLoader:
-    """A DataLoader with dynamic padding; training order is shuffled (length-grouped unless disabled)."""
+    """A DataLoader with dynamic padding; training order is shuffled (length-grouped unless disabled, or the
+    given ``sampler``'s, e.g. :class:`finrisk_nlp.sampling.ClassBalancedSampler`)."""
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     lengths = [len(ids) for ids in split["input_ids"]]
-    if shuffle and group_by_length:
-        sampler: Sampler[int] | None = LengthGroupedSampler(lengths, batch_size, seed)
-    elif shuffle:
-        sampler = None
-    else:  # evaluation: longest first, so memory peaks show up in the first batch rather than the last
+    if sampler is not None:
+        shuffle = False  # the sampler owns the order
+    elif shuffle and group_by_length:
+        sampler = LengthGroupedSampler(lengths, batch_size, seed)
+    elif not shuffle:  # evaluation: longest first, so memory peaks show up in the first batch rather than the last
         sampler = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)  # type: ignore[assignment]
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(

@@ -43,8 +43,8 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
 
     Returns:
         ``accuracy``, ``macro_f1``, ``roc_auc``, ``pr_auc`` (for binary tasks: of the positive class; else
-        macro one-vs-rest), ``per_class`` precision/recall/F1/support, ``confusion_matrix`` (rows: true
-        label) and ``num_examples``.
+        macro one-vs-rest), ``ece`` (:func:`expected_calibration_error`), ``per_class`` precision/recall/F1/
+        support, ``confusion_matrix`` (rows: true label) and ``num_examples``.
     """
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
@@ -82,6 +82,7 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
         "macro_f1": macro_f1,
         "roc_auc": roc_auc,
         "pr_auc": pr_auc,
+        "ece": expected_calibration_error(probs, labels, task),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
@@ -89,6 +90,82 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
         "confusion_matrix": matrix,
         "labels": names,
     }
+
+
+def _confidence_and_correct(probs: np.ndarray, labels: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """What calibration is judged on: each sigmoid output against its 0/1 target (multi-label), else the
+    top-class probability against whether the top class is right."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    if task.multi_label:
+        return probs.ravel(), labels.astype(float).ravel()
+    return probs.max(axis=1), (probs.argmax(axis=1) == labels.astype(int)).astype(float)
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: int = 15) -> dict[str, list[float]]:
+    """Equal-width confidence bins: mean ``confidence``, observed ``accuracy`` and ``count`` of each non-empty bin."""
+    confidence, correct = _confidence_and_correct(probs, labels, task)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    out: dict[str, list[float]] = {"confidence": [], "accuracy": [], "count": []}
+    for b in range(n_bins):
+        mask = which == b
+        if mask.any():
+            out["confidence"].append(float(confidence[mask].mean()))
+            out["accuracy"].append(float(correct[mask].mean()))
+            out["count"].append(int(mask.sum()))
+    return out
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: int = 15) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over :func:`reliability_bins`."""
+    bins = reliability_bins(probs, labels, task, n_bins)
+    total = sum(bins["count"])
+    if total == 0:
+        return 0.0
+    gaps = np.abs(np.asarray(bins["confidence"]) - np.asarray(bins["accuracy"]))
+    return float((gaps * np.asarray(bins["count"])).sum() / total)
+
+
+def operating_point_metrics(
+    probs: np.ndarray, labels: np.ndarray, task: Task, threshold: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Precision and recall of the decisions made at the stored threshold (:func:`finrisk_nlp.thresholds.decide`).
+
+    Binary: of the positive class, plus how many texts are flagged. Multi-label: per label and macro.
+    Multi-class (arg-max decision): macro precision/recall.
+    """
+    from .thresholds import decide
+
+    decisions = decide(probs, task, threshold)
+    labels = np.asarray(labels)
+    out: dict[str, Any] = {"target": (threshold or {}).get("target", "argmax")}
+    if task.multi_label:
+        names = list(task.labels)
+        preds = np.array([[name in d for name in names] for d in decisions], dtype=int).reshape(len(labels), -1)
+        p, r, f, _ = precision_recall_fscore_support(labels.astype(int), preds, zero_division=0)
+        out["per_label"] = {
+            n: {"threshold": (threshold or {}).get("by_label", {}).get(n, {}).get("value", 0.5),
+                "precision": float(a), "recall": float(b), "f1": float(c)}
+            for n, a, b, c in zip(names, p, r, f, strict=True)
+        }
+        out.update(precision=float(p.mean()), recall=float(r.mean()), f1=float(f.mean()))
+        return out
+    preds = np.array([task.labels.index(d) for d in decisions], dtype=int)
+    targets = labels.astype(int)
+    if task.is_binary:
+        pos = task.positive_index
+        p, r, f, _ = precision_recall_fscore_support(
+            targets == pos, preds == pos, average="binary", zero_division=0
+        )
+        value = (threshold or {}).get("by_label", {}).get(task.labels[pos], {}).get("value")
+        out.update(label=task.labels[pos], threshold=value, precision=float(p), recall=float(r), f1=float(f),
+                   flagged=int((preds == pos).sum()))
+        return out
+    p, r, f, _ = precision_recall_fscore_support(
+        targets, preds, labels=range(len(task.labels)), average="macro", zero_division=0
+    )
+    out.update(precision=float(p), recall=float(r), f1=float(f))
+    return out
 
 
 def majority_baseline(labels: np.ndarray, task: Task) -> dict[str, float]:

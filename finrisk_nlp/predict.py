@@ -1,7 +1,8 @@
 """Classify texts with a trained model: ``finrisk predict RUN_DIR "text" ...``.
 
 :class:`Predictor` is the one way trained models are used for inference; batch scoring and the CLI build
-on it.
+on it. It applies what training stored in ``finrisk_model.json``: PII redaction before tokenisation,
+sliding windows over long texts, the calibration temperature and the operating threshold.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from .chunking import Aggregation, aggregate_windows, probabilities, window_encodings
 from .modeling import ModelMetadata, load_model
+from .redaction import redact_texts
 from .tasks import Task
+from .thresholds import decide
 
 
 class Predictor:
-    """A loaded model with its tokenizer and label names.
+    """A loaded model with its tokenizer, label names, calibration, threshold and windowing settings.
 
     Example:
         >>> predictor = Predictor.load("runs/credit_text")
-        >>> predictor.predict(["Borrower missed three payments after losing his job."])[0]["label"]
+        >>> predictor.predict(["Borrower missed three payments after losing his job."])[0]["decision"]
         'default'
     """
 
@@ -30,6 +34,14 @@ class Predictor:
         self.tokenizer = tokenizer
         self.metadata = metadata
         self.task: Task = metadata.to_task()
+        extra = metadata.extra or {}
+        chunking = extra.get("chunking") or {}
+        self.max_chunks: int = int(chunking.get("max_chunks", 1))
+        self.stride: int = int(chunking.get("stride", 0))
+        self.aggregation: Aggregation = chunking.get("aggregation", "max")
+        self.temperature: float = float((extra.get("calibration") or {}).get("temperature", 1.0))
+        self.threshold: dict[str, Any] | None = extra.get("threshold")
+        self.redact_pii: bool = bool(extra.get("redact_pii", False))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> Predictor:
@@ -40,38 +52,60 @@ class Predictor:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @torch.inference_mode()
     def predict_proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """``(len(texts), num_labels)`` probabilities; texts longer than ``max_length`` tokens are truncated."""
-        out = np.zeros((len(texts), len(self.task.labels)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)  # less padding per batch
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in idx], truncation=True, max_length=self.metadata.max_length,
-                padding=True, return_tensors="pt",
-            ).to(self.device)
-            logits = self.model(**enc).logits.float()
-            probs = torch.sigmoid(logits) if self.task.multi_label else torch.softmax(logits, dim=-1)
-            out[idx] = probs.cpu().numpy()
-        return out
+        """``(len(texts), num_labels)`` calibrated document probabilities (see :meth:`predict_documents`)."""
+        return self.predict_documents(texts, batch_size)[0]
 
-    def predict_documents(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    @torch.inference_mode()
+    def predict_documents(
+        self, texts: list[str], batch_size: int = 32, *, max_chunks: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Document-level probabilities and how many model windows each document took.
+
+        Texts are redacted (when the model was trained with ``data.redact_pii``), cut into up to
+        ``max_chunks`` overlapping windows of ``max_length`` tokens, scored, temperature-scaled and aggregated
+        per document as configured at training time.
+
+        Args:
+            texts: documents to score.
+            batch_size: windows per forward pass.
+            max_chunks: override the stored window cap (1: score only the first ``max_length`` tokens).
 
         Returns:
             ``(probs, num_chunks)``: ``(n, num_labels)`` probabilities and an ``(n,)`` int array.
         """
-        return self.predict_proba(texts, batch_size), np.ones(len(texts), dtype=np.int64)
+        num_labels = len(self.task.labels)
+        if not texts:
+            return np.zeros((0, num_labels), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        if self.redact_pii:
+            texts, _ = redact_texts(texts)
+        columns, _ = window_encodings(self.tokenizer, list(texts), self.metadata.max_length, self.stride,
+                                      max_chunks or self.max_chunks)
+        doc_index = np.asarray(columns.pop("doc_index"), dtype=np.int64)
+        lengths = [len(ids) for ids in columns["input_ids"]]
+        order = sorted(range(len(doc_index)), key=lengths.__getitem__, reverse=True)  # less padding per batch
+        logits = torch.zeros(len(doc_index), num_labels)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            features = [{key: values[i] for key, values in columns.items()} for i in idx]
+            enc = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
+            logits[idx] = self.model(**enc).logits.float().cpu()
+        window_probs = probabilities(logits, self.task.multi_label, self.temperature)
+        doc_probs = aggregate_windows(window_probs, torch.from_numpy(doc_index), len(texts), self.aggregation,
+                                      self.task)
+        return doc_probs.numpy().astype(np.float32), np.bincount(doc_index, minlength=len(texts))
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
-        """One dict per text: ``label`` (or ``labels`` for multi-label tasks) and ``probabilities`` by name."""
-        probs, _ = self.predict_documents(texts, batch_size)
+        """One dict per text: ``label`` (most probable; ``labels`` >= 0.5 for multi-label tasks), ``decision``
+        (at the stored operating threshold), ``probabilities`` by name and ``num_chunks``."""
+        probs, num_chunks = self.predict_documents(texts, batch_size)
+        decisions = decide(probs, self.task, self.threshold)
         results = []
-        for row in probs:
+        for row, decision, chunks in zip(probs, decisions, num_chunks, strict=True):
             named = {label: float(p) for label, p in zip(self.task.labels, row, strict=True)}
             if self.task.multi_label:
-                results.append({"labels": [k for k, p in named.items() if p >= 0.5], "probabilities": named})
+                result: dict[str, Any] = {"labels": [k for k, p in named.items() if p >= 0.5]}
             else:
-                results.append({"label": self.task.labels[int(row.argmax())], "probabilities": named})
+                result = {"label": self.task.labels[int(row.argmax())]}
+            results.append({**result, "decision": decision, "probabilities": named, "num_chunks": int(chunks)})
         return results

@@ -8,11 +8,12 @@ Used by every training recipe::
 
 :func:`train` reads top to bottom: data, model, optimizer, the epoch loop (accumulate -> backward -> step,
 ``save_state`` checkpoints), evaluation with ``gather_for_metrics`` after every epoch, best-model selection
-on the task's primary metric, early stopping, and a final test evaluation of the best model.
+on the task's primary metric, early stopping, and a final evaluation of the best model: temperature scaling and
+the operating threshold fitted on validation, stored with the model, then the test split and the report.
 
 A run directory holds ``config.yaml``, ``run_info.json``, ``metrics.jsonl`` (one line per log event),
-``metrics.json`` (final), ``checkpoints/step-N`` and ``model/`` (the best model, loadable with
-:func:`finrisk_nlp.modeling.load_model`).
+``metrics.json`` (final), ``report.md`` with plots in ``report/``, ``checkpoints/step-N`` and ``model/`` (the best
+model with its temperature and threshold, loadable with :func:`finrisk_nlp.modeling.load_model`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import shutil
 import signal
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,25 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from . import __version__
+from .calibration import fit_temperature
+from .chunking import WindowScores
 from .config import RecipeConfig, save_config
 from .data import build_dataloader, load_splits, steps_per_epoch, tokenize_splits
-from .metrics import compute_metrics, format_summary, majority_baseline
-from .modeling import ModelMetadata, build_model, count_parameters, load_model, save_model
+from .losses import build_loss
+from .metrics import (
+    compute_metrics,
+    expected_calibration_error,
+    format_summary,
+    majority_baseline,
+    operating_point_metrics,
+)
+from .modeling import METADATA_FILE, ModelMetadata, build_model, count_parameters, load_model, save_model
 from .provenance import git_commit, write_json_atomic
+from .redaction import counts_by_type
+from .report import ReportInputs, write_report
+from .sampling import ClassBalancedSampler, balance_strata
 from .tasks import Task, get_task
+from .thresholds import parse_target, tune_thresholds
 
 logger = get_logger(__name__)
 
@@ -70,34 +85,24 @@ def _mixed_precision(cfg: RecipeConfig) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def compute_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task) -> torch.Tensor:
-    """Cross-entropy for single-label tasks, binary cross-entropy per label for multi-label tasks."""
-    logits = logits.float()
-    if task.multi_label:
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
-    return torch.nn.functional.cross_entropy(logits, labels)
-
-
-def probabilities(logits: torch.Tensor, task: Task) -> torch.Tensor:
-    logits = logits.float()
-    return torch.sigmoid(logits) if task.multi_label else torch.softmax(logits, dim=-1)
-
-
 def evaluate(
-    model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, task: Task, desc: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and labels of a whole split, gathered from every process, each example exactly once."""
+    model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, desc: str
+) -> WindowScores:
+    """Logits of every window of a split with its document index and label, gathered from every process, each
+    window exactly once; turn them into document probabilities with :meth:`WindowScores.probs`."""
     model.eval()
-    all_probs, all_labels = [], []
+    all_logits, all_docs, all_labels = [], [], []
     for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
         labels = batch.pop("labels")
+        doc_index = batch.pop("doc_index")
         with torch.no_grad():
-            logits = model(**batch).logits
-        probs, labels = accelerator.gather_for_metrics((probabilities(logits, task), labels))
-        all_probs.append(probs.cpu().numpy())
+            logits = model(**batch).logits.float()
+        logits, doc_index, labels = accelerator.gather_for_metrics((logits, doc_index, labels))
+        all_logits.append(logits.cpu().numpy())
+        all_docs.append(doc_index.cpu().numpy())
         all_labels.append(labels.cpu().numpy())
     model.train()
-    return np.concatenate(all_probs), np.concatenate(all_labels)
+    return WindowScores.from_windows(np.concatenate(all_logits), np.concatenate(all_docs), np.concatenate(all_labels))
 
 
 def _checkpoint_dirs(output_dir: Path) -> list[Path]:
@@ -184,14 +189,19 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
     log = MetricsLog(accelerator, output_dir / "metrics.jsonl")
 
     # Data: load and tokenize once on the main process first so other ranks reuse its work.
+    pii_counts: Counter[str] = Counter()
     with accelerator.main_process_first():
-        task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+        task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, pii_counts=pii_counts)
     model, tokenizer = build_model(cfg.model, cfg.lora, task)
     with accelerator.main_process_first():
-        tokenized = tokenize_splits(splits, tokenizer, task, cfg.model.max_length)
+        tokenized = tokenize_splits(splits, tokenizer, task, cfg.model.max_length, stride=cfg.model.stride,
+                                    max_chunks=cfg.model.max_chunks)
+    loss_fn = build_loss(cfg.loss, task, splits["train"]["labels"])
+    balanced = (ClassBalancedSampler(balance_strata(splits["train"]["labels"], task.multi_label), cfg.seed)
+                if cfg.train.weighted_sampler else None)
     train_loader = build_dataloader(
         tokenized["train"], tokenizer, cfg.train.batch_size, shuffle=True, seed=cfg.seed,
-        group_by_length=cfg.train.group_by_length,
+        group_by_length=cfg.train.group_by_length, sampler=balanced,
     )
     eval_loader = build_dataloader(tokenized["validation"], tokenizer, cfg.train.eval_batch_size, shuffle=False)
     test_loader = build_dataloader(tokenized["test"], tokenizer, cfg.train.eval_batch_size, shuffle=False)
@@ -249,7 +259,7 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
         for batch in batches:
             with accelerator.accumulate(model):
                 labels = batch.pop("labels")
-                loss = compute_loss(model(**batch).logits, labels, task)
+                loss = loss_fn(model(**batch).logits, labels)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
@@ -275,9 +285,9 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
                 break
 
         # End of epoch: validate, keep the best model, maybe stop early, checkpoint.
-        probs, labels = evaluate(model, eval_loader, accelerator, task, "validation")
-        metrics = compute_metrics(probs, labels, task)
-        _check_count(metrics, len(tokenized["validation"]), "validation")
+        scores = evaluate(model, eval_loader, accelerator, "validation")
+        metrics = compute_metrics(scores.probs(task, cfg.model.chunk_aggregation), scores.labels, task)
+        _check_count(metrics, len(splits["validation"]), "validation")
         log.log({"event": "validation", "epoch": state.epoch, **_scalar_metrics(metrics, "validation")},
                 state.global_step)
         accelerator.print(f"epoch {state.epoch} " + format_summary(metrics, "validation"))
@@ -300,13 +310,15 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
 
     if state.best_epoch < 0:  # the primary metric was undefined every epoch: keep the last model
         _save_best(accelerator, model, tokenizer, task, cfg, output_dir)
-    results = _final_evaluation(accelerator, output_dir, test_loader, tokenized, task, cfg)
+    results, report_inputs = _final_evaluation(accelerator, output_dir, eval_loader, test_loader, splits, task, cfg)
     results.update(
         best_epoch=state.best_epoch, primary_metric=task.primary_metric, validation=state.best_validation,
         parameters=params, world_size=accelerator.num_processes, train_seconds=round(time.time() - started, 1),
+        pii_redactions=counts_by_type(pii_counts) if cfg.data.redact_pii else None,
     )
     if accelerator.is_main_process:
         write_json_atomic(output_dir / "metrics.json", results)
+        write_report(output_dir, results, report_inputs)
         info = _run_info(cfg, accelerator, params, started)
         info["finished_at"] = time.time()
         write_json_atomic(output_dir / "run_info.json", info)
@@ -327,8 +339,11 @@ def _check_count(metrics: dict[str, Any], expected: int, split: str) -> None:
 
 
 def _metadata(task: Task, cfg: RecipeConfig) -> ModelMetadata:
+    chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride,
+                "aggregation": cfg.model.chunk_aggregation}
     return ModelMetadata(
-        task=asdict(task), base_model=cfg.model.name_or_path, max_length=cfg.model.max_length, lora=cfg.lora.enabled
+        task=asdict(task), base_model=cfg.model.name_or_path, max_length=cfg.model.max_length, lora=cfg.lora.enabled,
+        extra={"chunking": chunking, "redact_pii": cfg.data.redact_pii},
     )
 
 
@@ -342,19 +357,50 @@ def _save_best(
 
 
 def _final_evaluation(
-    accelerator: Accelerator, output_dir: Path, test_loader: Any, tokenized: Any, task: Task, cfg: RecipeConfig
-) -> dict[str, Any]:
-    """Reload the saved best model (which also proves it loads) and evaluate it on the test split."""
+    accelerator: Accelerator, output_dir: Path, eval_loader: Any, test_loader: Any, splits: Any, task: Task,
+    cfg: RecipeConfig,
+) -> tuple[dict[str, Any], ReportInputs]:
+    """Reload the saved best model (which also proves it loads); fit the temperature and tune the threshold on
+    validation, store both in its ``finrisk_model.json``, then evaluate the calibrated model on test."""
     best, tokenizer, meta = load_model(output_dir / "model")
     best = accelerator.prepare_model(best, evaluation_mode=True)
-    probs, labels = evaluate(best, test_loader, accelerator, task, "test")
-    metrics = compute_metrics(probs, labels, task)
-    _check_count(metrics, len(tokenized["test"]), "test")
+    aggregation = cfg.model.chunk_aggregation
+    val = evaluate(best, eval_loader, accelerator, "validation")
+    test = evaluate(best, test_loader, accelerator, "test")
+    temperature = fit_temperature(val, task, aggregation)
+    val_raw, val_cal = val.probs(task, aggregation), val.probs(task, aggregation, temperature)
+    test_raw, test_cal = test.probs(task, aggregation), test.probs(task, aggregation, temperature)
+    threshold = tune_thresholds(val_cal, val.labels, task, parse_target(cfg.threshold.target))
+    calibration = {
+        "method": "temperature_scaling", "temperature": temperature, "fitted_on": "validation",
+        "ece_before": {"validation": expected_calibration_error(val_raw, val.labels, task),
+                       "test": expected_calibration_error(test_raw, test.labels, task)},
+        "ece_after": {"validation": expected_calibration_error(val_cal, val.labels, task),
+                      "test": expected_calibration_error(test_cal, test.labels, task)},
+    }
+    meta.extra.update(threshold=threshold, calibration={"method": "temperature_scaling", "temperature": temperature})
+    if accelerator.is_main_process:
+        write_json_atomic(output_dir / "model" / METADATA_FILE, asdict(meta))
+    accelerator.print(
+        f"calibration: temperature {temperature:.3f}, validation ECE {calibration['ece_before']['validation']:.3f} "
+        f"-> {calibration['ece_after']['validation']:.3f}; threshold ({cfg.threshold.target}): "
+        + (", ".join(f"{k} {v['value']:.3f}" for k, v in threshold["by_label"].items()) if threshold else "argmax")
+    )
+
+    metrics = compute_metrics(test_cal, test.labels, task)
+    _check_count(metrics, len(splits["test"]), "test")
+    metrics["operating_point"] = operating_point_metrics(test_cal, test.labels, task, threshold)
+    chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride, "aggregation": aggregation,
+                "validation": val.chunking_summary(), "test": test.chunking_summary()}
+    metrics.update(test.chunking_summary())
     if cfg.save_merged:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             save_model(accelerator.unwrap_model(best), tokenizer, meta, output_dir / "model_merged", merged=True)
-    return {"test": metrics, "majority_baseline": majority_baseline(labels, task)}
+    results = {"test": metrics, "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
+               "calibration": calibration, "chunking": chunking}
+    return results, ReportInputs(task=task, labels=test.labels, probs_raw=test_raw, probs=test_cal,
+                                 threshold=threshold)
 
 
 def _run_info(cfg: RecipeConfig, accelerator: Accelerator, params: dict[str, int], started: float) -> dict[str, Any]:
