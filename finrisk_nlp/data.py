@@ -226,14 +226,20 @@ def load_splits(data_cfg: DataConfig, task: Task, seed: int) -> tuple[Task, data
 def tokenize_splits(
     splits: datasets.DatasetDict, tokenizer: PreTrainedTokenizerBase, task: Task, max_length: int
 ) -> datasets.DatasetDict:
-    """Tokenize the text column (truncating to ``max_length``); keep only model inputs and ``labels``."""
+    """Tokenize the text column (truncating to ``max_length``); keep only model inputs and ``labels``.
 
-    def tokenize(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        return tokenizer(batch[task.text_column], truncation=True, max_length=max_length)
+    Splits other than ``train`` also get a ``row_index`` column, so that evaluation, which batches by length,
+    can hand its results back in the split's row order (see :func:`finrisk_nlp.training.evaluate`).
+    """
+
+    def tokenize(batch: dict[str, list[Any]], indices: list[int], with_index: bool) -> dict[str, Any]:
+        encoded = tokenizer(batch[task.text_column], truncation=True, max_length=max_length)
+        return {**encoded, "row_index": indices} if with_index else encoded
 
     return datasets.DatasetDict({
         name: split.map(
-            tokenize, batched=True, remove_columns=[c for c in split.column_names if c != "labels"],
+            tokenize, batched=True, with_indices=True, fn_kwargs={"with_index": name != "train"},
+            remove_columns=[c for c in split.column_names if c != "labels"],
             desc=f"Tokenizing {name}", keep_in_memory=True,
         )
         for name, split in splits.items()

@@ -38,9 +38,10 @@ from transformers import get_linear_schedule_with_warmup
 from . import __version__
 from .config import RecipeConfig, save_config
 from .data import build_dataloader, load_splits, steps_per_epoch, tokenize_splits
+from .fairness import render_fairness_markdown, slice_metrics, slice_values_of
 from .metrics import compute_metrics, format_summary, majority_baseline
 from .modeling import ModelMetadata, build_model, count_parameters, load_model, save_model
-from .provenance import git_commit, write_json_atomic
+from .provenance import git_commit, write_json_atomic, write_text_atomic
 from .tasks import Task, get_task
 
 logger = get_logger(__name__)
@@ -86,18 +87,29 @@ def probabilities(logits: torch.Tensor, task: Task) -> torch.Tensor:
 def evaluate(
     model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, task: Task, desc: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and labels of a whole split, gathered from every process, each example exactly once."""
+    """Probabilities and labels of a whole split, gathered from every process, each example exactly once.
+
+    When the split has a ``row_index`` column (see :func:`~finrisk_nlp.data.tokenize_splits`), the results come
+    back in the split's row order rather than the loader's, so they line up with other columns of those rows.
+    """
     model.eval()
-    all_probs, all_labels = [], []
+    all_probs, all_labels, all_rows = [], [], []
     for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
         labels = batch.pop("labels")
+        rows = batch.pop("row_index", None)
         with torch.no_grad():
             logits = model(**batch).logits
         probs, labels = accelerator.gather_for_metrics((probabilities(logits, task), labels))
         all_probs.append(probs.cpu().numpy())
         all_labels.append(labels.cpu().numpy())
+        if rows is not None:
+            all_rows.append(accelerator.gather_for_metrics(rows).cpu().numpy())
     model.train()
-    return np.concatenate(all_probs), np.concatenate(all_labels)
+    probs, labels = np.concatenate(all_probs), np.concatenate(all_labels)
+    if all_rows:
+        order = np.argsort(np.concatenate(all_rows), kind="stable")
+        probs, labels = probs[order], labels[order]
+    return probs, labels
 
 
 def _checkpoint_dirs(output_dir: Path) -> list[Path]:
@@ -186,6 +198,8 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
     # Data: load and tokenize once on the main process first so other ranks reuse its work.
     with accelerator.main_process_first():
         task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    # Checked before training, so that a misspelt slice column fails in seconds rather than after the run.
+    test_slices = slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
     model, tokenizer = build_model(cfg.model, cfg.lora, task)
     with accelerator.main_process_first():
         tokenized = tokenize_splits(splits, tokenizer, task, cfg.model.max_length)
@@ -300,7 +314,7 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
 
     if state.best_epoch < 0:  # the primary metric was undefined every epoch: keep the last model
         _save_best(accelerator, model, tokenizer, task, cfg, output_dir)
-    results = _final_evaluation(accelerator, output_dir, test_loader, tokenized, task, cfg)
+    results = _final_evaluation(accelerator, output_dir, test_loader, tokenized, task, cfg, test_slices)
     results.update(
         best_epoch=state.best_epoch, primary_metric=task.primary_metric, validation=state.best_validation,
         parameters=params, world_size=accelerator.num_processes, train_seconds=round(time.time() - started, 1),
@@ -342,7 +356,8 @@ def _save_best(
 
 
 def _final_evaluation(
-    accelerator: Accelerator, output_dir: Path, test_loader: Any, tokenized: Any, task: Task, cfg: RecipeConfig
+    accelerator: Accelerator, output_dir: Path, test_loader: Any, tokenized: Any, task: Task, cfg: RecipeConfig,
+    test_slices: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Reload the saved best model (which also proves it loads) and evaluate it on the test split."""
     best, tokenizer, meta = load_model(output_dir / "model")
@@ -354,7 +369,23 @@ def _final_evaluation(
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             save_model(accelerator.unwrap_model(best), tokenizer, meta, output_dir / "model_merged", merged=True)
-    return {"test": metrics, "majority_baseline": majority_baseline(labels, task)}
+    results = {"test": metrics, "majority_baseline": majority_baseline(labels, task)}
+    if test_slices:
+        results["fairness"] = _slice_report(accelerator, output_dir, probs, labels, test_slices, task, cfg)
+    return results
+
+
+def _slice_report(
+    accelerator: Accelerator, output_dir: Path, probs: np.ndarray, labels: np.ndarray,
+    test_slices: dict[str, list[str]], task: Task, cfg: RecipeConfig,
+) -> dict[str, Any]:
+    """Test metrics per slice (``eval.slice_columns``): warnings logged, ``fairness.md`` written, result returned."""
+    result = slice_metrics(probs, labels, test_slices, task, cfg.eval.min_slice_size)
+    for warning in result["warnings"]:
+        logger.warning(f"fairness: {warning}")
+    if accelerator.is_main_process:
+        write_text_atomic(output_dir / "fairness.md", render_fairness_markdown(result))
+    return result
 
 
 def _run_info(cfg: RecipeConfig, accelerator: Accelerator, params: dict[str, int], started: float) -> dict[str, Any]:

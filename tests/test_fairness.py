@@ -111,3 +111,54 @@ def test_markdown_lists_every_slice_gap_and_warning():
     assert "| (missing) † | 1 | n/a | n/a | 0.000 |" in text
     assert "### Warnings" in text and "channel=(missing)" in text
     assert render_fairness_markdown(result, heading_level=3).startswith("### Fairness slices")
+
+
+# ------------------------------------------------------------------------------------------------
+# The training loop writes the slice report for eval.slice_columns.
+
+def _run_args(tmp_path, tiny_model_dir, *extra: str) -> list[str]:
+    from conftest import make_credit_records, tiny_overrides, write_jsonl
+
+    data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(48))
+    return tiny_overrides(tiny_model_dir, data, tmp_path / "run") + ["train.epochs=2", *extra]
+
+
+def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
+    import json
+
+    from finrisk_nlp.cli import DEFAULT_CONFIG
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.data import load_splits
+    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.recipe import run_recipe
+
+    argv = _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[region, channel]", "eval.min_slice_size=5")
+    assert run_recipe(argv, DEFAULT_CONFIG) == 0
+    run = tmp_path / "run"
+    fairness = json.loads((run / "metrics.json").read_text())["fairness"]
+    assert (run / "fairness.md").read_text() == render_fairness_markdown(fairness)
+
+    # The same test rows, loaded again: the slices must line up with them row by row.
+    cfg = load_config(DEFAULT_CONFIG, argv)
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    test = splits["test"]
+    for column in ("region", "channel"):
+        for value, s in fairness["columns"][column]["slices"].items():
+            rows = [i for i, v in enumerate(test[column]) if v == value]
+            assert s["support"] == len(rows)
+            assert s["positives"] == sum(test["outcome"][i] == "default" for i in rows)
+    # And the rates equal those of the saved model's own predictions on those rows.
+    probs = Predictor.load(run).predict_proba(test["text"])
+    expected = slice_metrics(probs, test["labels"], slice_values_of(test, ["region", "channel"], "test"), task, 5)
+    assert fairness == json.loads(json.dumps(expected))
+
+
+def test_training_rejects_a_missing_slice_column_before_training(tmp_path, tiny_model_dir):
+    from finrisk_nlp.cli import DEFAULT_CONFIG
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.training import train
+
+    cfg = load_config(DEFAULT_CONFIG, _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[regoin]"))
+    with pytest.raises(DataError, match=r"eval.slice_columns names \['regoin'\].*'region'"):
+        train(cfg)
+    assert not (tmp_path / "run" / "model").exists()
