@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 # Feature modules add their own subcommands here: each entry gets the subparsers object.
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
+from .explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
+
+EXTRA_COMMANDS.append(add_explain_command)
+
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
