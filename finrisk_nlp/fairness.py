@@ -154,8 +154,8 @@ def _gap(slices: dict[str, dict[str, Any]], metric: str) -> dict[str, Any] | Non
     scored = {name: s[metric] for name, s in slices.items() if s["judged"] and s[metric] is not None}
     if len(scored) < 2:
         return None
-    highest = max(scored, key=scored.__getitem__)
-    lowest = min(scored, key=scored.__getitem__)
+    ordered = sorted(scored, key=scored.__getitem__)  # stable: ties keep the slices' sorted order
+    lowest, highest = ordered[0], ordered[-1]
     return {"gap": scored[highest] - scored[lowest], "highest": highest, "lowest": lowest}
 
 
@@ -192,7 +192,7 @@ def render_fairness_markdown(result: dict[str, Any], heading_level: int = 2) -> 
         gap_cells = []
         for metric in METRICS:
             gap = block["gaps"][metric]
-            gap_cells.append("n/a" if gap is None else
+            gap_cells.append("n/a" if gap is None else f"{gap['gap']:.3f} (all equal)" if gap["gap"] == 0 else
                              f"{gap['gap']:.3f} ({_cell(gap['highest'])} vs {_cell(gap['lowest'])})")
         lines.append("| **largest gap** | | " + " | ".join(gap_cells) + " |")
     if result["warnings"]:

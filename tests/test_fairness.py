@@ -113,6 +113,12 @@ def test_markdown_lists_every_slice_gap_and_warning():
     assert render_fairness_markdown(result, heading_level=3).startswith("### Fairness slices")
 
 
+def test_equal_slices_have_a_zero_gap_between_two_different_slices():
+    result = slice_metrics([D, D], [D, D], {"region": ["north", "south"]}, CREDIT, min_slice_size=1)
+    assert result["columns"]["region"]["gaps"]["recall"] == {"gap": 0.0, "highest": "south", "lowest": "north"}
+    assert "| **largest gap** | | 0.000 (all equal) |" in render_fairness_markdown(result)
+
+
 # ------------------------------------------------------------------------------------------------
 # The training loop writes the slice report for eval.slice_columns.
 
@@ -162,3 +168,11 @@ def test_training_rejects_a_missing_slice_column_before_training(tmp_path, tiny_
     with pytest.raises(DataError, match=r"eval.slice_columns names \['regoin'\].*'region'"):
         train(cfg)
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_validate_command_checks_slice_columns(tmp_path, tiny_model_dir):
+    from finrisk_nlp.cli import main
+
+    argv = _run_args(tmp_path, tiny_model_dir)
+    assert main(["validate", *argv, "eval.slice_columns=[region, channel]"]) == 0
+    assert main(["validate", *argv, "eval.slice_columns=[segment]"]) == 2
