@@ -211,8 +211,12 @@ def _probs_line(exp: Explanation) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
 
 
+def _fmt(score: float) -> str:
+    return f"{score:+.3f}" if abs(score) >= 1e-3 or score == 0 else f"{score:+.1e}"  # an untrained model's are tiny
+
+
 def _word_list(words: list[WordScore]) -> str:
-    return ", ".join(f"{w.text} {w.score:+.3f}" for w in words) or "(none)"
+    return ", ".join(f"{w.text} {_fmt(w.score)}" for w in words) or "(none)"
 
 
 def render_terminal(exp: Explanation, color: bool) -> str:
@@ -248,7 +252,7 @@ def _html_word(piece: str, word: WordScore, scale: float) -> str:
     alpha = 0.1 + 0.75 * _strength(word.score, scale)
     kind, rgb = ("pos", "22,163,74") if word.score >= 0 else ("neg", "220,38,38")
     style = f' style="background-color:rgba({rgb},{alpha:.2f})"' if _strength(word.score, scale) >= 0.05 else ""
-    return (f'<span class="w {kind}" data-score="{word.score:+.4f}" title="{word.score:+.4f}"{style}>'
+    return (f'<span class="w {kind}" data-score="{word.score:+.6g}" title="{_fmt(word.score)}"{style}>'
             f"{html.escape(piece)}</span>")
 
 
@@ -263,7 +267,7 @@ def render_html(explanations: list[Explanation], title: str = "finrisk explanati
                           f'<span class="cut">{html.escape(piece)}</span>' if cut else html.escape(piece))
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
                        for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
-        items = "".join(f"<li><b>{html.escape(w.text)}</b> {w.score:+.3f}</li>" for w in exp.evidence)
+        items = "".join(f"<li><b>{html.escape(w.text)}</b> {_fmt(w.score)}</li>" for w in exp.evidence)
         sections.append(
             f"<section><h2>Text {n}: predicted <code>{html.escape(exp.predicted_label)}</code></h2>"
             f"<table><tr><th>label</th><th>probability</th></tr>{rows}</table>"
@@ -271,13 +275,14 @@ def render_html(explanations: list[Explanation], title: str = "finrisk explanati
             f"<p>Strongest evidence for <code>{html.escape(exp.label)}</code>:</p><ol>{items}</ol>"
             + ("<p class=\"meta\">Only the first part of this text fits the model and was explained; the rest "
                "is grey.</p>" if exp.truncated else "")
-            + f"<p class=\"meta\">convergence delta {exp.convergence_delta:+.4f}</p></section>"
+            + f"<p class=\"meta\">convergence delta {exp.convergence_delta:+.2e}</p></section>"
         )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
         f'<p class="meta">{html.escape(METHOD)}. <span class="w pos-key">green</span> speaks for the explained '
-        f'label, <span class="w neg-key">red</span> against it; stronger colour, stronger attribution.</p>'
+        f'label, <span class="w neg-key">red</span> against it; colour strength is relative to the strongest word '
+        f"of each text.</p>"
         + "".join(sections) + "</body></html>\n"
     )
 
@@ -302,7 +307,7 @@ def render_explanation_markdown(explanations: list[Explanation], heading_level: 
             shown.append(f"**{_md(piece)}**" if word and (word.start, word.end) in strong else _md(piece))
         lines += ["", f"{n}. predicted `{exp.predicted_label}` ({_probs_line(exp)}), explaining `{exp.label}`", "",
                   f"   > {''.join(shown)}", "",
-                  f"   evidence: {', '.join(f'`{_md(w.text)}` {w.score:+.3f}' for w in exp.evidence) or '(none)'}"]
+                  f"   evidence: {', '.join(f'`{_md(w.text)}` {_fmt(w.score)}' for w in exp.evidence) or '(none)'}"]
     return "\n".join(lines) + "\n"
 
 
