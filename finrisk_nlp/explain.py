@@ -124,7 +124,11 @@ def _explain_batch(
     predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int
 ) -> list[Explanation]:
     import torch
-    from captum.attr import LayerIntegratedGradients
+
+    try:
+        from captum.attr import LayerIntegratedGradients
+    except ImportError:
+        raise ExplainError("explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)") from None
 
     task, model, tokenizer = predictor.task, predictor.model, predictor.tokenizer
     enc = tokenizer(texts, truncation=True, max_length=predictor.metadata.max_length, padding=True,
