@@ -37,10 +37,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .data import load_splits
+    from .fairness import slice_values_of
     from .tasks import get_task
 
     cfg = load_config(args.config, args.overrides)
     task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
     sizes = {name: len(split) for name, split in splits.items()}
     logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
     return 0
@@ -124,6 +126,9 @@ def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 EXTRA_COMMANDS.append(_add_score_command)
+from .explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
+
+EXTRA_COMMANDS.append(add_explain_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,6 +195,23 @@ class ThresholdConfig:
 
 
 @dataclass
+class EvalConfig:
+    """How the test split is broken down in the final report (fairness slices)."""
+
+    slice_columns: list[str] = field(default_factory=list)  # data columns to slice test metrics by, e.g. [region]
+    min_slice_size: int = 30  # slices with fewer test rows are reported but left out of the gaps, with a warning
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.min_slice_size < 1:
+            problems.append(f"eval.min_slice_size must be >= 1, got {self.min_slice_size}")
+        repeated = sorted({c for c in self.slice_columns if self.slice_columns.count(c) > 1})
+        if repeated:
+            problems.append(f"eval.slice_columns names {repeated} more than once; list each column once")
+        return problems
+
+
+@dataclass
 class RecipeConfig:
     """Everything one training run needs. Saved next to the model as ``config.yaml``."""
 
@@ -211,6 +228,7 @@ class RecipeConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> list[str]:
         from .tasks import list_tasks

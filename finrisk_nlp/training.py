@@ -42,6 +42,7 @@ from .calibration import fit_temperature
 from .chunking import WindowScores
 from .config import RecipeConfig, save_config
 from .data import build_dataloader, load_splits, steps_per_epoch, tokenize_splits
+from .fairness import render_fairness_markdown, slice_metrics, slice_values_of
 from .losses import build_loss
 from .metrics import (
     compute_metrics,
@@ -51,7 +52,7 @@ from .metrics import (
     operating_point_metrics,
 )
 from .modeling import METADATA_FILE, ModelMetadata, build_model, count_parameters, load_model, save_model
-from .provenance import git_commit, write_json_atomic
+from .provenance import git_commit, write_json_atomic, write_text_atomic
 from .redaction import counts_by_type
 from .report import ReportInputs, write_report
 from .sampling import ClassBalancedSampler, balance_strata
@@ -192,6 +193,8 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
     pii_counts: Counter[str] = Counter()
     with accelerator.main_process_first():
         task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, pii_counts=pii_counts)
+    # Checked before training, so that a misspelt slice column fails in seconds rather than after the run.
+    test_slices = slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
     model, tokenizer = build_model(cfg.model, cfg.lora, task)
     with accelerator.main_process_first():
         tokenized = tokenize_splits(splits, tokenizer, task, cfg.model.max_length, stride=cfg.model.stride,
@@ -310,7 +313,9 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
 
     if state.best_epoch < 0:  # the primary metric was undefined every epoch: keep the last model
         _save_best(accelerator, model, tokenizer, task, cfg, output_dir)
-    results, report_inputs = _final_evaluation(accelerator, output_dir, eval_loader, test_loader, splits, task, cfg)
+    results, report_inputs = _final_evaluation(
+        accelerator, output_dir, eval_loader, test_loader, splits, task, cfg, test_slices
+    )
     results.update(
         best_epoch=state.best_epoch, primary_metric=task.primary_metric, validation=state.best_validation,
         parameters=params, world_size=accelerator.num_processes, train_seconds=round(time.time() - started, 1),
@@ -358,7 +363,7 @@ def _save_best(
 
 def _final_evaluation(
     accelerator: Accelerator, output_dir: Path, eval_loader: Any, test_loader: Any, splits: Any, task: Task,
-    cfg: RecipeConfig,
+    cfg: RecipeConfig, test_slices: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], ReportInputs]:
     """Reload the saved best model (which also proves it loads); fit the temperature and tune the threshold on
     validation, store both in its ``finrisk_model.json``, then evaluate the calibrated model on test."""
@@ -399,8 +404,23 @@ def _final_evaluation(
             save_model(accelerator.unwrap_model(best), tokenizer, meta, output_dir / "model_merged", merged=True)
     results = {"test": metrics, "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
                "calibration": calibration, "chunking": chunking}
+    if test_slices:
+        results["fairness"] = _slice_report(accelerator, output_dir, test_cal, test.labels, test_slices, task, cfg)
     return results, ReportInputs(task=task, labels=test.labels, probs_raw=test_raw, probs=test_cal,
                                  threshold=threshold)
+
+
+def _slice_report(
+    accelerator: Accelerator, output_dir: Path, probs: np.ndarray, labels: np.ndarray,
+    test_slices: dict[str, list[str]], task: Task, cfg: RecipeConfig,
+) -> dict[str, Any]:
+    """Test metrics per slice (``eval.slice_columns``): warnings logged, ``fairness.md`` written, result returned."""
+    result = slice_metrics(probs, labels, test_slices, task, cfg.eval.min_slice_size)
+    for warning in result["warnings"]:
+        logger.warning(f"fairness: {warning}")
+    if accelerator.is_main_process:
+        write_text_atomic(output_dir / "fairness.md", render_fairness_markdown(result))
+    return result
 
 
 def _run_info(cfg: RecipeConfig, accelerator: Accelerator, params: dict[str, int], started: float) -> dict[str, Any]:
