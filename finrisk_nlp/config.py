@@ -200,9 +200,14 @@ class EvalConfig:
 
     slice_columns: list[str] = field(default_factory=list)  # data columns to slice test metrics by, e.g. [region]
     min_slice_size: int = 30  # slices with fewer test rows are reported but left out of the gaps, with a warning
+    explain_examples: int = 3  # test texts (highest risk first) explained in report.md and the model card; 0: none
+    explain_steps: int = 20  # integrated-gradients steps for those examples
 
     def validate(self) -> list[str]:
         problems = []
+        if self.explain_examples < 0 or self.explain_steps < 1:
+            problems.append(f"eval.explain_examples must be >= 0 and eval.explain_steps >= 1, got "
+                            f"{self.explain_examples} and {self.explain_steps}")
         if self.min_slice_size < 1:
             problems.append(f"eval.min_slice_size must be >= 1, got {self.min_slice_size}")
         repeated = sorted({c for c in self.slice_columns if self.slice_columns.count(c) > 1})

@@ -84,6 +84,24 @@ def _dataset_lines(dataset: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _review_sections(metrics: dict[str, Any]) -> list[str]:
+    """Fairness slices and example evidence, when the run computed them (``eval.slice_columns``, explanations)."""
+    sections = []
+    if metrics.get("fairness"):
+        from .fairness import render_fairness_markdown
+
+        sections.append(render_fairness_markdown(metrics["fairness"]).rstrip("\n"))
+    examples = metrics.get("explanations") or []
+    if examples:
+        lines = ["## What the model relies on", "",
+                 "Words with the largest integrated-gradients attribution for the riskiest test examples:", ""]
+        for n, ex in enumerate(examples, 1):
+            words = ", ".join(f"`{w['text']}` ({w['score']:+.2f})" for w in ex.get("evidence", [])) or "(none)"
+            lines.append(f"{n}. predicted `{ex['predicted_label']}`: {words}")
+        sections.append("\n".join(lines))
+    return sections
+
+
 def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE) -> dict[str, Any]:
     """The card's YAML header: what the Hub uses to index and render the model."""
     task = metadata["task"]
@@ -167,6 +185,7 @@ def render_model_card(
            f"`{metrics.get('primary_metric')}`; test metrics are of that model." if "best_epoch" in metrics else "")
         + ("\n\n" + _per_class_table(test) if test.get("per_class") else ""),
         "## Operating threshold and calibration\n\n" + _operating_point(extra),
+        *_review_sections(metrics),
         "## Limitations\n\n"
         "- Trained on the data above only; scores drift when products, channels, language or fraud patterns change. "
         "Monitor them and re-validate before each use on new populations.\n"

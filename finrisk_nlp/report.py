@@ -146,7 +146,9 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _markdown(results: dict[str, Any], inputs: ReportInputs, plots: list[str], plot_note: str | None) -> str:
+def _markdown(
+    results: dict[str, Any], inputs: ReportInputs, plots: list[str], plot_note: str | None, extra_sections: list[str]
+) -> str:
     task, test = inputs.task, results["test"]
     lines = [f"# Evaluation report: {task.name}", "",
              f"Labels: {', '.join(f'`{name}`' for name in task.labels)}"
@@ -206,6 +208,9 @@ def _markdown(results: dict[str, Any], inputs: ReportInputs, plots: list[str], p
         lines += ["Identifiers replaced by placeholders before tokenisation (all splits):", "",
                   "| type | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in pii.items()]
 
+    for section in extra_sections:
+        lines += ["", section.rstrip("\n")]
+
     lines += ["", "## Plots", ""]
     lines += [f"- [{PLOTS[name]}]({REPORT_DIR}/{name}.png)" for name in plots]
     if plot_note:
@@ -213,13 +218,16 @@ def _markdown(results: dict[str, Any], inputs: ReportInputs, plots: list[str], p
     return "\n".join(lines) + "\n"
 
 
-def write_report(output_dir: str | Path, results: dict[str, Any], inputs: ReportInputs) -> Path:
+def write_report(
+    output_dir: str | Path, results: dict[str, Any], inputs: ReportInputs, extra_sections: list[str] | None = None
+) -> Path:
     """Write ``report.md`` and the PNG plots; call on the main process only.
 
     Args:
         output_dir: the run directory.
         results: the final metrics (as written to ``metrics.json``).
         inputs: test-split probabilities and labels for the plots.
+        extra_sections: further markdown sections (fairness slices, example explanations).
 
     Returns:
         The path of ``report.md``.
@@ -235,5 +243,5 @@ def write_report(output_dir: str | Path, results: dict[str, Any], inputs: Report
         note = "Plots skipped: matplotlib is not installed (`pip install finrisk_nlp[report]`)."
         logger.info(note)
     path = output_dir / "report.md"
-    write_text_atomic(path, _markdown(results, inputs, plots, note))
+    write_text_atomic(path, _markdown(results, inputs, plots, note, extra_sections or []))
     return path

@@ -322,8 +322,15 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
         pii_redactions=counts_by_type(pii_counts) if cfg.data.redact_pii else None,
     )
     if accelerator.is_main_process:
+        sections = [render_fairness_markdown(results["fairness"])] if "fairness" in results else []
+        explanations = _explain_examples(output_dir, splits["test"][task.text_column], report_inputs, cfg)
+        if explanations:
+            from .explain import render_explanation_markdown
+
+            results["explanations"] = [e.to_dict() for e in explanations]
+            sections.append(render_explanation_markdown(explanations))
         write_json_atomic(output_dir / "metrics.json", results)
-        write_report(output_dir, results, report_inputs)
+        write_report(output_dir, results, report_inputs, extra_sections=sections)
         info = _run_info(cfg, accelerator, params, started)
         info["finished_at"] = time.time()
         write_json_atomic(output_dir / "run_info.json", info)
@@ -408,6 +415,23 @@ def _final_evaluation(
         results["fairness"] = _slice_report(accelerator, output_dir, test_cal, test.labels, test_slices, task, cfg)
     return results, ReportInputs(task=task, labels=test.labels, probs_raw=test_raw, probs=test_cal,
                                  threshold=threshold)
+
+
+def _explain_examples(output_dir: Path, texts: list[str], inputs: ReportInputs, cfg: RecipeConfig) -> list[Any]:
+    """Word attributions for the test texts the model scores riskiest, so a reviewer sees what it relies on."""
+    if not cfg.eval.explain_examples or not texts:
+        return []
+    try:
+        from .explain import explain
+        from .predict import Predictor
+
+        risk = inputs.probs[:, inputs.task.positive_index] if inputs.task.is_binary else inputs.probs.max(axis=1)
+        chosen = [int(i) for i in np.argsort(-risk, kind="stable")[: cfg.eval.explain_examples]]
+        predictor = Predictor.load(output_dir / "model")
+        return explain(predictor, [texts[i] for i in chosen], n_steps=cfg.eval.explain_steps)
+    except ImportError as exc:  # captum is an optional extra
+        logger.info(f"example explanations skipped ({exc}); install finrisk_nlp[explain] to include them")
+        return []
 
 
 def _slice_report(

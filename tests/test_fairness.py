@@ -157,6 +157,18 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     probs = Predictor.load(run).predict_proba(test["text"])
     expected = slice_metrics(probs, test["labels"], slice_values_of(test, ["region", "channel"], "test"), task, 5)
     assert fairness == json.loads(json.dumps(expected))
+    # Reviewers find the slices and the riskiest examples' evidence in report.md, and in the model card.
+    metrics = json.loads((run / "metrics.json").read_text())
+    report = (run / "report.md").read_text()
+    assert render_fairness_markdown(fairness).strip() in report
+    assert "## Example explanations" in report and len(metrics["explanations"]) == 3
+    top_word = metrics["explanations"][0]["evidence"][0]["text"]
+    assert f"**{top_word}**" in report
+    from finrisk_nlp.model_card import render_model_card
+
+    metadata = json.loads((run / "model" / "finrisk_model.json").read_text())
+    card = render_model_card(name="credit-text", metadata=metadata, metrics=metrics, config={}, provenance={})
+    assert "## Fairness slices" in card and "## What the model relies on" in card and f"`{top_word}`" in card
 
 
 def test_training_rejects_a_missing_slice_column_before_training(tmp_path, tiny_model_dir):
