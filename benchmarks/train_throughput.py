@@ -84,11 +84,20 @@ def run_finrisk(args: argparse.Namespace, workdir: Path, base_rss: float) -> dic
         marks.setdefault("memory", loop_memory(base_rss))
         return evaluate(*a, **k)
 
+    cpu_times: list[float] = []
+    log = training.MetricsLog.log
+
+    def log_with_cpu_time(self: Any, record: dict[str, Any], step: int) -> None:
+        if record.get("event") == "train":
+            cpu_times.append(time.process_time())
+        log(self, record, step)
+
     training.evaluate = evaluate_after_loop
+    training.MetricsLog.log = log_with_cpu_time  # type: ignore[method-assign]
     training.train(cfg)
     lines = (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()
     times = [r["time"] for r in map(json.loads, lines) if r.get("event") == "train"]
-    return {"step_times": times, **marks["memory"]}
+    return {"step_times": times, "cpu_times": cpu_times, **marks["memory"]}
 
 
 def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, variant: str) -> dict[str, Any]:
@@ -109,11 +118,13 @@ def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, varian
     else:
         train_set = tokenize_splits(splits, tokenizer, task, args.max_length)["train"]
     step_times: list[float] = []
+    cpu_times: list[float] = []
     marks: dict[str, Any] = {}
 
     class StepTimer(TrainerCallback):
         def on_step_end(self, *a: Any, **k: Any) -> None:
             step_times.append(time.time())
+            cpu_times.append(time.process_time())
 
         def on_train_end(self, *a: Any, **k: Any) -> None:
             marks["memory"] = loop_memory(base_rss)
@@ -130,7 +141,7 @@ def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, varian
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set, processing_class=tokenizer,
                       callbacks=[StepTimer()])
     trainer.train()
-    return {"step_times": step_times, **marks["memory"]}
+    return {"step_times": step_times, "cpu_times": cpu_times, **marks["memory"]}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -149,12 +160,14 @@ def worker(args: argparse.Namespace) -> None:
         result = run_finrisk(args, workdir, base_rss)
     else:
         result = run_trainer(args, workdir, base_rss, args.worker)
-    times = result.pop("step_times")
+    times, cpu_times = result.pop("step_times"), result.pop("cpu_times")
     if len(times) not in (2, args.steps):
         raise RuntimeError(f"{args.worker}: expected timestamps of {args.steps} steps, recorded {len(times)}")
     # From the end of step 1 (warm-up: allocations, first-call dispatch) to the end of the last step.
     seconds = times[-1] - times[0]
-    result.update(samples_per_s=(args.steps - 1) * args.batch_size / seconds, loop_s=seconds)
+    samples = (args.steps - 1) * args.batch_size
+    result.update(samples_per_s=samples / seconds, loop_s=seconds,
+                  cpu_ms_per_sample=1000 * (cpu_times[-1] - cpu_times[0]) / samples)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
@@ -196,14 +209,16 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], tokens:
     rows = []
     for method, r in results.items():
         speedup = "1.00 (reference)" if method == "finrisk" else fmt(ours / r["samples_per_s"], 2) if ours else "n/a"
-        rows.append([method, fmt(r["samples_per_s"], 1), fmt(r["loop_s"], 2), fmt(r["peak_mb"], 0), speedup])
+        rows.append([method, fmt(r["samples_per_s"], 1), fmt(r["loop_s"], 2), fmt(r["cpu_ms_per_sample"], 0),
+                     fmt(r["peak_mb"], 0), speedup])
     memory_kind = next(iter(results.values()))["memory_kind"]
     header = (f"Training throughput, {model_name(args.model)} + LoRA, task {args.task}: {args.steps} optimizer "
               f"steps x batch {args.batch_size}, max_length {args.max_length} (texts: {tokens['mean_tokens']:.0f} "
               f"tokens on average after truncation, {tokens['truncated']:.0%} truncated); best of {args.repeats} "
               f"run(s) per method.\nMachine: {machine_description()}. Date: {time.strftime('%Y-%m-%d')}.\n\n")
-    table = markdown_table(
-        ["method", "samples/s", f"s for steps 2-{args.steps}", f"{memory_kind} (MB)", "finrisk speed-up (x)"], rows)
+    headers = ["method", "samples/s", f"s for steps 2-{args.steps}", "CPU ms/sample", f"{memory_kind} (MB)",
+               "finrisk speed-up (x)"]
+    table = markdown_table(headers, rows)
     return header + table
 
 

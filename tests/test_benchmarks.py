@@ -53,8 +53,8 @@ def test_throughput_quick_compares_finrisk_with_trainer(tiny_model_dir, data_dir
                         "--out", out)
     rows = table_rows(stdout)
     assert [r[0] for r in rows] == ["finrisk", "trainer"]
-    assert all(float(r[1]) > 0 and float(r[3]) >= 0 for r in rows)
-    assert rows[0][4].startswith("1.00") and float(rows[1][4]) > 0
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 and float(r[4]) >= 0 for r in rows)
+    assert rows[0][5].startswith("1.00") and float(rows[1][5]) > 0
     assert table_rows(out.read_text()) == rows
 
 
