@@ -1,0 +1,90 @@
+"""Helpers shared by the benchmark scripts: data and recipe locations, markdown tables, machine description.
+
+Imported by ``python benchmarks/quality.py`` and ``python benchmarks/train_throughput.py`` (run as scripts,
+so this module is found next to them).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+import finrisk_nlp
+from finrisk_nlp.config import EMBEDDED_MODEL, RecipeConfig, load_config
+from finrisk_nlp.provenance import write_text_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE_CONFIGS = REPO / "recipes" / "configs"
+DEFAULT_DATA_DIR = Path(finrisk_nlp.__file__).resolve().parent / "demo_data"
+# Used only when a task has no recipe YAML of its own: short memos need few tokens, AML notes more.
+FALLBACK_MAX_LENGTH = {"credit_text": 128, "transaction_memo": 48, "aml_alert": 128}
+
+
+def data_file(data_dir: Path, task: str) -> Path:
+    """``DATA_DIR/<task>.jsonl``; exits with a readable message when it is missing."""
+    path = Path(data_dir) / f"{task}.jsonl"
+    if not path.is_file():
+        sys.exit(f"error: {path} not found; pass --data-dir with a directory holding {task}.jsonl "
+                 f"(the shipped demo data lives in {DEFAULT_DATA_DIR})")
+    return path
+
+
+def recipe_config(task: str, overrides: list[str]) -> RecipeConfig:
+    """The task's shipped recipe config plus ``overrides``; built from the credit recipe if the task has none."""
+    own = RECIPE_CONFIGS / f"{task}.yaml"
+    if own.is_file():
+        return load_config(own, overrides)
+    fallback = [f"task={task}", f"model.max_length={FALLBACK_MAX_LENGTH.get(task, 128)}"]
+    return load_config(RECIPE_CONFIGS / "credit_text.yaml", fallback + overrides)
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub markdown table; the first column is left-aligned, the others right-aligned."""
+    align = [":---"] + ["---:"] * (len(headers) - 1)
+    lines = [headers, align, *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines) + "\n"
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def machine_description() -> str:
+    """CPU model and core count, or the GPU name, plus library versions: one line for a results header."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    device = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+    import transformers
+
+    return (f"{cpu}, {cores} cores, {device}; torch {torch.__version__}, transformers {transformers.__version__}, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def model_name(name_or_path: str) -> str:
+    return EMBEDDED_MODEL if name_or_path == EMBEDDED_MODEL else Path(name_or_path).name
+
+
+def emit(text: str, out: str | None) -> None:
+    """Print ``text`` and, with ``--out``, write it atomically to that file."""
+    print(text)
+    if out:
+        write_text_atomic(out, text)
+        print(f"written to {out}")
