@@ -48,14 +48,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_texts(args: argparse.Namespace, verb: str) -> list[str]:
+    """Texts given as arguments plus those in ``--file`` (one per line); an error if there are none."""
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise FinriskError(f"--file {str(path)!r} does not exist; give a text file with one text per line")
+        texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not texts:
+        raise FinriskError(f"nothing to {verb}: give texts as arguments or --file with one text per line")
+    return texts
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor
 
-    texts = list(args.texts)
-    if args.file:
-        texts += [line.strip() for line in Path(args.file).read_text().splitlines() if line.strip()]
-    if not texts:
-        raise FinriskError("nothing to classify: give texts as arguments or --file with one text per line")
+    texts = read_texts(args, "classify")
     predictor = Predictor.load(args.model)
     for text, result in zip(texts, predictor.predict(texts, batch_size=args.batch_size), strict=True):
         if args.json:

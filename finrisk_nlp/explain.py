@@ -322,13 +322,10 @@ def render_explanation_markdown(explanations: list[Explanation], heading_level: 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .cli import read_texts
     from .predict import Predictor
 
-    texts = list(args.texts)
-    if args.file:
-        texts += [line.strip() for line in Path(args.file).read_text().splitlines() if line.strip()]
-    if not texts:
-        raise ExplainError("nothing to explain: give texts as arguments or --file with one text per line")
+    texts = read_texts(args, "explain")
     explanations = explain(Predictor.load(args.model), texts, args.top_k, label=args.label, n_steps=args.steps)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     for exp in explanations:

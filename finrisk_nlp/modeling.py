@@ -79,6 +79,16 @@ def _new_module_names(missing_keys: set[str] | list[str]) -> list[str]:
     return sorted({key.rsplit(".", 1)[0] for key in missing_keys})
 
 
+def head_kwargs(task: Task) -> dict[str, Any]:
+    """``from_pretrained`` arguments that give a classifier the task's labels, by name, and its loss type."""
+    return {
+        "num_labels": len(task.labels),
+        "id2label": dict(enumerate(task.labels)),
+        "label2id": {label: i for i, label in enumerate(task.labels)},
+        "problem_type": "multi_label_classification" if task.multi_label else "single_label_classification",
+    }
+
+
 def build_model(
     model_cfg: ModelConfig, lora_cfg: LoraSettings, task: Task
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -92,10 +102,7 @@ def build_model(
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=model_cfg.trust_remote_code)
         model, info = AutoModelForSequenceClassification.from_pretrained(
             path,
-            num_labels=len(task.labels),
-            id2label=dict(enumerate(task.labels)),
-            label2id={label: i for i, label in enumerate(task.labels)},
-            problem_type="multi_label_classification" if task.multi_label else "single_label_classification",
+            **head_kwargs(task),
             output_loading_info=True,
             trust_remote_code=model_cfg.trust_remote_code,
         )
@@ -184,10 +191,7 @@ def load_model(
         task = meta.to_task()
         base = AutoModelForSequenceClassification.from_pretrained(
             base_path,
-            num_labels=len(task.labels),
-            id2label=dict(enumerate(task.labels)),
-            label2id={label: i for i, label in enumerate(task.labels)},
-            problem_type="multi_label_classification" if task.multi_label else "single_label_classification",
+            **head_kwargs(task),
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
         )
