@@ -4,6 +4,7 @@
     finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
+    finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
     finrisk tasks
 
 For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
@@ -65,7 +66,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor
 
     texts = read_texts(args, "classify")
-    predictor = Predictor.load(args.model)
+    predictor = Predictor.load(args.model, task=args.task)
     for text, result in zip(texts, predictor.predict(texts, batch_size=args.batch_size), strict=True):
         if args.json:
             sys.stdout.write(json.dumps({"text": text, **result}) + "\n")
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="a text file with one text per line")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--task", help="the task to predict with a multi-task model (required for those)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("tasks", help="list the registered tasks")

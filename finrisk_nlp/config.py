@@ -217,6 +217,53 @@ class EvalConfig:
 
 
 @dataclass
+class TaskDataConfig:
+    """Per-task data files of a multi-task run; every other ``data.*`` setting is shared."""
+
+    train_file: str | None = None  # null: the task's shipped demo data
+    validation_file: str | None = None  # null: carved from train_file
+    test_file: str | None = None  # null: carved from train_file
+    labels: list[str] | None = None  # null: the task's registered labels
+
+
+@dataclass
+class MultitaskConfig:
+    """One encoder, several tasks (``recipes/multitask.py``); ``tasks: []`` is an ordinary single-task run."""
+
+    tasks: list[str] = field(default_factory=list)  # at least two registered task names
+    strategy: Literal["hard", "soft"] = "hard"  # hard: one shared LoRA adapter; soft: one LoRA adapter per task
+    sampling: Literal["size", "temperature"] = "temperature"  # which task each batch comes from: p ~ n or n^(1/T)
+    temperature: float = 2.0  # T of temperature sampling; 1: like size, larger: closer to uniform
+    loss_weights: dict[str, float] = field(default_factory=dict)  # {task: weight}; unlisted tasks: 1.0
+    shared_adapter: bool = False  # soft only: a shared LoRA adapter beneath the per-task ones
+    data: dict[str, TaskDataConfig] = field(default_factory=dict)  # {task: {train_file: ...}}; default demo data
+
+    def validate(self) -> list[str]:
+        from .tasks import list_tasks
+
+        if not self.tasks:
+            return []
+        problems = []
+        unknown = [t for t in self.tasks if t not in list_tasks()]
+        if unknown:
+            problems.append(f"multitask.tasks: unknown task(s) {unknown}; registered tasks are {list_tasks()}")
+        if len(set(self.tasks)) != len(self.tasks) or len(self.tasks) < 2:
+            problems.append(f"multitask.tasks must name at least two different tasks, got {self.tasks}")
+        if self.temperature <= 0:
+            problems.append(f"multitask.temperature must be > 0, got {self.temperature}")
+        for key, mapping in (("loss_weights", self.loss_weights), ("data", self.data)):
+            stray = sorted(set(mapping) - set(self.tasks))
+            if stray:
+                problems.append(f"multitask.{key} names {stray}, which are not in multitask.tasks {self.tasks}")
+        bad = {k: v for k, v in self.loss_weights.items() if not isinstance(v, float) or v <= 0}
+        if bad:
+            problems.append(f"multitask.loss_weights: every weight must be a number > 0, got {bad}")
+        if self.shared_adapter and self.strategy != "soft":
+            problems.append("multitask.shared_adapter=true needs strategy=soft (hard sharing has one adapter only)")
+        return problems
+
+
+@dataclass
 class RecipeConfig:
     """Everything one training run needs. Saved next to the model as ``config.yaml``."""
 
@@ -234,6 +281,7 @@ class RecipeConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
 
     def validate(self) -> list[str]:
         from .tasks import list_tasks

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class ModelMetadata:
     lora: bool
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # thresholds, calibration, data fingerprint, ...
+    # Multi-task models only: {"strategy", "shared_adapter", "tasks": {name: {"task": ..., "extra": ...}}}
+    multitask: dict[str, Any] | None = None
 
     def to_task(self) -> Task:
         fields = dict(self.task)
@@ -146,18 +149,28 @@ def save_model(
     With ``merged=True`` a LoRA model's adapter is merged into a copy of the base weights, giving a plain
     transformers model that loads without peft.
     """
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     to_save = model
     if merged and isinstance(model, PeftModel):
         import copy
 
         to_save = copy.deepcopy(model).merge_and_unload()
         metadata = ModelMetadata(**{**asdict(metadata), "lora": False})
-    to_save.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
+
+    def fill(tmp: Path) -> None:
+        to_save.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
+
+    return write_dir_atomic(out_dir, fill)
+
+
+def write_dir_atomic(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Let ``fill`` write a fresh temp directory, then put it in the place of ``out_dir`` (replacing it)."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         out_dir.rename(old)
@@ -180,11 +193,29 @@ def find_model_dir(path: str | Path) -> Path:
 
 
 def load_model(
-    path: str | Path, *, device: str | torch.device | None = None, trust_remote_code: bool = False
+    path: str | Path, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
+    task: str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelMetadata]:
-    """Load a saved model for inference (eval mode) with its tokenizer and metadata."""
+    """Load a saved model for inference (eval mode) with its tokenizer and metadata.
+
+    Args:
+        task: which task of a multi-task model to use (required for those; the metadata returned is that
+            task's). A single-task model accepts its own task name here, or None.
+
+    Raises:
+        ModelLoadError: if ``task`` is missing for a multi-task model or names a task the model was not trained on.
+    """
     model_dir = find_model_dir(path)
     meta = ModelMetadata.read(model_dir)
+    if meta.multitask:
+        from .multitask_model import load_multitask_model
+
+        return load_multitask_model(model_dir, meta, task, device=device, trust_remote_code=trust_remote_code)
+    if task is not None and task != meta.task["name"]:
+        raise ModelLoadError(
+            f"{path} is a single-task model for {meta.task['name']!r}, but task {task!r} was asked for; "
+            f"leave out the task (--task) or pass --task {meta.task['name']}"
+        )
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     if meta.lora:
         base_path = resolve_model_path(meta.base_model)

@@ -44,8 +44,10 @@ class Predictor:
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Predictor:
-        model, tokenizer, meta = load_model(path, device=device)
+    def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None) -> Predictor:
+        """Load a model by reference (run/model dir, ``registry:NAME[@STAGE]``, ``hub:ORG/NAME``); ``task`` picks
+        one task of a multi-task model (required for those)."""
+        model, tokenizer, meta = load_model(path, device=device, task=task)
         return cls(model, tokenizer, meta)
 
     @property

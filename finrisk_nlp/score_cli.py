@@ -27,6 +27,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="directories, globs, .zip/.tar/.tar.gz archives, CSV/JSONL/Parquet")
     parser.add_argument("--out", required=True, help="output file: .parquet (default), .csv or .jsonl")
     parser.add_argument("--format", choices=sorted(set(FORMATS.values())), help="output format (default: --out suffix)")
+    parser.add_argument("--task", help="the task to score with a multi-task model (required for those)")
     parser.add_argument("--text-column", help="text column of table inputs (default: the model task's)")
     parser.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (default: 64)")
     parser.add_argument("--part-size", type=int, default=512,
@@ -47,7 +48,8 @@ def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
             raise ScoringError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return ScoreOptions(
         inputs=list(args.inputs), out=args.out, fmt=args.format, text_column=args.text_column,
-        batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu, stop_after_parts=args.stop_after_parts,
+        task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu,
+        stop_after_parts=args.stop_after_parts,
         limits=ReadLimits(args.max_doc_bytes, args.max_archive_bytes, args.max_archive_members),
     )
 

@@ -56,6 +56,7 @@ class ScoreOptions:
     out: str
     fmt: str | None = None  # parquet | csv | jsonl; None: from the suffix of ``out``
     text_column: str | None = None  # fingerprint; None: the model task's text column
+    task: str | None = None  # fingerprint; the task of a multi-task model
     batch_size: int = 64
     part_size: int = 512  # documents per part file: a kill loses at most this many scored documents
     limits: ReadLimits = field(default_factory=ReadLimits)  # fingerprint
@@ -297,7 +298,7 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 
     fmt = output_format(options.out, options.fmt)
     state = PartialState(cpu=options.cpu)
-    predictor = Predictor.load(model_ref, device=state.device)
+    predictor = Predictor.load(model_ref, device=state.device, task=options.task)
     prepare_for_inference(predictor)
     text_column = options.text_column or predictor.task.text_column
     fingerprint_hash = model_fingerprint(model_ref, predictor)
@@ -305,7 +306,7 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     fingerprint = {
         "model_ref": model_ref, "model_sha256": fingerprint_hash, "inputs": list(options.inputs),
         "text_column": text_column, "limits": asdict(options.limits), "threshold": decide.threshold,
-        "labels": list(predictor.task.labels),
+        "labels": list(predictor.task.labels), **({"task": options.task} if options.task else {}),
     }
     directory = parts_dir(options.out)
     if state.is_main_process:

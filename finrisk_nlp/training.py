@@ -86,6 +86,20 @@ def _mixed_precision(cfg: RecipeConfig) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def build_accelerator(cfg: RecipeConfig, kwargs_handlers: list[Any] | None = None) -> Accelerator:
+    """The Accelerator of a training run: device, mixed precision, accumulation, trackers and logging dir."""
+    output_dir = Path(cfg.output_dir)
+    return Accelerator(
+        cpu=cfg.cpu,
+        mixed_precision=_mixed_precision(cfg),
+        gradient_accumulation_steps=cfg.train.grad_accum_steps,
+        log_with=cfg.log_with or None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        kwargs_handlers=kwargs_handlers,
+    )
+
+
 def evaluate(
     model: torch.nn.Module, loader: torch.utils.data.DataLoader, accelerator: Accelerator, desc: str
 ) -> WindowScores:
@@ -170,15 +184,12 @@ def train(cfg: RecipeConfig) -> dict[str, Any]:
     Returns:
         The final metrics (also written to ``RUN_DIR/metrics.json``).
     """
+    if cfg.multitask.tasks:  # one encoder, several tasks: finrisk_nlp.multitask
+        from .multitask import train_multitask
+
+        return train_multitask(cfg)
     output_dir = Path(cfg.output_dir)
-    accelerator = Accelerator(
-        cpu=cfg.cpu,
-        mixed_precision=_mixed_precision(cfg),
-        gradient_accumulation_steps=cfg.train.grad_accum_steps,
-        log_with=cfg.log_with or None,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-    )
+    accelerator = build_accelerator(cfg)
     started = time.time()
     set_seed(cfg.seed)
     resume_from = _resolve_resume(cfg, output_dir)

@@ -70,7 +70,8 @@ def _assert_report(out: Path, labels: list[str]) -> None:
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
-    assert cfg.data.redact_pii and cfg.task == path.stem
+    assert cfg.data.redact_pii
+    assert len(cfg.multitask.tasks) == 3 if path.stem == "multitask" else cfg.task == path.stem
 
 
 @pytest.mark.e2e
