@@ -56,6 +56,8 @@ class LoraSettings:
     alpha: int = 16  # scaling is alpha / r; 2*r is the usual choice
     dropout: float = 0.1
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+    # Pretrained modules to train in full and save with the adapter, e.g. [pooler]; new ones always are.
+    modules_to_save: list[str] = field(default_factory=list)
 
     def validate(self) -> list[str]:
         problems = []

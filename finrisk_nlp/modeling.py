@@ -122,7 +122,7 @@ def build_model(
         lora_alpha=lora_cfg.alpha,
         lora_dropout=lora_cfg.dropout,
         target_modules=list(lora_cfg.target_modules),
-        modules_to_save=_new_module_names(info["missing_keys"]),
+        modules_to_save=sorted(set(_new_module_names(info["missing_keys"])) | set(lora_cfg.modules_to_save)),
     )
     try:
         model = get_peft_model(model, peft_config)

@@ -49,21 +49,29 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     return metadata, metrics, config, run_info
 
 
+def _data_sources(config: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """``(task, role, file)`` for every data file a run trained or evaluated on; ``None``: the task's demo data."""
+    multitask = config.get("multitask") or {}
+    if multitask.get("tasks"):
+        per_task = multitask.get("data") or {}
+        sections = [(task, per_task.get(task) or {}) for task in multitask["tasks"]]
+    else:
+        sections = [(config.get("task", ""), config.get("data") or {})]
+    return [(task, role, data.get(f"{role}_file")) for task, data in sections
+            for role in ("train", "validation", "test") if role == "train" or data.get(f"{role}_file")]
+
+
 def dataset_fingerprint(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
     """sha256 and size of each data file the run's config names (the task's demo data when train_file is null)."""
-    data = config.get("data") or {}
-    files: list[tuple[str, str | None]] = [(role, data.get(f"{role}_file")) for role in ("train", "validation", "test")]
     out = []
-    for role, name in files:
-        if name is None and role != "train":
-            continue
+    for task, role, name in _data_sources(config):
         if name is None:
             try:
                 from .data import demo_train_file
 
-                path = demo_train_file(config.get("task", ""))
+                path = demo_train_file(task)
             except ImportError:
-                out.append({"role": role, "path": f"demo data of {config.get('task')}", "sha256": None,
+                out.append({"task": task, "role": role, "path": f"demo data of {task}", "sha256": None,
                             "note": "the demo data package is not installed"})
                 continue
         else:
@@ -71,12 +79,13 @@ def dataset_fingerprint(config: dict[str, Any], run_dir: Path) -> list[dict[str,
             if not path.is_absolute() and not path.is_file() and (run_dir / name).is_file():
                 path = run_dir / name
         if path.is_file():
-            out.append({"role": role, "path": str(name or path), "sha256": sha256_file(path),
+            out.append({"task": task, "role": role, "path": str(name or path), "sha256": sha256_file(path),
                         "bytes": path.stat().st_size})
         else:
             logger.warning(f"data file {path} named in {run_dir / 'config.yaml'} is not there; its fingerprint "
                            "is recorded as unavailable (publish from the directory training ran in)")
-            out.append({"role": role, "path": str(name), "sha256": None, "note": "file not found when published"})
+            out.append({"task": task, "role": role, "path": str(name), "sha256": None,
+                        "note": "file not found when published"})
     return out
 
 

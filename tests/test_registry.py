@@ -198,3 +198,18 @@ def test_recipe_publishes_at_the_end_of_training(tmp_path, tiny_model_dir, credi
     assert registry.versions("credit-text") == [1]
     published = registry.version_dir("credit-text", 1)
     assert (published / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
+
+
+def test_multitask_fingerprint_covers_every_task(tmp_path):
+    from finrisk_nlp.data import demo_train_file
+    from finrisk_nlp.provenance import sha256_file
+    from finrisk_nlp.release import dataset_fingerprint
+
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text('{"text": "cash deposits", "disposition": "close"}\n')
+    config = {"task": "credit_text", "data": {},
+              "multitask": {"tasks": ["credit_text", "aml_alert"], "data": {"aml_alert": {"train_file": str(alerts)}}}}
+    entries = {(e["task"], e["role"]): e for e in dataset_fingerprint(config, tmp_path)}
+    assert set(entries) == {("credit_text", "train"), ("aml_alert", "train")}
+    assert entries["credit_text", "train"]["sha256"] == sha256_file(demo_train_file("credit_text"))
+    assert entries["aml_alert", "train"]["sha256"] == sha256_file(alerts)
