@@ -89,3 +89,14 @@ def test_clear_errors_for_bad_models(tmp_path, tiny_model_dir):
 def test_full_finetuning_trains_everything(tiny_model_dir):
     model, _ = build_model(ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(enabled=False), CREDIT)
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_chosen_pretrained_modules_train_in_full_and_reload(tmp_path, tiny_model_dir):
+    model, tokenizer = _build(tiny_model_dir, modules_to_save=["pooler"])
+    assert any("pooler" in n and p.requires_grad for n, p in model.named_parameters())
+    _perturb_trainable(model)
+    before = _logits(model, tokenizer)
+    meta = ModelMetadata(task=CREDIT.__dict__, base_model=str(tiny_model_dir), max_length=32, lora=True)
+    save_model(model, tokenizer, meta, tmp_path / "model")
+    reloaded, tok2, _ = load_model(tmp_path)
+    torch.testing.assert_close(_logits(reloaded, tok2), before, rtol=0, atol=0)
