@@ -6,6 +6,7 @@ on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,23 @@ class Predictor:
             enc = self.tokenizer(
                 [texts[i] for i in idx], truncation=True, max_length=self.metadata.max_length,
                 padding=True, return_tensors="pt",
-            ).to(self.device)
-            logits = self.model(**enc).logits.float()
-            probs = torch.sigmoid(logits) if self.task.multi_label else torch.softmax(logits, dim=-1)
-            out[idx] = probs.cpu().numpy()
+            )
+            out[idx] = self.predict_encoded(enc)
         return out
+
+    def tokenize(self, texts: list[str]) -> Any:
+        """Token ids of ``texts``, truncated to ``max_length`` and not padded (for :meth:`predict_encoded`)."""
+        return self.tokenizer(texts, truncation=True, max_length=self.metadata.max_length)
+
+    @torch.inference_mode()
+    def predict_encoded(self, batch: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """``(batch_size, num_labels)`` probabilities of one padded batch of tensors (e.g. from ``tokenizer.pad``).
+
+        Lets a caller tokenise in another thread while the model runs.
+        """
+        logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float()
+        probs = torch.sigmoid(logits) if self.task.multi_label else torch.softmax(logits, dim=-1)
+        return probs.cpu().numpy()
 
     def predict_documents(self, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Document-level probabilities and how many model windows each document took.
