@@ -251,5 +251,75 @@ def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| method") and len(lines) == 5  # header, rule, finrisk, 2 pipeline rows
-    assert "finrisk score" in lines[2] and "pipeline" in lines[3]
+    assert lines[0].startswith("| method") and len(lines) == 6  # header, rule, finrisk fp32 + int8, 2 pipeline rows
+    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[4]
+    assert "int8 vs fp32: same decision for" in proc.stdout
+
+
+def _many_docs(directory: Path, n: int) -> Path:
+    records = make_credit_records()
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (directory / f"doc{i:05d}.txt").write_text(f"{records[i % len(records)]['text']} (file {i})")
+    return directory
+
+
+def _cli_score(run: Path, docs: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "finrisk_nlp.cli", "score", str(run), str(docs), "--out", str(out), "--cpu",
+            "--batch-size", "2"]
+
+
+@pytest.mark.e2e
+def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    n = 120
+    for _attempt in range(3):  # if the run ends before the kill lands, retry with more documents
+        docs = _many_docs(tmp_path / f"docs{n}", n)
+        killed = tmp_path / f"killed{n}.parquet"
+        parts = Path(f"{killed}.parts")
+        proc = subprocess.Popen(_cli_score(trained_run, docs, killed), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline and not list(parts.glob("part-*.parquet")):
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if proc.returncode == -signal.SIGKILL and not killed.exists():
+            break
+        n *= 4
+    else:
+        pytest.fail("the scoring run always finished before it could be killed")
+    from finrisk_nlp.scoring import done_ids
+
+    assert 0 < len(done_ids(parts)) < n  # killed mid-run: some documents scored, not all
+    rerun = subprocess.run(_cli_score(trained_run, docs, killed), env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    skipped = int(re.search(r"skipped \(already done\) (\d+)", rerun.stdout).group(1))
+    assert skipped > 0  # the parts written before the kill were reused
+    clean = tmp_path / "clean.parquet"
+    assert _score(trained_run, [str(docs)], clean, "--batch-size", "2") == 0
+    a, b = pq.read_table(clean).to_pandas(), pq.read_table(killed).to_pandas()
+    assert len(a) == n and b["doc_id"].is_unique
+    assert list(a["doc_id"]) == list(b["doc_id"]) and list(a["decision"]) == list(b["decision"])
+    np.testing.assert_allclose(a["p_default"], b["p_default"], atol=1e-6)
+    assert not [p for p in [*parts.iterdir(), *tmp_path.iterdir()] if p.name.endswith(".tmp")]
+
+
+def test_parts_are_compacted_and_keep_every_row(tmp_path):
+    from finrisk_nlp.score_parts import PartWriter, done_ids, part_files
+    from finrisk_nlp.scoring import part_schema
+
+    schema = part_schema(("repaid", "default"))
+    writer = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)
+    for i in range(40):
+        writer.write([{"index": i, "doc_id": f"d{i}", "error": "x"}])
+    # 40 = 1*27 + 1*9 + 1*3 + 1 in base 3: one part per level, not 40 files.
+    assert len(part_files(tmp_path)) == writer.num_files == 4
+    assert done_ids(tmp_path) == {f"d{i}" for i in range(40)}
+    resumed = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)  # a rerun carries on with the same levels
+    for i in range(40, 42):
+        resumed.write([{"index": i, "doc_id": f"d{i}", "error": "x"}])
+    assert len(part_files(tmp_path)) == 4 and len(done_ids(tmp_path)) == 42  # 42 = 27 + 9 + 2 * 3
