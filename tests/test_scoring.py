@@ -323,3 +323,15 @@ def test_parts_are_compacted_and_keep_every_row(tmp_path):
     for i in range(40, 42):
         resumed.write([{"index": i, "doc_id": f"d{i}", "error": "x"}])
     assert len(part_files(tmp_path)) == 4 and len(done_ids(tmp_path)) == 42  # 42 = 27 + 9 + 2 * 3
+
+
+def test_int8_scores_every_document_and_its_parts_are_kept_apart(trained_run, archive_set, tmp_path):
+    out, fp32 = tmp_path / "int8.parquet", tmp_path / "fp32.parquet"
+    inputs = [str(archive_set["tree"])]
+    assert _score(trained_run, inputs, out, "--quantize", "int8") == 0
+    assert _score(trained_run, inputs, fp32) == 0
+    a, b = pq.read_table(fp32).to_pandas(), pq.read_table(out).to_pandas()
+    assert list(a["doc_id"]) == list(b["doc_id"])
+    np.testing.assert_allclose(b[["p_repaid", "p_default"]].sum(axis=1), 1.0, rtol=1e-5)
+    assert json.loads(Path(f"{out}.parts/manifest.json").read_text())["fingerprint"]["quantize"] == "int8"
+    assert _score(trained_run, inputs, out) == 2  # fp32 never finishes an int8 run's parts
