@@ -58,15 +58,45 @@ class Predictor:
         """``(len(texts), num_labels)`` calibrated document probabilities (see :meth:`predict_documents`)."""
         return self.predict_documents(texts, batch_size)[0]
 
+    def encode(self, texts: list[str], max_chunks: int | None = None) -> tuple[dict[str, list[Any]], np.ndarray]:
+        """Model inputs of every window of ``texts`` (unpadded) and the text each window belongs to.
+
+        Texts are redacted first when the model was trained with ``data.redact_pii``, then cut into up to
+        ``max_chunks`` (default: as trained) overlapping windows of ``max_length`` tokens.
+        """
+        if self.redact_pii:
+            texts, _ = redact_texts(texts)
+        columns, _ = window_encodings(self.tokenizer, list(texts), self.metadata.max_length, self.stride,
+                                      max_chunks or self.max_chunks)
+        return columns, np.asarray(columns.pop("doc_index"), dtype=np.int64)
+
     @torch.inference_mode()
+    def window_logits(self, batch: Any) -> torch.Tensor:
+        """Raw logits (float32, on the CPU) of one padded batch of windows, e.g. from ``tokenizer.pad``."""
+        return self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu()
+
+    def document_probs(self, logits: torch.Tensor, doc_index: np.ndarray, num_docs: int) -> np.ndarray:
+        """Calibrated document probabilities from the logits of their windows (temperature, then aggregation)."""
+        window_probs = probabilities(logits, self.task.multi_label, self.temperature)
+        doc_probs = aggregate_windows(window_probs, torch.from_numpy(doc_index), num_docs, self.aggregation,
+                                      self.task)
+        return doc_probs.numpy().astype(np.float32)
+
+    def decide(self, probs: np.ndarray) -> list[Any]:
+        """The decision at the stored operating threshold for each row of ``probs``."""
+        return decide(probs, self.task, self.threshold)
+
+    @property
+    def positive_threshold(self) -> float | None:
+        """The operating threshold of the risk class of a binary task (None otherwise or when not tuned)."""
+        if not self.task.is_binary or not self.threshold:
+            return None
+        return float(self.threshold["by_label"][self.task.labels[self.task.positive_index]]["value"])
+
     def predict_documents(
         self, texts: list[str], batch_size: int = 32, *, max_chunks: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Document-level probabilities and how many model windows each document took.
-
-        Texts are redacted (when the model was trained with ``data.redact_pii``), cut into up to
-        ``max_chunks`` overlapping windows of ``max_length`` tokens, scored, temperature-scaled and aggregated
-        per document as configured at training time.
 
         Args:
             texts: documents to score.
@@ -79,29 +109,21 @@ class Predictor:
         num_labels = len(self.task.labels)
         if not texts:
             return np.zeros((0, num_labels), dtype=np.float32), np.zeros(0, dtype=np.int64)
-        if self.redact_pii:
-            texts, _ = redact_texts(texts)
-        columns, _ = window_encodings(self.tokenizer, list(texts), self.metadata.max_length, self.stride,
-                                      max_chunks or self.max_chunks)
-        doc_index = np.asarray(columns.pop("doc_index"), dtype=np.int64)
+        columns, doc_index = self.encode(texts, max_chunks)
         lengths = [len(ids) for ids in columns["input_ids"]]
         order = sorted(range(len(doc_index)), key=lengths.__getitem__, reverse=True)  # less padding per batch
         logits = torch.zeros(len(doc_index), num_labels)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             features = [{key: values[i] for key, values in columns.items()} for i in idx]
-            enc = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
-            logits[idx] = self.model(**enc).logits.float().cpu()
-        window_probs = probabilities(logits, self.task.multi_label, self.temperature)
-        doc_probs = aggregate_windows(window_probs, torch.from_numpy(doc_index), len(texts), self.aggregation,
-                                      self.task)
-        return doc_probs.numpy().astype(np.float32), np.bincount(doc_index, minlength=len(texts))
+            logits[idx] = self.window_logits(self.tokenizer.pad(features, return_tensors="pt"))
+        return self.document_probs(logits, doc_index, len(texts)), np.bincount(doc_index, minlength=len(texts))
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per text: ``label`` (most probable; ``labels`` >= 0.5 for multi-label tasks), ``decision``
         (at the stored operating threshold), ``probabilities`` by name and ``num_chunks``."""
         probs, num_chunks = self.predict_documents(texts, batch_size)
-        decisions = decide(probs, self.task, self.threshold)
+        decisions = self.decide(probs)
         results = []
         for row, decision, chunks in zip(probs, decisions, num_chunks, strict=True):
             named = {label: float(p) for label, p in zip(self.task.labels, row, strict=True)}

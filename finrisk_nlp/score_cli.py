@@ -30,13 +30,16 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", help="the task to score with a multi-task model (required for those)")
     parser.add_argument("--text-column", help="text column of table inputs (default: the model task's)")
     parser.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (default: 64)")
-    parser.add_argument("--part-size", type=int, default=512,
-                        help="documents per part file; a kill loses at most this many (default: 512)")
+    parser.add_argument("--part-size", type=int,
+                        help="documents per part file; a kill loses at most this many (default: the batch size)")
     parser.add_argument("--max-doc-bytes", type=int, default=limits.max_doc_bytes)
     parser.add_argument("--max-archive-bytes", type=int, default=limits.max_archive_bytes,
                         help="total uncompressed size allowed per archive")
     parser.add_argument("--max-archive-members", type=int, default=limits.max_archive_members)
     parser.add_argument("--cpu", action="store_true", help="score on CPU even if a GPU is present")
+    parser.add_argument("--quantize", choices=["int8"],
+                        help="CPU only: int8 dynamic quantisation of the Linear layers; faster, probabilities "
+                             "differ slightly from fp32 (see benchmarks/README.md)")
     parser.add_argument("--stop-after-parts", type=int, help="stop each process after N parts; rerun to go on")
 
 
@@ -44,11 +47,11 @@ def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
     from .scoring import ScoreOptions, ScoringError
 
     for name in ("batch_size", "part_size", "max_doc_bytes", "max_archive_bytes", "max_archive_members"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ScoringError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return ScoreOptions(
         inputs=list(args.inputs), out=args.out, fmt=args.format, text_column=args.text_column,
-        task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu,
+        task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu, quantize=args.quantize,
         stop_after_parts=args.stop_after_parts,
         limits=ReadLimits(args.max_doc_bytes, args.max_archive_bytes, args.max_archive_members),
     )

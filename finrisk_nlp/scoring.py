@@ -4,13 +4,15 @@ Several processes (CPU or GPU) through Accelerate::
 
     accelerate launch recipes/batch_score.py runs/credit_text docs/ mail.zip --out scores.parquet
 
-Each process scores the documents whose index modulo the number of processes is its rank and writes them in
-parts, ``OUT.parts/part-<rank>-<n>.parquet`` (each written to a temp file and renamed, so a part is complete
-or absent). ``OUT.parts/manifest.json`` records the model and arguments: a rerun with the same ones skips
-documents already in a part (by document id) and scores the rest; different ones are refused. When every
-process is done, the main process merges the parts into OUT (one row per document, in input order) and
-OUT's ``.errors.jsonl`` sibling (documents that could not be scored, with the reason), after checking that
-every document enumerated appears exactly once.
+Each process scores the documents whose index modulo the number of processes is its rank. A reader thread
+reads, extracts and tokenises documents while the model runs; it sorts windows of several batches by token
+count so that each batch needs little padding. Scored documents go to part files in ``OUT.parts`` (one per
+batch by default, see :mod:`finrisk_nlp.score_parts`), so a kill loses at most the batch in flight.
+``OUT.parts/manifest.json`` records the model and arguments: a rerun with the same ones skips documents
+already in a part (by document id) and scores the rest; different ones are refused. When every process is
+done, the main process merges the parts into OUT (one row per document, in input order) and OUT's
+``.errors.jsonl`` sibling (documents that could not be scored, with the reason), after checking that every
+document enumerated appears exactly once.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,14 +40,13 @@ from .errors import FinriskError
 from .predict import Predictor
 from .provenance import sha256_file, write_json_atomic, write_text_atomic
 from .score_cli import FORMATS
+from .score_parts import MANIFEST, PartWriter, ScoringError, check_manifest, done_ids, part_files, write_table_atomic
 
 logger = logging.getLogger("finrisk_nlp")
-MANIFEST = "manifest.json"
 _DONE = object()  # end-of-input marker on the reader queue
+SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches
 
-
-class ScoringError(FinriskError):
-    """The output location or its parts cannot be used for this run (e.g. written by another model)."""
+__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "score_documents"]
 
 
 @dataclass
@@ -58,9 +59,10 @@ class ScoreOptions:
     text_column: str | None = None  # fingerprint; None: the model task's text column
     task: str | None = None  # fingerprint; the task of a multi-task model
     batch_size: int = 64
-    part_size: int = 512  # documents per part file: a kill loses at most this many scored documents
+    part_size: int | None = None  # documents per part file (None: batch_size); a kill loses at most this many
     limits: ReadLimits = field(default_factory=ReadLimits)  # fingerprint
     cpu: bool = False
+    quantize: str | None = None  # fingerprint; "int8": dynamic int8 Linear layers, CPU only
     queue_size: int = 2048  # documents read ahead of the model
     stop_after_parts: int | None = None  # per process; to cut a long job into sessions
 
@@ -128,27 +130,6 @@ def model_version(predictor: Predictor, fingerprint: str) -> str:
     return f"sha256:{fingerprint[:16]}"
 
 
-class Decider:
-    """Turns probabilities into the predicted label and the decision at the model's threshold."""
-
-    def __init__(self, predictor: Predictor) -> None:
-        self.task = predictor.task
-        raw = predictor.metadata.extra.get("threshold")
-        self.threshold = float(raw) if isinstance(raw, int | float) else 0.5
-        self.threshold_source = "metadata" if isinstance(raw, int | float) else "default"
-
-    def __call__(self, probs: np.ndarray) -> tuple[str, str]:
-        labels = self.task.labels
-        if self.task.multi_label:
-            label = ";".join(name for name, p in zip(labels, probs) if p >= 0.5)
-            return label, ";".join(name for name, p in zip(labels, probs) if p >= self.threshold)
-        label = labels[int(probs.argmax())]
-        if not self.task.is_binary:
-            return label, label
-        pos = self.task.positive_index
-        return label, labels[pos] if probs[pos] >= self.threshold else labels[1 - pos]
-
-
 def prepare_for_inference(predictor: Predictor) -> None:
     """Merge a LoRA adapter into the weights (no adapter matmuls per layer) and make sure SDPA attention is used."""
     from peft import PeftModel
@@ -163,98 +144,106 @@ def prepare_for_inference(predictor: Predictor) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Parts and manifest
-
-
-def check_manifest(directory: Path, fingerprint: dict[str, Any], is_main: bool) -> None:
-    """Create the manifest on first use; refuse parts written with another model or other arguments."""
-    path = directory / MANIFEST
-    if is_main and not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"fingerprint": fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        return
-    if not path.exists():
-        raise ScoringError(f"{path} is missing; the main process did not create it")
-    found = json.loads(path.read_text()).get("fingerprint", {})
-    changed = sorted(k for k in set(found) | set(fingerprint) if found.get(k) != fingerprint.get(k))
-    if changed:
-        details = "; ".join(f"{k}: parts have {found.get(k)!r}, this run has {fingerprint.get(k)!r}" for k in changed)
-        raise ScoringError(
-            f"{directory} holds parts of a different scoring run ({details}). Rerun with the same model and "
-            f"arguments to finish it, or choose another --out (or delete {directory}) to start over"
-        )
-
-
-def part_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("part-*.parquet"))
-
-
-def done_ids(directory: Path) -> set[str]:
-    ids: set[str] = set()
-    for path in part_files(directory):
-        ids.update(pq.read_table(path, columns=["doc_id"]).column("doc_id").to_pylist())
-    return ids
-
-
-def _write_atomic(table: pa.Table, path: Path, fmt: str = "parquet") -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if fmt == "parquet":
-            pq.write_table(table, tmp)
-        elif fmt == "csv":
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, tmp)
-        else:
-            with open(tmp, "w") as f:
-                f.writelines(json.dumps(row) + "\n" for row in table.to_pylist())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-# ----------------------------------------------------------------------------------------------
 # Reading ahead, scoring, merging
 
 
+@dataclass
+class _Batch:
+    """What the reader thread hands to the model: documents, their padded windows and which document each window
+    belongs to (``encoding`` None: documents that failed to read)."""
+
+    docs: list[Document]
+    encoding: Any = None
+    doc_index: np.ndarray | None = None
+
+
+def make_batches(predictor: Predictor, docs: list[Document], batch_size: int) -> list[_Batch]:
+    """Redact and cut a group of documents into windows, sort them by length and pack them into batches.
+
+    A document's windows stay in one batch (so its probabilities can be aggregated right away) and a batch holds
+    at most ``batch_size`` windows unless one document alone has more. Sorting a group of several batches makes
+    the windows of a batch about equally long, so little of each forward pass is spent on padding; the output
+    is put back in input order at the merge.
+    """
+    columns, doc_index = predictor.encode([d.text or "" for d in docs])
+    windows_of: list[list[int]] = [[] for _ in docs]
+    for window, doc in enumerate(doc_index):
+        windows_of[doc].append(window)
+    lengths = [len(ids) for ids in columns["input_ids"]]
+    order = sorted(range(len(docs)), key=lambda i: (len(windows_of[i]), max(lengths[w] for w in windows_of[i])),
+                   reverse=True)
+    groups: list[list[int]] = [[]]
+    for i in order:
+        if groups[-1] and sum(len(windows_of[j]) for j in groups[-1]) + len(windows_of[i]) > batch_size:
+            groups.append([])
+        groups[-1].append(i)
+    batches = []
+    for group in groups:
+        windows = [w for i in group for w in windows_of[i]]
+        local = np.asarray([n for n, i in enumerate(group) for _ in windows_of[i]], dtype=np.int64)
+        padded = predictor.tokenizer.pad([{k: columns[k][w] for k in columns} for w in windows], return_tensors="pt")
+        batches.append(_Batch([docs[i] for i in group], padded, local))
+    return batches
+
+
 def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: threading.Event,
-                counts: dict[str, int], ids: list[str]) -> None:
-    """Reader thread: read and extract documents while the model runs; drop those already scored."""
+                counts: dict[str, int], ids: list[str], prepare: Callable[[list[Document]], list[_Batch]],
+                window: int, batch_size: int) -> None:
+    """Reader thread: read, extract and tokenise documents while the model runs; drop those already scored."""
+
+    def put(items: list[_Batch]) -> bool:
+        for item in items:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        return not stop.is_set()
+
     try:
+        good: list[Document] = []
+        failed: list[Document] = []
         for doc in docs:
             ids.append(doc.doc_id)
             if doc.doc_id in skip:
                 counts["skipped"] += 1
                 continue
             skip.add(doc.doc_id)
-            while not stop.is_set():
-                try:
-                    q.put(doc, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
+            (failed if doc.error else good).append(doc)
+            if len(failed) >= batch_size:
+                if not put([_Batch(failed)]):
+                    return
+                failed = []
+            if len(good) >= window:
+                if not put(prepare(good)):
+                    return
+                good = []
+        if not put(([_Batch(failed)] if failed else []) + (prepare(good) if good else [])):
+            return
         q.put(_DONE)
     except BaseException as exc:  # re-raised in the scoring thread
         q.put(exc)
 
 
-def _next_chunk(q: queue.Queue, size: int) -> tuple[list[Document], bool]:
-    """Up to ``size`` documents from the reader; the flag says whether the input is exhausted."""
-    chunk: list[Document] = []
-    while len(chunk) < size:
-        item = q.get()
-        if item is _DONE:
-            return chunk, True
-        if isinstance(item, BaseException):
-            raise item
-        chunk.append(item)
-    return chunk, False
+def _next_batch(q: queue.Queue) -> _Batch | None:
+    """The next batch from the reader, or None when the input is exhausted."""
+    item = q.get()
+    if isinstance(item, BaseException):
+        raise item
+    return None if item is _DONE else item
 
+
+def quantize_int8(predictor: Predictor) -> None:
+    """Replace the model's Linear layers by int8 dynamically quantised ones (CPU only; opt-in, see the docs)."""
+    if predictor.device.type != "cpu":
+        raise ScoringError(f"--quantize int8 runs on CPU only, but the model is on {predictor.device}; "
+                           "add --cpu or leave out --quantize")
+    with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -272,15 +261,19 @@ def part_schema(labels: tuple[str, ...]) -> pa.Schema:
     )
 
 
-def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, decide: Decider,
+def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor: Predictor,
           meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Output rows: label (most probable; labels >= 0.5 for multi-label), probabilities and the decision at the
+    model's operating threshold, exactly as :meth:`Predictor.predict` gives them."""
+    task = predictor.task
     rows = []
-    for doc, p, n in zip(docs, probs, chunks):
-        label, decision = decide(p)
+    for doc, p, n, decision in zip(docs, probs, chunks, predictor.decide(probs), strict=True):
+        label = ";".join(name for name, v in zip(task.labels, p) if v >= 0.5) if task.multi_label else (
+            task.labels[int(p.argmax())])
         rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source, "label": label,
-                     **{f"p_{name}": float(v) for name, v in zip(decide.task.labels, p)},
-                     "decision": decision, "threshold": decide.threshold, "num_chunks": int(n), **meta,
-                     "error": None})
+                     **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
+                     "decision": ";".join(decision) if isinstance(decision, list) else decision,
+                     "threshold": predictor.positive_threshold, "num_chunks": int(n), **meta, "error": None})
     return rows
 
 
@@ -300,13 +293,17 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     state = PartialState(cpu=options.cpu)
     predictor = Predictor.load(model_ref, device=state.device, task=options.task)
     prepare_for_inference(predictor)
+    if options.quantize == "int8":
+        quantize_int8(predictor)
+    elif options.quantize is not None:
+        raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
     text_column = options.text_column or predictor.task.text_column
     fingerprint_hash = model_fingerprint(model_ref, predictor)
-    decide = Decider(predictor)
     fingerprint = {
         "model_ref": model_ref, "model_sha256": fingerprint_hash, "inputs": list(options.inputs),
-        "text_column": text_column, "limits": asdict(options.limits), "threshold": decide.threshold,
-        "labels": list(predictor.task.labels), **({"task": options.task} if options.task else {}),
+        "text_column": text_column, "limits": asdict(options.limits), "threshold": predictor.threshold,
+        "labels": list(predictor.task.labels), "quantize": options.quantize,
+        **({"task": options.task} if options.task else {}),
     }
     directory = parts_dir(options.out)
     if state.is_main_process:
@@ -320,47 +317,54 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 
     rank, world = state.process_index, state.num_processes
     skip = done_ids(directory)
-    ours = [int(p.name.split("-")[2].split(".")[0]) for p in directory.glob(f"part-{rank:03d}-*.parquet")]
-    next_part = max(ours, default=-1) + 1
+    writer = PartWriter(directory, rank, part_schema(predictor.task.labels))
+    part_size = options.part_size or options.batch_size
     meta = {"model_ref": model_ref, "model_version": model_version(predictor, fingerprint_hash)}
     docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world)
-    q: queue.Queue = queue.Queue(maxsize=max(options.queue_size, options.part_size))
+    q: queue.Queue = queue.Queue(maxsize=max(2, options.queue_size // options.batch_size))
     stop = threading.Event()
     counts = {"skipped": 0, "scored": 0, "failed": 0}
     ids: list[str] = []
-    reader = threading.Thread(target=_read_ahead, args=(docs, skip, q, stop, counts, ids), daemon=True)
+    reader = threading.Thread(target=_read_ahead, daemon=True, args=(
+        docs, skip, q, stop, counts, ids, lambda window: make_batches(predictor, window, options.batch_size),
+        options.batch_size * SORT_WINDOW_BATCHES, options.batch_size))
     reader.start()
 
     from tqdm.auto import tqdm
 
     bar = tqdm(desc=f"scoring ({world} process{'es' if world > 1 else ''})", unit="doc",
                disable=not state.is_main_process, dynamic_ncols=True)
-    schema = part_schema(predictor.task.labels)
-    parts_written, exhausted = 0, False
+    parts_written, exhausted, pending = 0, False, []
     try:
         while not exhausted:
-            chunk, exhausted = _next_chunk(q, options.part_size)
-            if not chunk:
-                break
-            good = sorted((d for d in chunk if d.error is None), key=lambda d: len(d.text or ""), reverse=True)
-            rows = [{"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
-                    for d in chunk if d.error is not None]
-            for start in range(0, len(good), options.batch_size):
-                batch = good[start:start + options.batch_size]
+            batch = _next_batch(q)
+            exhausted = batch is None
+            if batch is not None and batch.encoding is None:
+                pending.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
+                               for d in batch.docs)
+            elif batch is not None:
                 with _autocast(predictor.device):
-                    probs, chunks = predictor.predict_documents([d.text or "" for d in batch], options.batch_size)
-                rows.extend(_rows(batch, probs, chunks, decide, meta))
-                bar.update(len(batch))
-            bar.update(len(chunk) - len(good))
-            part = directory / f"part-{rank:03d}-{next_part:06d}.parquet"
-            _write_atomic(pa.Table.from_pylist(rows, schema=schema), part)
-            next_part += 1
-            parts_written += 1
-            counts["scored"] += len(good)
-            counts["failed"] += len(chunk) - len(good)
+                    logits = predictor.window_logits(batch.encoding)
+                probs = predictor.document_probs(logits, batch.doc_index, len(batch.docs))
+                chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
+                pending.extend(_rows(batch.docs, probs, chunks, predictor, meta))
+            if batch is not None:
+                bar.update(len(batch.docs))
+            # Full parts as soon as they are ready, the rest at the end: a kill loses at most one part's work.
+            while pending and (len(pending) >= part_size or exhausted):
+                rows, pending = pending[:part_size], pending[part_size:]
+                writer.write(rows)
+                parts_written += 1
+                failed = sum(r["error"] is not None for r in rows)
+                counts["scored"] += len(rows) - failed
+                counts["failed"] += failed
+                if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
+                    break
             if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
-                logger.warning(f"process {rank}: stopping after {parts_written} part(s) (--stop-after-parts); "
-                               "rerun the same command to score the rest")
+                exhausted = not pending and _next_batch(q) is None  # nothing was left: the run is complete
+                if not exhausted:
+                    logger.warning(f"process {rank}: stopping after {parts_written} part(s) (--stop-after-parts); "
+                                   "rerun the same command to score the rest")
                 break
     finally:
         stop.set()
@@ -368,14 +372,14 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     reader.join(timeout=5)
     if exhausted:  # the ids this process enumerated: the merge checks that each is in exactly one row
         write_text_atomic(directory / f"rank-{rank:03d}.ids", "".join(f"{i}\n" for i in ids))
-    write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": exhausted})
+    write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": exhausted,
+                                                            "part_files": writer.num_files})
     state.wait_for_everyone()
     summary = _gather_counts(directory, world)
     if state.is_main_process and summary.complete:
         merge_parts(directory, options.out, fmt, summary)
     state.wait_for_everyone()
     return summary
-
 
 def _gather_counts(directory: Path, world: int) -> ScoreSummary:
     summary = ScoreSummary(complete=True, num_processes=world)
@@ -417,8 +421,8 @@ def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> N
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = tables[0].schema if tables else pa.schema([("index", pa.int64()), ("error", pa.string())])
     out_schema = pa.schema([f for f in schema if f.name not in ("index", "error")])
-    _write_atomic(pa.Table.from_pylist(scores, schema=out_schema), out_path, fmt)
-    _write_atomic(pa.Table.from_pylist(errors), errors_path(out), "jsonl")
+    write_table_atomic(pa.Table.from_pylist(scores, schema=out_schema), out_path, fmt)
+    write_table_atomic(pa.Table.from_pylist(errors), errors_path(out), "jsonl")
     summary.output, summary.errors_file = str(out_path), str(errors_path(out))
     summary.rows, summary.error_rows = len(scores), len(errors)
     manifest = json.loads((directory / MANIFEST).read_text())

@@ -161,11 +161,41 @@ def test_every_good_document_scored_once_and_every_bad_one_listed(trained_run, a
     probs = table[["p_repaid", "p_default"]].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert set(table["decision"]) <= {"repaid", "default"}
-    assert (table["decision"] == np.where(table["p_default"] >= 0.5, "default", "repaid")).all()
-    assert (table["model_ref"] == str(trained_run)).all() and (table["num_chunks"] >= 1).all()
+    threshold = table["threshold"].iloc[0]
+    assert 0 < threshold < 1 and (table["threshold"] == threshold).all()  # tuned on validation, stored with the model
+    assert (table["decision"] == np.where(table["p_default"] >= threshold, "default", "repaid")).all()
+    # The scorer gives what Predictor gives for the same texts (redaction, windows, calibration, threshold).
+    from finrisk_nlp.predict import Predictor
+
+    predictor = Predictor.load(trained_run)
+    tree = {src: row for src, row in table.set_index("source").iterrows() if src.startswith(str(archive_set["tree"]))
+            and src.endswith(".txt")}
+    expected = predictor.predict([Path(src).read_text() for src in tree], batch_size=3)
+    for row, want in zip(tree.values(), expected, strict=True):
+        assert row["decision"] == want["decision"] and row["num_chunks"] == want["num_chunks"]
+        assert abs(row["p_default"] - want["probabilities"]["default"]) < 1e-5
     # Same documents, same content: zip, tar and directory copies get the same hash suffix.
     hashes = table.set_index("source")["doc_id"].str.rsplit("#", n=1).str[1]
     assert hashes[f"{archive_set['zip']}!/loans/2024/a.txt"] == hashes[f"{archive_set['tree']}/loans/2024/a.txt"]
+
+
+def test_long_documents_are_scored_in_windows_like_predictor(tmp_path, trained_run):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    long_text = "the applicant has a bank account, family of four. " * 12 + "missed payments, lost job."
+    (docs / "long.txt").write_text(long_text)
+    (docs / "short.txt").write_text("steady salary.")
+    out = tmp_path / "scores.parquet"
+    assert _score(trained_run, [str(docs)], out) == 0
+    table = pq.read_table(out).to_pandas().set_index("source")
+    from finrisk_nlp.predict import Predictor
+
+    want = Predictor.load(trained_run).predict([long_text])[0]
+    row = table.loc[str(docs / "long.txt")]
+    assert want["num_chunks"] > 1 and row["num_chunks"] == want["num_chunks"]
+    assert abs(row["p_default"] - want["probabilities"]["default"]) < 1e-5
+    assert table.loc[str(docs / "short.txt")]["num_chunks"] == 1
+    assert (table["model_ref"] == str(trained_run)).all() and (table["num_chunks"] >= 1).all()
 
 
 def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys):
@@ -251,5 +281,87 @@ def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| method") and len(lines) == 5  # header, rule, finrisk, 2 pipeline rows
-    assert "finrisk score" in lines[2] and "pipeline" in lines[3]
+    assert lines[0].startswith("| method") and len(lines) == 6  # header, rule, finrisk fp32 + int8, 2 pipeline rows
+    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[4]
+    assert "int8 vs fp32: same decision for" in proc.stdout
+
+
+def _many_docs(directory: Path, n: int) -> Path:
+    records = make_credit_records()
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (directory / f"doc{i:05d}.txt").write_text(f"{records[i % len(records)]['text']} (file {i})")
+    return directory
+
+
+def _cli_score(run: Path, docs: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "finrisk_nlp.cli", "score", str(run), str(docs), "--out", str(out), "--cpu",
+            "--batch-size", "2"]
+
+
+@pytest.mark.e2e
+def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    n = 120
+    for _attempt in range(3):  # if the run ends before the kill lands, retry with more documents
+        docs = _many_docs(tmp_path / f"docs{n}", n)
+        killed = tmp_path / f"killed{n}.parquet"
+        parts = Path(f"{killed}.parts")
+        proc = subprocess.Popen(_cli_score(trained_run, docs, killed), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline and not list(parts.glob("part-*.parquet")):
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if proc.returncode == -signal.SIGKILL and not killed.exists():
+            break
+        n *= 4
+    else:
+        pytest.fail("the scoring run always finished before it could be killed")
+    from finrisk_nlp.scoring import done_ids
+
+    assert 0 < len(done_ids(parts)) < n  # killed mid-run: some documents scored, not all
+    rerun = subprocess.run(_cli_score(trained_run, docs, killed), env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    skipped = int(re.search(r"skipped \(already done\) (\d+)", rerun.stdout).group(1))
+    assert skipped > 0  # the parts written before the kill were reused
+    clean = tmp_path / "clean.parquet"
+    assert _score(trained_run, [str(docs)], clean, "--batch-size", "2") == 0
+    a, b = pq.read_table(clean).to_pandas(), pq.read_table(killed).to_pandas()
+    assert len(a) == n and b["doc_id"].is_unique
+    assert list(a["doc_id"]) == list(b["doc_id"]) and list(a["decision"]) == list(b["decision"])
+    np.testing.assert_allclose(a["p_default"], b["p_default"], atol=1e-6)
+    assert not [p for p in [*parts.iterdir(), *tmp_path.iterdir()] if p.name.endswith(".tmp")]
+
+
+def test_parts_are_compacted_and_keep_every_row(tmp_path):
+    from finrisk_nlp.score_parts import PartWriter, done_ids, part_files
+    from finrisk_nlp.scoring import part_schema
+
+    schema = part_schema(("repaid", "default"))
+    writer = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)
+    for i in range(40):
+        writer.write([{"index": i, "doc_id": f"d{i}", "error": "x"}])
+    # 40 = 1*27 + 1*9 + 1*3 + 1 in base 3: one part per level, not 40 files.
+    assert len(part_files(tmp_path)) == writer.num_files == 4
+    assert done_ids(tmp_path) == {f"d{i}" for i in range(40)}
+    resumed = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)  # a rerun carries on with the same levels
+    for i in range(40, 42):
+        resumed.write([{"index": i, "doc_id": f"d{i}", "error": "x"}])
+    assert len(part_files(tmp_path)) == 4 and len(done_ids(tmp_path)) == 42  # 42 = 27 + 9 + 2 * 3
+
+
+def test_int8_scores_every_document_and_its_parts_are_kept_apart(trained_run, archive_set, tmp_path):
+    out, fp32 = tmp_path / "int8.parquet", tmp_path / "fp32.parquet"
+    inputs = [str(archive_set["tree"])]
+    assert _score(trained_run, inputs, out, "--quantize", "int8") == 0
+    assert _score(trained_run, inputs, fp32) == 0
+    a, b = pq.read_table(fp32).to_pandas(), pq.read_table(out).to_pandas()
+    assert list(a["doc_id"]) == list(b["doc_id"])
+    np.testing.assert_allclose(b[["p_repaid", "p_default"]].sum(axis=1), 1.0, rtol=1e-5)
+    assert json.loads(Path(f"{out}.parts/manifest.json").read_text())["fingerprint"]["quantize"] == "int8"
+    assert _score(trained_run, inputs, out) == 2  # fp32 never finishes an int8 run's parts
