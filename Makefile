@@ -4,6 +4,8 @@ PY      := $(VENV)/bin/python
 # The CPU wheel keeps installs small on laptops and CI; on a GPU box use e.g. `make TORCH=torch install`.
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
+# accelerate launch gives a single process one CPU thread unless told otherwise.
+NPROC   := $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install demo test test-fast lint data clean
 
@@ -19,6 +21,7 @@ $(STAMP): pyproject.toml
 
 demo: install   ## fine-tune the credit model on the shipped demo data (CPU: ~10 min)
 	$(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
+		--num_cpu_threads_per_process $(NPROC) \
 		recipes/credit_text.py $(ARGS)
 
 test: install   ## the whole suite, including the 2-process end-to-end runs

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
 from finrisk_nlp.cli import main as cli_main
@@ -104,3 +105,28 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_model_dir):
     wb = load_file(tmp_path / "resumed" / "model" / "adapter_model.safetensors")
     for name in wa:
         assert (wa[name] - wb[name]).abs().max().item() < 1e-6, name
+
+
+def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.training import build_accelerator
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs a machine with at least 2 cores")
+    cfg = load_config(REPO / "recipes/configs/credit_text.yaml", [f"output_dir={tmp_path}", "cpu=true"])
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    try:
+        torch.set_num_threads(1)
+        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training"):
+            build_accelerator(cfg)
+        assert "--num_cpu_threads_per_process" in caplog.text
+        torch.set_num_threads(2)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training"):
+            build_accelerator(cfg)
+        assert "num_cpu_threads_per_process" not in caplog.text
+    finally:
+        torch.set_num_threads(threads)
