@@ -182,7 +182,15 @@ def majority_baseline(labels: np.ndarray, task: Task) -> dict[str, float]:
 
 
 def format_summary(metrics: dict[str, Any], split: str) -> str:
-    """One line for the terminal: ``test: accuracy 0.871 | macro_f1 0.842 | ...``."""
+    """One line for the terminal: ``test: accuracy 0.871 | macro_f1 0.842 | ...``, then the decisions at the
+    operating point when the metrics have one: ``at threshold 0.43 for default (f1): recall 0.650, ...``."""
     keys = ("accuracy", "macro_f1", "roc_auc", "pr_auc")
     parts = [f"{k} {metrics[k]:.3f}" for k in keys if metrics.get(k) is not None]
-    return f"{split} ({metrics['num_examples']} examples): " + " | ".join(parts)
+    line = f"{split} ({metrics['num_examples']} examples): " + " | ".join(parts)
+    op = metrics.get("operating_point")
+    if op:
+        where = (f"at threshold {op['threshold']:.3f} for {op['label']}" if op.get("threshold") is not None
+                 else "at the per-label thresholds" if "per_label" in op else "at argmax")
+        line += (f"\n{split} {where} ({op['target']}): recall {op['recall']:.3f} | precision {op['precision']:.3f}"
+                 f" | f1 {op['f1']:.3f}" + (f" | flagged {op['flagged']}" if "flagged" in op else ""))
+    return line

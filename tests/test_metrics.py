@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from finrisk_nlp.metrics import compute_metrics, majority_baseline
+from finrisk_nlp.metrics import compute_metrics, format_summary, majority_baseline, operating_point_metrics
 from finrisk_nlp.tasks import get_task
 
 CREDIT = get_task("credit_text")  # labels (repaid, default); default is the positive class
@@ -48,3 +48,19 @@ def test_majority_baseline():
     labels = np.array([0, 0, 0, 1])
     # always "repaid": F1 of repaid = 2 * 0.75 * 1 / 1.75, F1 of default = 0
     assert majority_baseline(labels, CREDIT) == {"accuracy": 0.75, "macro_f1": pytest.approx((1.5 / 1.75) / 2)}
+
+
+def test_summary_line_reports_recall_and_precision_at_the_stored_threshold():
+    task = get_task("credit_text")  # labels repaid, default; positive: default
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+    labels = np.array([0, 1, 0, 1])
+    threshold = {"target": "f1", "by_label": {"default": {"value": 0.35}}}
+    metrics = compute_metrics(probs, labels, task)
+    metrics["operating_point"] = operating_point_metrics(probs, labels, task, threshold)
+    first, second = format_summary(metrics, "test").splitlines()
+    assert first.startswith("test (4 examples): accuracy") and "pr_auc" in first
+    # 0.4 and 0.8 are flagged (both defaults), 0.3 is not: recall 1, precision 1.
+    assert second == "test at threshold 0.350 for default (f1): recall 1.000 | precision 1.000 | f1 1.000 | flagged 2"
+    metrics["operating_point"] = operating_point_metrics(probs, labels, task, {"target": "f1",
+                                                                              "by_label": {"default": {"value": 0.25}}})
+    assert "recall 1.000 | precision 0.667" in format_summary(metrics, "test")
