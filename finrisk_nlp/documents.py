@@ -2,7 +2,8 @@
 
 An INPUT is a directory tree, a glob, a ``.zip``, a ``.tar``/``.tar.gz``/``.tgz``, or a CSV/JSONL/Parquet table
 with a text column. Documents are ``.txt``, ``.md``, ``.eml`` (the body), ``.html``/``.htm`` (visible text) and
-``.pdf`` (the text layer; needs ``pip install finrisk_nlp[docs]``). Archives found inside a directory are read too.
+``.pdf`` (the text layer) and ``.docx`` (paragraphs and tables); those two need ``pip install finrisk_nlp[docs]``.
+Archives found inside a directory are read too.
 
 Archives are read in memory and never extracted: a member named with ``..`` or an absolute path is reported,
 not read. Every document that cannot be used (unsafe, unreadable, empty, binary, undecodable, oversized,
@@ -31,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from .errors import DataError
 
 TEXT_SUFFIXES = {".txt", ".md"}
-DOCUMENT_SUFFIXES = TEXT_SUFFIXES | {".eml", ".html", ".htm", ".pdf"}
+DOCUMENT_SUFFIXES = TEXT_SUFFIXES | {".eml", ".html", ".htm", ".pdf", ".docx"}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 TABLE_SUFFIXES = {".csv", ".jsonl", ".json", ".parquet"}  # as read by finrisk_nlp.data.load_table
 BINARY_SNIFF_BYTES = 8192
@@ -162,6 +163,23 @@ def _pdf_text(data: bytes) -> str:
         raise DocumentError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
 
 
+def _docx_text(data: bytes) -> str:
+    try:
+        import docx
+    except ImportError:
+        raise DocumentError("Word .docx support needs python-docx: pip install 'finrisk_nlp[docs]'") from None
+    if not data.startswith(b"PK"):
+        raise DocumentError("not a .docx (no zip container; an old binary .doc? save it as .docx)")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines = [paragraph.text for paragraph in document.paragraphs]
+        lines += [" | ".join(cell.text for cell in row.cells) for table in document.tables for row in table.rows]
+    # A damaged package fails in zipfile, lxml or python-docx with many exception types; all mean the same here.
+    except Exception as exc:  # noqa: BLE001
+        raise DocumentError(f"unreadable .docx ({type(exc).__name__}: {exc})") from None
+    return "\n".join(lines)
+
+
 def extract_text(name: str, data: bytes) -> str:
     """The text of one document, chosen by the suffix of ``name``.
 
@@ -180,6 +198,8 @@ def extract_text(name: str, data: bytes) -> str:
         text = _email_body(data)
     elif suffix == ".pdf":
         text = _pdf_text(data)
+    elif suffix == ".docx":
+        text = _docx_text(data)
     else:
         text = html_to_text(_decode(data))
     text = text.strip()

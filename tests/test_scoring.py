@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
-from finrisk_nlp.documents import ReadLimits, extract_text, iter_documents, unsafe_member_reason
+from finrisk_nlp.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
 from finrisk_nlp.score_cli import main as score_main
 
 GOOD_TEXTS = {
@@ -59,15 +59,28 @@ def minimal_pdf(text: str) -> bytes:
     return out.getvalue()
 
 
+def minimal_docx(paragraph: str, cells: tuple[str, str]) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(paragraph)
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = cells
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
 def _tree_files() -> dict[str, bytes]:
     files = {name: text.encode() for name, text in GOOD_TEXTS.items()}
     files["loans/mail/note.eml"] = EMAIL
     files["loans/letter.pdf"] = minimal_pdf("Borrower missed payments after losing his job")
+    files["loans/2024/memo.docx"] = minimal_docx("Applicant income verified.", ("debt", "high"))
     files.update({name: content for name, (content, _) in BAD_FILES.items()})
     return files
 
 
-GOOD_NAMES = [*GOOD_TEXTS, "loans/mail/note.eml", "loans/letter.pdf"]
+GOOD_NAMES = [*GOOD_TEXTS, "loans/mail/note.eml", "loans/letter.pdf", "loans/2024/memo.docx"]
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +154,11 @@ def test_extract_text_formats():
     html = extract_text("x.html", GOOD_TEXTS["loans/c.html"].encode())
     assert "High debt" in html and "medical bills" in html and "var x" not in html and "p{}" not in html
     assert "missed payments" in extract_text("l.pdf", minimal_pdf("Borrower missed payments"))
+    assert extract_text("m.docx", minimal_docx("Income verified.", ("debt", "high"))) == "Income verified.\ndebt | high"
+    with pytest.raises(DocumentError, match="not a .docx"):
+        extract_text("old.docx", b"\xd0\xcf\x11\xe0 binary Word 97 file")
+    with pytest.raises(DocumentError, match="unreadable .docx"):
+        extract_text("broken.docx", b"PK\x03\x04 truncated zip")
     assert unsafe_member_reason("a/../../b.txt") and unsafe_member_reason("C:/x.txt")
     assert unsafe_member_reason("a/b..c/d.txt") is None
 
