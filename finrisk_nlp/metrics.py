@@ -191,6 +191,10 @@ def format_summary(metrics: dict[str, Any], split: str) -> str:
     if op:
         where = (f"at threshold {op['threshold']:.3f} for {op['label']}" if op.get("threshold") is not None
                  else "at the per-label thresholds" if "per_label" in op else "at argmax")
-        line += (f"\n{split} {where} ({op['target']}): recall {op['recall']:.3f} | precision {op['precision']:.3f}"
-                 f" | f1 {op['f1']:.3f}" + (f" | flagged {op['flagged']}" if "flagged" in op else ""))
+        target = "" if op["target"] == "argmax" else f" ({op['target']})"
+        avg = "" if "flagged" in op else "macro "  # binary tasks report the risk class; others average labels
+        line += (f"\n{split} {where}{target}: {avg}recall {op['recall']:.3f} | {avg}precision "
+                 f"{op['precision']:.3f} | {avg}f1 {op['f1']:.3f}")
+        if "flagged" in op:
+            line += f" | flagged {op['flagged']}"
     return line

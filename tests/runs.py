@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
@@ -16,3 +20,19 @@ def train_tiny_run(tiny_model_dir: Path, out_dir: Path, *extra: str, data: Path 
     config = REPO / "recipes" / "configs" / "credit_text.yaml"
     assert run_recipe(tiny_overrides(tiny_model_dir, data, out_dir) + ["train.epochs=1", *extra], config) == 0
     return out_dir
+
+
+def launch_two_cpu_processes(recipe: str, overrides: list[str], out_dir: Path, cwd: Path) -> dict:
+    """``accelerate launch --config_file accelerate_configs/cpu.yaml recipes/<recipe>.py``; asserts from what the run
+    wrote (not from the exit code) that two processes took part, and returns its metrics.json."""
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    cmd = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "cpu.yaml"),
+           str(REPO / "recipes" / f"{recipe}.py"), *overrides]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    info = json.loads((out_dir / "run_info.json").read_text())
+    assert info["num_processes"] == 2 and "MULTI_CPU" in info["distributed_type"]
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    return metrics

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
 from finrisk_nlp.multitask import sampling_probabilities, task_schedule
 from finrisk_nlp.tasks import get_task
+from runs import launch_two_cpu_processes
 
 CONFIG = REPO / "recipes" / "configs" / "multitask.yaml"
 MEMO_CUES = {"groceries": "bread milk", "dining": "restaurant dinner", "travel": "flight hotel",
@@ -173,17 +171,9 @@ def test_unsupported_single_task_options_fail_early(tmp_path, tiny_model_dir, ta
 @pytest.mark.e2e
 def test_two_process_cpu_multitask(tmp_path, tiny_model_dir, task_files):
     out = tmp_path / "run"
-    accelerate = str(Path(sys.executable).with_name("accelerate"))
-    cmd = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "cpu.yaml"),
-           str(REPO / "recipes" / "multitask.py"), *mt_overrides(tiny_model_dir, task_files, out),
-           "multitask.strategy=soft"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-4000:]
-    info = json.loads((out / "run_info.json").read_text())
-    assert info["num_processes"] == 2 and "MULTI_CPU" in info["distributed_type"]
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["world_size"] == 2
+    metrics = launch_two_cpu_processes(
+        "multitask", [*mt_overrides(tiny_model_dir, task_files, out), "multitask.strategy=soft"], out, cwd=tmp_path
+    )
     from finrisk_nlp.data import load_splits
     from finrisk_nlp.multitask import task_data_config
 
