@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,10 @@ from .tasks import Task
 METADATA_FILE = "finrisk_model.json"
 FORMAT_VERSION = 1
 EMBEDDED_ALIASES = {EMBEDDED_MODEL, f"sentence-transformers/{EMBEDDED_MODEL}"}
+
+# peft probes transformers' deprecated `is_gradient_checkpointing` on every wrap and load; the FutureWarning
+# is theirs to fix, not the user's, and it would follow every command.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def resolve_model_path(name_or_path: str) -> str:
