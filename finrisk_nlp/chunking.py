@@ -2,7 +2,7 @@
 
 Used in evaluation during training and by :class:`finrisk_nlp.predict.Predictor` when ``model.max_chunks > 1``::
 
-    accelerate launch recipes/aml_alert.py model.max_length=128 model.stride=32 model.max_chunks=8
+    accelerate launch recipes/aml_alert.py model.max_length=256 model.stride=32 model.max_chunks=4
 
 Training sees only the first window of a text (truncation); evaluation and prediction see up to
 ``max_chunks`` windows of ``max_length`` tokens that overlap by ``stride`` tokens. Window probabilities are
