@@ -6,7 +6,6 @@ so this module is found next to them).
 
 from __future__ import annotations
 
-import os
 import platform
 import resource
 import sys
@@ -17,6 +16,7 @@ import torch
 import finrisk_nlp
 from finrisk_nlp.config import EMBEDDED_MODEL, RecipeConfig, load_config
 from finrisk_nlp.provenance import write_text_atomic
+from finrisk_nlp.training import available_cpu_cores
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_CONFIGS = REPO / "recipes" / "configs"
@@ -64,7 +64,7 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cpu_cores()
     device = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
     import transformers
 

@@ -102,9 +102,14 @@ def build_accelerator(cfg: RecipeConfig, kwargs_handlers: list[Any] | None = Non
     return accelerator
 
 
+def available_cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else all of them)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _warn_if_cpu_cores_idle(accelerator: Accelerator) -> None:
     # `accelerate launch` without --cpu sets OMP_NUM_THREADS=1, which halves CPU training speed on a 2-core laptop.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cpu_cores()
     if (accelerator.device.type == "cpu" and os.environ.get("OMP_NUM_THREADS") == "1"
             and torch.get_num_threads() == 1 and cores > accelerator.num_processes):
         logger.warning(
