@@ -34,7 +34,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 data: install   ## regenerate the shipped demo data
-	$(PY) -m finrisk_nlp.demo_data.generate --task all
+	$(PY) -m finrisk_nlp.data.demo.generate --task all
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

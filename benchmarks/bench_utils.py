@@ -16,11 +16,11 @@ import torch
 import finrisk_nlp
 from finrisk_nlp.config import EMBEDDED_MODEL, RecipeConfig, load_config
 from finrisk_nlp.provenance import write_text_atomic
-from finrisk_nlp.training import available_cpu_cores
+from finrisk_nlp.training.engine import available_cpu_cores
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_CONFIGS = REPO / "recipes" / "configs"
-DEFAULT_DATA_DIR = Path(finrisk_nlp.__file__).resolve().parent / "demo_data"
+DEFAULT_DATA_DIR = Path(finrisk_nlp.__file__).resolve().parent / "data" / "demo"
 # Used only when a task has no recipe YAML of its own: short memos need few tokens, AML notes more.
 FALLBACK_MAX_LENGTH = {"credit_text": 128, "transaction_memo": 48, "aml_alert": 128}
 

@@ -27,7 +27,7 @@ TASKS = ("credit_text", "transaction_memo", "aml_alert")
 
 def subset(task_name: str, rows_per_label: int, out: Path) -> Path:
     """The first ``rows_per_label`` demo rows of each label of a task, as a JSONL file."""
-    from finrisk_nlp.data import demo_train_file
+    from finrisk_nlp.data.tables import demo_train_file
     from finrisk_nlp.tasks import get_task
 
     column = get_task(task_name).label_column
@@ -55,7 +55,7 @@ def common_overrides(args: argparse.Namespace, output_dir: Path) -> list[str]:
 
 def run(config: str, overrides: list[str]) -> tuple[dict, float]:
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.training import train
+    from finrisk_nlp.training.engine import train
 
     started = time.perf_counter()
     results = train(load_config(REPO / "recipes" / "configs" / f"{config}.yaml", overrides))
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.rows_per_label, args.epochs, args.max_steps = 8, 1, args.max_steps or 3
     logging.basicConfig(level=logging.WARNING)
-    from finrisk_nlp.recipe import setup_logging
+    from finrisk_nlp.cli.recipe import setup_logging
     from finrisk_nlp.tasks import get_task
 
     setup_logging()

@@ -5,13 +5,14 @@
     python benchmarks/quality.py --quick                                        # ~1 minute: credit_text, 200 rows
 
 For each task the data file (``--data-dir``/<task>.jsonl, default the shipped demo data) is split once with
-``finrisk_nlp.data.load_splits`` (stratified, the recipe's fractions and seed); the splits are written to files and
+``finrisk_nlp.data.tables.load_splits`` (stratified, the recipe's fractions and seed); the splits are written to
+files and
 every method trains on the same train rows (capped, stratified, by ``--max-train-rows``), selects on the same
-validation rows and is scored on the same test rows with ``finrisk_nlp.metrics.compute_metrics``. Methods:
+validation rows and is scored on the same test rows with ``finrisk_nlp.evaluation.metrics.compute_metrics``. Methods:
 
 * ``tfidf``  word 1-2-gram + char 2-5-gram TF-IDF, logistic regression with balanced class weights; C chosen
              on validation by the task's primary metric (scikit-learn)
-* ``lora``   ``finrisk_nlp.training.train`` with the task's recipe config (LoRA)
+* ``lora``   ``finrisk_nlp.training.engine.train`` with the task's recipe config (LoRA)
 * ``full``   the same with ``lora.enabled=false`` and ``--full-lr`` (every weight trains)
 
 "recall @ op" is the recall of the risk class (binary tasks) at the decision rule the method uses: argmax, or
@@ -48,8 +49,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from finrisk_nlp.config import EMBEDDED_MODEL
-from finrisk_nlp.data import load_splits
-from finrisk_nlp.metrics import compute_metrics
+from finrisk_nlp.data.tables import load_splits
+from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.tasks import Task, get_task
 
 TASKS = ("credit_text", "transaction_memo", "aml_alert")
@@ -105,7 +106,7 @@ def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
 
 def run_finrisk(task_name: str, paths: dict[str, Path], args: argparse.Namespace, workdir: Path,
                 full: bool) -> dict[str, Any]:
-    from finrisk_nlp.training import train
+    from finrisk_nlp.training.engine import train
 
     overrides = [
         f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
@@ -181,7 +182,7 @@ def main() -> None:
     if set(tasks) - set(TASKS) or set(methods) - set(METHODS):
         sys.exit(f"error: tasks must come from {TASKS} and methods from {METHODS}")
 
-    from finrisk_nlp.recipe import setup_logging
+    from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # checkpoint chatter would bury the results

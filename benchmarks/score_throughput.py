@@ -1,7 +1,7 @@
 """Documents per second: ``finrisk score`` (fp32 and ``--quantize int8``) vs ``transformers.pipeline``.
 
     python benchmarks/score_throughput.py --quick                 # ~300 documents, a few minutes on CPU
-    python benchmarks/score_throughput.py --num-docs 2000 --texts finrisk_nlp/demo_data/credit_text.jsonl
+    python benchmarks/score_throughput.py --num-docs 2000 --texts finrisk_nlp/data/demo/credit_text.jsonl
 
 The model is the embedded MiniLM with a classification head. When the texts come with labels (the demo data
 does) the head is fitted by logistic regression on the frozen encoder's pooled output of up to 400 of them, so
@@ -32,11 +32,11 @@ import pyarrow.parquet as pq
 import torch
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
-from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
-from finrisk_nlp.scoring import ScoreOptions, score_documents
+from finrisk_nlp.modeling.loading import ModelMetadata, build_model, save_model
+from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
 
-DEMO = Path(__file__).resolve().parent.parent / "finrisk_nlp" / "demo_data" / "credit_text.jsonl"
+DEMO = Path(__file__).resolve().parent.parent / "finrisk_nlp" / "data" / "demo" / "credit_text.jsonl"
 WORDS = ("applicant borrower loan payment missed late salary employer savings debt income mortgage rent card "
          "balance account overdraft arrears collections bankruptcy business revenue invoice repayment schedule "
          "restructured guarantor collateral vehicle property months years steady stable lost job medical bills "
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = 300 if args.quick else args.num_docs
     repeats = 2 if args.quick else args.repeats
-    from finrisk_nlp.recipe import setup_logging
+    from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
     texts, labels = make_texts(n, args.texts)

@@ -3,13 +3,13 @@
     python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.md   # MiniLM, 30 steps x 16
     python benchmarks/train_throughput.py --quick                                         # ~1 minute smoke run
     python benchmarks/train_throughput.py --steps 30 --batch-size 16 --max-length 128 --repeats 2 \\
-        --methods finrisk,trainer,trainer-grouped,trainer-padded --data-dir finrisk_nlp/demo_data
+        --methods finrisk,trainer,trainer-grouped,trainer-padded --data-dir finrisk_nlp/data/demo
 
-Every method trains the model built by ``finrisk_nlp.modeling.build_model`` (LoRA r=8 on query/value of the
+Every method trains the model built by ``finrisk_nlp.modeling.loading.build_model`` (LoRA r=8 on query/value of the
 task's recipe config) for exactly ``--steps`` optimizer steps over the same ``steps x batch_size`` rows, i.e.
 one epoch, with the same learning rate, schedule, clipping and seed. Methods:
 
-* ``finrisk``          ``finrisk_nlp.training.train`` (length-grouped batches, dynamic padding)
+* ``finrisk``          ``finrisk_nlp.training.engine.train`` (length-grouped batches, dynamic padding)
 * ``trainer``          ``Trainer`` + ``DataCollatorWithPadding`` (random order, dynamic padding)
 * ``trainer-grouped``  ``Trainer`` with ``train_sampling_strategy="group_by_length"``
 * ``trainer-padded``   ``Trainer`` on data tokenized with ``padding="max_length"`` (what many tutorials do)
@@ -73,7 +73,7 @@ def loop_memory(base_rss: float) -> dict[str, float]:
 
 
 def run_finrisk(args: argparse.Namespace, workdir: Path, base_rss: float) -> dict[str, Any]:
-    import finrisk_nlp.training as training
+    import finrisk_nlp.training.engine as training
 
     cfg = worker_config(args, workdir, "finrisk")
     marks: dict[str, Any] = {}
@@ -103,8 +103,8 @@ def run_finrisk(args: argparse.Namespace, workdir: Path, base_rss: float) -> dic
 def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, variant: str) -> dict[str, Any]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from finrisk_nlp.data import load_splits, tokenize_splits
-    from finrisk_nlp.modeling import build_model
+    from finrisk_nlp.data.tables import load_splits, tokenize_splits
+    from finrisk_nlp.modeling.loading import build_model
     from finrisk_nlp.tasks import get_task
 
     cfg = worker_config(args, workdir, variant)
@@ -148,8 +148,8 @@ def worker(args: argparse.Namespace) -> None:
     """Run one method in this (fresh) process and print its measurements as one JSON line."""
     import transformers  # noqa: F401  (imported before the memory baseline, like everything below)
 
-    import finrisk_nlp.training  # noqa: F401
-    from finrisk_nlp.recipe import setup_logging
+    import finrisk_nlp.training.engine  # noqa: F401
+    from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
     if torch.cuda.is_available():
@@ -175,7 +175,7 @@ def prepare_data(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """Write ``steps x batch_size`` training rows and a small evaluation file; return token statistics."""
     from transformers import AutoTokenizer
 
-    from finrisk_nlp.modeling import resolve_model_path
+    from finrisk_nlp.modeling.loading import resolve_model_path
 
     rows = [json.loads(line) for line in data_file(args.data_dir, args.task).read_text().splitlines() if line]
     needed = args.steps * args.batch_size

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import RecipeConfig, load_config, parse_cli  # noqa: E402
-from .errors import ConfigError, DataError, FinriskError, ModelLoadError  # noqa: E402
-from .tasks import Task, get_task, list_tasks, register_task  # noqa: E402
+from finrisk_nlp.config import RecipeConfig, load_config, parse_cli  # noqa: E402
+from finrisk_nlp.errors import ConfigError, DataError, FinriskError, ModelLoadError  # noqa: E402
+from finrisk_nlp.tasks import Task, get_task, list_tasks, register_task  # noqa: E402
 
 __all__ = [
     "ConfigError",

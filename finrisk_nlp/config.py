@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import ConfigError
+from finrisk_nlp.errors import ConfigError
 
 EMBEDDED_MODEL = "all-MiniLM-L6-v2"
 
@@ -162,7 +162,7 @@ class RegistryConfig:
 
 @dataclass
 class LossConfig:
-    """Training loss for imbalanced risk data: class weights and focal loss (``finrisk_nlp.losses``)."""
+    """Training loss for imbalanced risk data: class weights and focal loss (``finrisk_nlp.training.losses``)."""
 
     class_weights: str | dict[str, float] | None = None  # null | auto (inverse frequency) | {label: weight}
     focal_gamma: float = 0.0  # > 0: focal loss, down-weighting easy examples; 2.0 is the usual choice
@@ -182,12 +182,12 @@ class LossConfig:
 
 @dataclass
 class ThresholdConfig:
-    """The operating point tuned on calibrated validation probabilities after training (``finrisk_nlp.thresholds``)."""
+    """The operating point tuned on calibrated validation probabilities after training (``evaluation.thresholds``)."""
 
     target: str = "f1"  # f1 | recall_at_precision=0.9 | precision_at_recall=0.95
 
     def validate(self) -> list[str]:
-        from .thresholds import parse_target
+        from finrisk_nlp.evaluation.thresholds import parse_target
 
         try:
             parse_target(self.target)
@@ -241,7 +241,7 @@ class MultitaskConfig:
     data: dict[str, TaskDataConfig] = field(default_factory=dict)  # {task: {train_file: ...}}; default demo data
 
     def validate(self) -> list[str]:
-        from .tasks import list_tasks
+        from finrisk_nlp.tasks import list_tasks
 
         if not self.tasks:
             return []
@@ -286,7 +286,7 @@ class RecipeConfig:
     multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
 
     def validate(self) -> list[str]:
-        from .tasks import list_tasks
+        from finrisk_nlp.tasks import list_tasks
 
         problems = []
         if self.task not in list_tasks():

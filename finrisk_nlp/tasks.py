@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from finrisk_nlp.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 
 import sys
 
-from finrisk_nlp.score_cli import main
+from finrisk_nlp.cli.score import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

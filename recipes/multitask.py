@@ -10,7 +10,7 @@
 
 import sys
 
-from finrisk_nlp.recipe import recipe_config, run_recipe
+from finrisk_nlp.cli.recipe import recipe_config, run_recipe
 
 if __name__ == "__main__":
     sys.exit(run_recipe(sys.argv[1:], default_config=recipe_config(__file__, "multitask")))

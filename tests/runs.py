@@ -13,7 +13,7 @@ from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
 def train_tiny_run(tiny_model_dir: Path, out_dir: Path, *extra: str, data: Path | None = None) -> Path:
     """Run recipes/configs/credit_text.yaml for one epoch; ``out_dir`` becomes the run directory."""
-    from finrisk_nlp.recipe import run_recipe
+    from finrisk_nlp.cli.recipe import run_recipe
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     data = data or write_jsonl(out_dir.parent / f"{out_dir.name}-loans.jsonl", make_credit_records())

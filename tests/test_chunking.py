@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from finrisk_nlp.chunking import window_encodings
-from finrisk_nlp.modeling import ModelMetadata, save_model
-from finrisk_nlp.predict import Predictor
+from finrisk_nlp.data.windows import window_encodings
+from finrisk_nlp.modeling.loading import ModelMetadata, save_model
+from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.tasks import get_task
 
 AML = get_task("aml_alert")

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_credit_records, write_jsonl
 
 from finrisk_nlp.config import DataConfig
-from finrisk_nlp.data import LengthGroupedSampler, build_dataloader, load_splits, load_table, tokenize_splits
+from finrisk_nlp.data.tables import LengthGroupedSampler, build_dataloader, load_splits, load_table, tokenize_splits
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.tasks import get_task
 

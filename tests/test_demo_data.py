@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from finrisk_nlp.demo_data import DEMO_TASKS, demo_path, load_demo
-from finrisk_nlp.demo_data.generate import DEFAULT_ROWS, generate_task, main
+from finrisk_nlp.data.demo import DEMO_TASKS, demo_path, load_demo
+from finrisk_nlp.data.demo.generate import DEFAULT_ROWS, generate_task, main
 from finrisk_nlp.tasks import get_task
 
-# Columns and row counts as documented in finrisk_nlp/demo_data/README.md.
+# Columns and row counts as documented in finrisk_nlp/data/demo/README.md.
 COLUMNS = {
     "credit_text": ["text", "outcome", "region", "channel", "id"],
     "transaction_memo": ["text", "category", "suspicious", "id"],

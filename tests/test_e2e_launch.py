@@ -4,7 +4,6 @@ import json
 
 import pytest
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
-
 from runs import launch_two_cpu_processes
 
 
@@ -18,7 +17,7 @@ def test_two_process_cpu_training(tmp_path, tiny_model_dir):
     metrics = launch_two_cpu_processes("credit_text", overrides, out, cwd=tmp_path)
     # every evaluation example counted exactly once, although 13 rows do not shard evenly over 2 processes
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.data import load_splits
+    from finrisk_nlp.data.tables import load_splits
     from finrisk_nlp.tasks import get_task
 
     cfg = load_config(REPO / "recipes" / "configs" / "credit_text.yaml", overrides)

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import FILLER
 
-from finrisk_nlp.cli import main
-from finrisk_nlp.explain import ExplainError, explain, render_explanation_markdown, render_html, render_terminal
+from finrisk_nlp.cli.main import main
+from finrisk_nlp.evaluation.explain import (
+    ExplainError,
+    explain,
+    render_explanation_markdown,
+    render_html,
+    render_terminal,
+)
 
 pytest.importorskip("captum", reason="finrisk explain needs the explain extra: pip install finrisk_nlp[explain]")
 
@@ -39,7 +45,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     import torch
 
     from finrisk_nlp.config import LoraSettings, ModelConfig
-    from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+    from finrisk_nlp.modeling.loading import ModelMetadata, build_model, save_model
     from finrisk_nlp.tasks import get_task
 
     task = get_task("credit_text")
@@ -74,7 +80,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
 
 @pytest.fixture(scope="module")
 def predictor(trained_run):
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     return Predictor.load(trained_run)
 

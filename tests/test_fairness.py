@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finrisk_nlp.errors import DataError
-from finrisk_nlp.fairness import render_fairness_markdown, slice_metrics, slice_values_of
+from finrisk_nlp.evaluation.fairness import render_fairness_markdown, slice_metrics, slice_values_of
 from finrisk_nlp.tasks import Task, get_task
 
 CREDIT = get_task("credit_text")  # labels (repaid, default), positive label "default"
@@ -132,11 +132,11 @@ def _run_args(tmp_path, tiny_model_dir, *extra: str) -> list[str]:
 def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     import json
 
-    from finrisk_nlp.cli import DEFAULT_CONFIG
+    from finrisk_nlp.cli.main import DEFAULT_CONFIG
+    from finrisk_nlp.cli.recipe import run_recipe
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.data import load_splits
-    from finrisk_nlp.predict import Predictor
-    from finrisk_nlp.recipe import run_recipe
+    from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.serving.predictor import Predictor
 
     argv = _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[region, channel]", "eval.min_slice_size=5")
     assert run_recipe(argv, DEFAULT_CONFIG) == 0
@@ -164,7 +164,7 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     assert "## Example explanations" in report and len(metrics["explanations"]) == 3
     top_word = metrics["explanations"][0]["evidence"][0]["text"]
     assert f"**{top_word}**" in report
-    from finrisk_nlp.model_card import render_model_card
+    from finrisk_nlp.registry.model_card import render_model_card
 
     metadata = json.loads((run / "model" / "finrisk_model.json").read_text())
     card = render_model_card(name="credit-text", metadata=metadata, metrics=metrics, config={}, provenance={})
@@ -172,9 +172,9 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
 
 
 def test_training_rejects_a_missing_slice_column_before_training(tmp_path, tiny_model_dir):
-    from finrisk_nlp.cli import DEFAULT_CONFIG
+    from finrisk_nlp.cli.main import DEFAULT_CONFIG
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.training import train
+    from finrisk_nlp.training.engine import train
 
     cfg = load_config(DEFAULT_CONFIG, _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[regoin]"))
     with pytest.raises(DataError, match=r"eval.slice_columns names \['regoin'\].*'region'"):
@@ -183,7 +183,7 @@ def test_training_rejects_a_missing_slice_column_before_training(tmp_path, tiny_
 
 
 def test_validate_command_checks_slice_columns(tmp_path, tiny_model_dir):
-    from finrisk_nlp.cli import main
+    from finrisk_nlp.cli.main import main
 
     argv = _run_args(tmp_path, tiny_model_dir)
     assert main(["validate", *argv, "eval.slice_columns=[region, channel]"]) == 0

@@ -13,8 +13,8 @@ from conftest import REPO
 from hub_server import FakeHub
 from runs import train_tiny_run
 
-from finrisk_nlp.model_card import parse_model_card
 from finrisk_nlp.provenance import sha256_file
+from finrisk_nlp.registry.model_card import parse_model_card
 
 TOKEN = "hf_TESTsecretTOKEN0123456789abcdefXYZ"
 
@@ -31,7 +31,7 @@ def _finrisk(hub: FakeHub, home: Path, *args: str, token: str | None = TOKEN) ->
                PYTHONPATH=str(REPO), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     if token:
         env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "finrisk_nlp.cli", *args],
+    return subprocess.run([sys.executable, "-m", "finrisk_nlp.cli.main", *args],
                           env=env, capture_output=True, text=True, timeout=180)
 
 
@@ -107,7 +107,7 @@ def test_bad_token_and_missing_token_fail_clearly(run_dir, tmp_path):
 
 
 def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_file(run_dir, tmp_path):
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     texts = ["missed payments, lost job.", "steady salary, good savings."]
     expected = Predictor.load(run_dir).predict_proba(texts)[:, 1]

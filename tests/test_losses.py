@@ -4,10 +4,10 @@ import torch
 import torch.nn.functional as F
 
 from finrisk_nlp.config import LossConfig, load_config
+from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
 from finrisk_nlp.errors import ConfigError
-from finrisk_nlp.losses import build_loss, resolve_class_weights
-from finrisk_nlp.sampling import ClassBalancedSampler, balance_strata
 from finrisk_nlp.tasks import get_task
+from finrisk_nlp.training.losses import build_loss, resolve_class_weights
 
 AML = get_task("aml_alert")
 TYPOLOGY = get_task("aml_typology")
@@ -78,7 +78,7 @@ def test_weighted_sampler_order_survives_resume(tmp_path, tiny_tokenizer):
     """The training loop skips the batches already done after a resume; that only works with a fixed order."""
     import datasets
 
-    from finrisk_nlp.data import build_dataloader
+    from finrisk_nlp.data.tables import build_dataloader
 
     table = datasets.Dataset.from_dict({"input_ids": [[2, 10 + i, 3] for i in range(20)], "labels": [0] * 16 + [1] * 4})
     def order():

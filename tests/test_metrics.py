@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from finrisk_nlp.metrics import compute_metrics, format_summary, majority_baseline, operating_point_metrics
+from finrisk_nlp.evaluation.metrics import compute_metrics, format_summary, majority_baseline, operating_point_metrics
 from finrisk_nlp.tasks import get_task
 
 CREDIT = get_task("credit_text")  # labels (repaid, default); default is the positive class

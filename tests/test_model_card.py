@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from finrisk_nlp.model_card import hub_base_model, parse_model_card, render_model_card
+from finrisk_nlp.registry.model_card import hub_base_model, parse_model_card, render_model_card
 from finrisk_nlp.tasks import get_task
 
 

@@ -3,7 +3,7 @@ import torch
 
 from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling import ModelMetadata, build_model, load_model, save_model
+from finrisk_nlp.modeling.loading import ModelMetadata, build_model, load_model, save_model
 from finrisk_nlp.tasks import get_task
 
 CREDIT = get_task("credit_text")

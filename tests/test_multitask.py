@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, make_credit_records, write_jsonl
+from runs import launch_two_cpu_processes
 
 from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
-from finrisk_nlp.multitask import sampling_probabilities, task_schedule
 from finrisk_nlp.tasks import get_task
-from runs import launch_two_cpu_processes
+from finrisk_nlp.training.multitask import sampling_probabilities, task_schedule
 
 CONFIG = REPO / "recipes" / "configs" / "multitask.yaml"
 MEMO_CUES = {"groceries": "bread milk", "dining": "restaurant dinner", "travel": "flight hotel",
@@ -75,8 +75,8 @@ STRATEGIES = [("hard", "false"), ("soft", "false"), ("soft", "true")]
 
 @pytest.mark.parametrize(("strategy", "shared"), STRATEGIES)
 def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_tokenizer, strategy, shared):
-    from finrisk_nlp.modeling import load_model
-    from finrisk_nlp.multitask_model import build_multitask_model, multitask_metadata, save_multitask_model
+    from finrisk_nlp.modeling.loading import load_model
+    from finrisk_nlp.modeling.multitask import build_multitask_model, multitask_metadata, save_multitask_model
 
     cfg = load_config(CONFIG, [f"model.name_or_path={tiny_model_dir}", f"multitask.strategy={strategy}",
                                f"multitask.shared_adapter={shared}", "lora.r=4"])
@@ -118,10 +118,10 @@ def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_to
 
 @pytest.mark.parametrize(("strategy", "shared"), [("hard", "false"), ("soft", "true")])
 def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeypatch, strategy, shared):
-    from finrisk_nlp.cli import main as cli_main
-    from finrisk_nlp.predict import Predictor
-    from finrisk_nlp.registry import ModelRegistry
-    from finrisk_nlp.training import train
+    from finrisk_nlp.cli.main import main as cli_main
+    from finrisk_nlp.registry.local import ModelRegistry
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.training.engine import train
 
     out = tmp_path / "run"
     cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, out, f"multitask.strategy={strategy}",
@@ -131,8 +131,8 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["mean_primary"] == pytest.approx(results["test"]["mean_primary"])
     assert set(saved["tasks"]) == {"credit_text", "transaction_memo", "aml_alert"}
-    from finrisk_nlp.data import load_splits
-    from finrisk_nlp.multitask import task_data_config
+    from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.training.multitask import task_data_config
 
     for name, entry in saved["tasks"].items():
         _, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed)
@@ -160,7 +160,7 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
 
 
 def test_unsupported_single_task_options_fail_early(tmp_path, tiny_model_dir, task_files):
-    from finrisk_nlp.training import train
+    from finrisk_nlp.training.engine import train
 
     cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, tmp_path / "run", "train.resume=latest",
                                            "save_merged=true"))
@@ -174,8 +174,8 @@ def test_two_process_cpu_multitask(tmp_path, tiny_model_dir, task_files):
     metrics = launch_two_cpu_processes(
         "multitask", [*mt_overrides(tiny_model_dir, task_files, out), "multitask.strategy=soft"], out, cwd=tmp_path
     )
-    from finrisk_nlp.data import load_splits
-    from finrisk_nlp.multitask import task_data_config
+    from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.training.multitask import task_data_config
 
     cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, out))
     for name, entry in metrics["tasks"].items():

@@ -1,6 +1,6 @@
 import pytest
 
-from finrisk_nlp.redaction import counts_by_type, iban_valid, luhn_valid, redact, redact_texts
+from finrisk_nlp.data.redaction import counts_by_type, iban_valid, luhn_valid, redact, redact_texts
 
 IDENTIFIERS = [
     ("card 4111 1111 1111 1111 was used", "[CARD]", "CARD"),

@@ -14,11 +14,11 @@ import yaml
 from conftest import REPO, make_credit_records, write_jsonl
 from runs import train_tiny_run
 
-from finrisk_nlp.cli import main as cli_main
+from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.provenance import sha256_file
-from finrisk_nlp.registry import ModelRegistry, RegistryError, diff_versions, resolve_model_ref
-from finrisk_nlp.release import MANIFEST_FILE
+from finrisk_nlp.registry.local import ModelRegistry, RegistryError, diff_versions, resolve_model_ref
+from finrisk_nlp.registry.release import MANIFEST_FILE
 
 TEXTS = ["steady salary, loan for a car.", "missed payments, lost job, family of four."]
 
@@ -90,7 +90,7 @@ def test_diff_reports_metric_and_config_changes(run_dir, registry, tmp_path, tin
 
 
 def test_load_by_alias_predicts_like_the_run_dir(run_dir, registry, monkeypatch, capsys):
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     version = registry.publish(run_dir, "credit-text")
     registry.promote("credit-text", version, "production")
@@ -170,7 +170,7 @@ def test_killed_publisher_leaves_no_partial_version(run_dir, registry):
     registry.publish(run_dir, "credit-text")
     script = (
         "import os, shutil, signal, sys\n"
-        "from finrisk_nlp.registry import ModelRegistry\n"
+        "from finrisk_nlp.registry.local import ModelRegistry\n"
         "real, n = shutil.copy2, [0]\n"
         "def copy(*a, **k):\n"
         "    n[0] += 1\n"
@@ -201,9 +201,9 @@ def test_recipe_publishes_at_the_end_of_training(tmp_path, tiny_model_dir, credi
 
 
 def test_multitask_fingerprint_covers_every_task(tmp_path):
-    from finrisk_nlp.data import demo_train_file
+    from finrisk_nlp.data.tables import demo_train_file
     from finrisk_nlp.provenance import sha256_file
-    from finrisk_nlp.release import dataset_fingerprint
+    from finrisk_nlp.registry.release import dataset_fingerprint
 
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text('{"text": "cash deposits", "disposition": "close"}\n')

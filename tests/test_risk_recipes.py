@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, tiny_overrides, write_jsonl
 
+from finrisk_nlp.cli.recipe import run_recipe
 from finrisk_nlp.config import load_config
-from finrisk_nlp.recipe import run_recipe
 
 CONFIGS = REPO / "recipes" / "configs"
 MEMO_CUES = {"groceries": "grocery", "dining": "dining", "travel": "travel", "utilities": "utilities",
@@ -114,7 +114,7 @@ def test_aml_alert_recipe_chunks_redacts_and_stores_the_operating_point(tmp_path
     assert meta["extra"]["threshold"] == metrics["threshold"]
     assert meta["extra"]["calibration"]["temperature"] == metrics["calibration"]["temperature"]
 
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     results = Predictor.load(out).predict([aml_rows()[0]["text"] + " acct 99887766 " * 3])
     assert results[0]["decision"] in ("close", "escalate") and results[0]["num_chunks"] > 1

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
-from finrisk_nlp.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
-from finrisk_nlp.score_cli import main as score_main
+from finrisk_nlp.cli.score import main as score_main
+from finrisk_nlp.serving.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
 
 GOOD_TEXTS = {
     "loans/2024/a.txt": "Applicant lost job and has missed payments on the car loan.",
@@ -111,7 +111,7 @@ def archive_set(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
-    from finrisk_nlp.recipe import run_recipe
+    from finrisk_nlp.cli.recipe import run_recipe
 
     tmp = tmp_path_factory.mktemp("score_run")
     data = write_jsonl(tmp / "loans.jsonl", make_credit_records())
@@ -183,7 +183,7 @@ def test_every_good_document_scored_once_and_every_bad_one_listed(trained_run, a
     assert 0 < threshold < 1 and (table["threshold"] == threshold).all()  # tuned on validation, stored with the model
     assert (table["decision"] == np.where(table["p_default"] >= threshold, "default", "repaid")).all()
     # The scorer gives what Predictor gives for the same texts (redaction, windows, calibration, threshold).
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     predictor = Predictor.load(trained_run)
     tree = {src: row for src, row in table.set_index("source").iterrows() if src.startswith(str(archive_set["tree"]))
@@ -206,7 +206,7 @@ def test_long_documents_are_scored_in_windows_like_predictor(tmp_path, trained_r
     out = tmp_path / "scores.parquet"
     assert _score(trained_run, [str(docs)], out) == 0
     table = pq.read_table(out).to_pandas().set_index("source")
-    from finrisk_nlp.predict import Predictor
+    from finrisk_nlp.serving.predictor import Predictor
 
     want = Predictor.load(trained_run).predict([long_text])[0]
     row = table.loc[str(docs / "long.txt")]
@@ -313,7 +313,7 @@ def _many_docs(directory: Path, n: int) -> Path:
 
 
 def _cli_score(run: Path, docs: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "finrisk_nlp.cli", "score", str(run), str(docs), "--out", str(out), "--cpu",
+    return [sys.executable, "-m", "finrisk_nlp.cli.main", "score", str(run), str(docs), "--out", str(out), "--cpu",
             "--batch-size", "2"]
 
 
@@ -340,7 +340,7 @@ def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tm
         n *= 4
     else:
         pytest.fail("the scoring run always finished before it could be killed")
-    from finrisk_nlp.scoring import done_ids
+    from finrisk_nlp.serving.scoring import done_ids
 
     assert 0 < len(done_ids(parts)) < n  # killed mid-run: some documents scored, not all
     rerun = subprocess.run(_cli_score(trained_run, docs, killed), env=env, capture_output=True, text=True, timeout=300)
@@ -357,8 +357,8 @@ def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tm
 
 
 def test_parts_are_compacted_and_keep_every_row(tmp_path):
-    from finrisk_nlp.score_parts import PartWriter, done_ids, part_files
-    from finrisk_nlp.scoring import part_schema
+    from finrisk_nlp.serving.parts import PartWriter, done_ids, part_files
+    from finrisk_nlp.serving.scoring import part_schema
 
     schema = part_schema(("repaid", "default"))
     writer = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from finrisk_nlp.calibration import fit_temperature
-from finrisk_nlp.chunking import WindowScores, aggregate_windows
 from finrisk_nlp.config import load_config
+from finrisk_nlp.data.windows import WindowScores, aggregate_windows
 from finrisk_nlp.errors import ConfigError
-from finrisk_nlp.metrics import compute_metrics, expected_calibration_error, operating_point_metrics
+from finrisk_nlp.evaluation.calibration import fit_temperature
+from finrisk_nlp.evaluation.metrics import compute_metrics, expected_calibration_error, operating_point_metrics
+from finrisk_nlp.evaluation.thresholds import ThresholdTarget, decide, parse_target, tune_threshold, tune_thresholds
 from finrisk_nlp.tasks import Task, get_task
-from finrisk_nlp.thresholds import ThresholdTarget, decide, parse_target, tune_threshold, tune_thresholds
 
 AML = get_task("aml_alert")  # close, escalate (positive)
 TYPOLOGY = get_task("aml_typology")

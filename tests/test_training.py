@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
-from finrisk_nlp.cli import main as cli_main
-from finrisk_nlp.predict import Predictor
-from finrisk_nlp.recipe import run_recipe
+from finrisk_nlp.cli.main import main as cli_main
+from finrisk_nlp.cli.recipe import run_recipe
+from finrisk_nlp.serving.predictor import Predictor
 
 RECIPE = REPO / "recipes" / "credit_text.py"
 CONFIG = REPO / "recipes" / "configs" / "credit_text.yaml"
@@ -111,7 +111,7 @@ def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_pa
     import logging
 
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.training import available_cpu_cores, build_accelerator
+    from finrisk_nlp.training.engine import available_cpu_cores, build_accelerator
 
     if available_cpu_cores() < 2:
         pytest.skip("needs a machine with at least 2 cores")
@@ -120,12 +120,12 @@ def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_pa
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     try:
         torch.set_num_threads(1)
-        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training"):
+        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training.engine"):
             build_accelerator(cfg)
         assert "--num_cpu_threads_per_process" in caplog.text
         torch.set_num_threads(2)
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training"):
+        with caplog.at_level(logging.WARNING, logger="finrisk_nlp.training.engine"):
             build_accelerator(cfg)
         assert "num_cpu_threads_per_process" not in caplog.text
     finally:

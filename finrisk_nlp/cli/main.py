@@ -1,0 +1,156 @@
+"""The ``finrisk`` command line.
+
+    finrisk train --config recipes/configs/credit_text.yaml train.epochs=1   # one process, in-process
+    finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
+    finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
+    finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
+    finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
+    finrisk tasks
+
+For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
+Errors caused by input (config, data, model references) print one message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from finrisk_nlp.cli.recipe import setup_logging
+from finrisk_nlp.errors import FinriskError
+
+logger = logging.getLogger("finrisk_nlp")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "credit_text.yaml"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.training.engine import train
+
+    train(load_config(args.config, args.overrides))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.evaluation.fairness import slice_values_of
+    from finrisk_nlp.tasks import get_task
+
+    cfg = load_config(args.config, args.overrides)
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
+    sizes = {name: len(split) for name, split in splits.items()}
+    logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
+    return 0
+
+
+def read_texts(args: argparse.Namespace, verb: str) -> list[str]:
+    """Texts given as arguments plus those in ``--file`` (one per line); an error if there are none."""
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise FinriskError(f"--file {str(path)!r} does not exist; give a text file with one text per line")
+        texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not texts:
+        raise FinriskError(f"nothing to {verb}: give texts as arguments or --file with one text per line")
+    return texts
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from finrisk_nlp.serving.predictor import Predictor
+
+    texts = read_texts(args, "classify")
+    predictor = Predictor.load(args.model, task=args.task)
+    for text, result in zip(texts, predictor.predict(texts, batch_size=args.batch_size), strict=True):
+        if args.json:
+            sys.stdout.write(json.dumps({"text": text, **result}) + "\n")
+        else:
+            decision = result["decision"]  # at the model's tuned operating threshold
+            label = (", ".join(decision) or "(none)") if isinstance(decision, list) else decision
+            probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
+            sys.stdout.write(f"{label:<16} {probs}  | {text[:80]}\n")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from finrisk_nlp.tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        kind = "multi-label" if task.multi_label else f"{len(task.labels)}-class"
+        sys.stdout.write(f"{name:<18} {kind:<12} {task.label_column}: {', '.join(task.labels)}  {task.description}\n")
+    return 0
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="recipe YAML (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finrisk", description="Fine-tune and use financial-risk text classifiers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune in this process (use `accelerate launch recipes/...` for several)")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("validate", help="check a config and its data files without training")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("predict", help="classify texts with a trained model")
+    p.add_argument("model", help="run or model directory, registry:NAME[@STAGE|@VERSION], or hub:ORG/NAME")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--file", help="a text file with one text per line")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--task", help="the task to predict with a multi-task model (required for those)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.set_defaults(func=_cmd_tasks)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Feature modules add their own subcommands here: each entry gets the subparsers object.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+from finrisk_nlp.registry.local import add_registry_command  # noqa: E402
+
+EXTRA_COMMANDS.append(add_registry_command)
+
+
+def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
+    from finrisk_nlp.cli.score import add_score_command
+
+    add_score_command(subparsers)
+
+
+EXTRA_COMMANDS.append(_add_score_command)
+from finrisk_nlp.evaluation.explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
+
+EXTRA_COMMANDS.append(add_explain_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        return args.func(args)
+    except FinriskError as exc:
+        logger.error(str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Entry point shared by the training recipes: parse the config, train, publish, turn user errors into exit code 2.
+
+    accelerate launch recipes/credit_text.py [--config FILE] [key.sub=value ...]
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from finrisk_nlp.config import parse_cli
+from finrisk_nlp.errors import FinriskError
+
+logger = logging.getLogger("finrisk_nlp")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
+                        datefmt="%H:%M:%S")
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # "newly initialized" warnings are expected and handled here
+    datasets.disable_progress_bars()
+
+
+def run_recipe(argv: list[str] | None, default_config: str | Path) -> int:
+    """Run one training recipe; returns the process exit code (0 ok, 2 bad input)."""
+    from finrisk_nlp.training.engine import train
+
+    setup_logging()
+    try:
+        cfg = parse_cli(argv, default_config=default_config)
+        train(cfg)
+        if cfg.registry.push or cfg.registry.hub_repo:
+            from accelerate import PartialState
+
+            if PartialState().is_main_process:  # one publisher; the other ranks are done once train() returns
+                from finrisk_nlp.registry.local import publish_from_config
+
+                publish_from_config(cfg)
+    except FinriskError as exc:
+        logger.error(str(exc))
+        return 2
+    return 0
+
+
+def recipe_config(recipe_file: str, name: str) -> Path:
+    """The YAML shipped next to a recipe script: ``recipes/configs/<name>.yaml``."""
+    return Path(recipe_file).resolve().parent / "configs" / f"{name}.yaml"
+

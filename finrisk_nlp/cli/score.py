@@ -1,0 +1,95 @@
+"""The ``finrisk score`` command and ``recipes/batch_score.py``: arguments, summary, exit codes.
+
+    finrisk score runs/credit_text docs/ mail.zip 'letters/**/*.pdf' --out scores.parquet
+    accelerate launch recipes/batch_score.py runs/credit_text docs/ --out scores.parquet
+
+Exit codes: 0 all documents done, 2 bad input (no traceback), 3 stopped early by --stop-after-parts.
+Kept apart from :mod:`finrisk_nlp.serving.scoring` so that building the CLI parser imports no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.serving.documents import ReadLimits
+
+logger = logging.getLogger("finrisk_nlp")
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    limits = ReadLimits()
+    parser.add_argument("model", help="run directory or model directory (recorded as given)")
+    parser.add_argument("inputs", nargs="+", help="directories, globs, .zip/.tar/.tar.gz archives, CSV/JSONL/Parquet")
+    parser.add_argument("--out", required=True, help="output file: .parquet (default), .csv or .jsonl")
+    parser.add_argument("--format", choices=sorted(set(FORMATS.values())), help="output format (default: --out suffix)")
+    parser.add_argument("--task", help="the task to score with a multi-task model (required for those)")
+    parser.add_argument("--text-column", help="text column of table inputs (default: the model task's)")
+    parser.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (default: 64)")
+    parser.add_argument("--part-size", type=int,
+                        help="documents per part file; a kill loses at most this many (default: the batch size)")
+    parser.add_argument("--max-doc-bytes", type=int, default=limits.max_doc_bytes)
+    parser.add_argument("--max-archive-bytes", type=int, default=limits.max_archive_bytes,
+                        help="total uncompressed size allowed per archive")
+    parser.add_argument("--max-archive-members", type=int, default=limits.max_archive_members)
+    parser.add_argument("--cpu", action="store_true", help="score on CPU even if a GPU is present")
+    parser.add_argument("--quantize", choices=["int8"],
+                        help="CPU only: int8 dynamic quantisation of the Linear layers; faster, probabilities "
+                             "differ slightly from fp32 (see benchmarks/README.md)")
+    parser.add_argument("--stop-after-parts", type=int, help="stop each process after N parts; rerun to go on")
+
+
+def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
+    from finrisk_nlp.serving.scoring import ScoreOptions, ScoringError
+
+    for name in ("batch_size", "part_size", "max_doc_bytes", "max_archive_bytes", "max_archive_members"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ScoringError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return ScoreOptions(
+        inputs=list(args.inputs), out=args.out, fmt=args.format, text_column=args.text_column,
+        task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu, quantize=args.quantize,
+        stop_after_parts=args.stop_after_parts,
+        limits=ReadLimits(args.max_doc_bytes, args.max_archive_bytes, args.max_archive_members),
+    )
+
+
+def run_score_command(args: argparse.Namespace) -> int:
+    """Score, then print the summary on the main process; exit code 0 done, 3 stopped early (rerun to finish)."""
+    from finrisk_nlp.serving.scoring import score_documents
+
+    summary = score_documents(args.model, options_from_args(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        sys.stdout.write(
+            f"scored {summary.scored}, skipped (already done) {summary.skipped}, failed {summary.failed} "
+            f"on {summary.num_processes} process(es)\n")
+        if summary.complete:
+            sys.stdout.write(f"wrote {summary.rows} rows to {summary.output}; {summary.error_rows} errors "
+                             f"in {summary.errors_file}\n")
+        else:
+            sys.stdout.write("stopped before the end: run the same command again to score the rest\n")
+    return 0 if summary.complete else 3
+
+
+def add_score_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("score", help="score document archives into one table (resumable)")
+    add_score_arguments(parser)
+    parser.set_defaults(func=run_score_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``accelerate launch recipes/batch_score.py``: the same arguments as ``finrisk score``."""
+    from finrisk_nlp.cli.recipe import setup_logging
+
+    parser = argparse.ArgumentParser(prog="batch_score.py", description="Score document archives (resumable).")
+    add_score_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        return run_score_command(args)
+    except FinriskError as exc:
+        logger.error(str(exc))
+        return 2

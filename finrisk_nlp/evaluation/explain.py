@@ -1,0 +1,353 @@
+"""Which words drove a risk decision: ``finrisk explain RUN_DIR "text" [--label L] [--html out.html]``.
+
+Token attributions by Layer Integrated Gradients (Captum) on the model's word-embedding layer: the input is
+compared with a baseline in which every word piece is replaced by ``[PAD]`` (``[CLS]``/``[SEP]`` kept), and the
+gradients of the explained label's probability along that path are summed per piece, then per word. A positive
+score is evidence for the label, a negative one evidence against it; the scores add up to the probability's
+change from the baseline (``convergence_delta`` is the part they miss). Texts longer than the model's
+``max_length`` are explained over their first window only (``truncated`` says so).
+
+Install with ``pip install finrisk_nlp[explain]``. Batch scoring calls :func:`explain` and stores
+``Explanation.to_dict()`` per document; :func:`render_html`, :func:`render_terminal` and
+:func:`render_explanation_markdown` show the same result to people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.provenance import write_text_atomic
+
+if TYPE_CHECKING:
+    from finrisk_nlp.serving.predictor import Predictor
+
+METHOD = "Layer Integrated Gradients (Captum) on the word embeddings, baseline [PAD]"
+
+
+class ExplainError(FinriskError, ValueError):
+    """An explanation was asked for no text, or for a label the model does not have."""
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """One word of the text (``text[start:end]``) and its attribution to the explained label."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Explanation:
+    """Attributions for one text: every word of the explained part in text order, and the prediction."""
+
+    text: str
+    label: str  # the label explained (the prediction unless another was asked for)
+    predicted_label: str
+    probabilities: dict[str, float]
+    words: list[WordScore]
+    top_k: int = 5
+    convergence_delta: float = 0.0
+    truncated: bool = False
+    steps: int = field(default=50, repr=False)
+
+    @property
+    def evidence(self) -> list[WordScore]:
+        """Up to ``top_k`` words that speak most for the label, strongest first."""
+        return sorted((w for w in self.words if w.score > 0), key=lambda w: -w.score)[: self.top_k]
+
+    @property
+    def counter_evidence(self) -> list[WordScore]:
+        """Up to ``top_k`` words that speak most against the label, strongest first."""
+        return sorted((w for w in self.words if w.score < 0), key=lambda w: w.score)[: self.top_k]
+
+    def to_dict(self, include_words: bool = False) -> dict[str, Any]:
+        """JSON-ready: label, prediction, probabilities, ``evidence``/``counter_evidence`` as
+        ``{"text", "start", "end", "score"}`` spans, ``truncated``, ``convergence_delta`` (and all ``words``)."""
+        out: dict[str, Any] = {
+            "label": self.label, "predicted_label": self.predicted_label, "probabilities": self.probabilities,
+            "evidence": [asdict(w) for w in self.evidence],
+            "counter_evidence": [asdict(w) for w in self.counter_evidence],
+            "truncated": self.truncated, "convergence_delta": self.convergence_delta, "method": METHOD,
+        }
+        if include_words:
+            out["words"] = [asdict(w) for w in self.words]
+        return out
+
+
+def explain(
+    predictor: Predictor,
+    texts: list[str],
+    top_k: int = 5,
+    *,
+    label: str | None = None,
+    n_steps: int = 50,
+    batch_size: int = 8,
+    internal_batch_size: int = 64,
+) -> list[Explanation]:
+    """Word attributions for each text, for its predicted label (or ``label``).
+
+    Args:
+        predictor: a loaded model (:meth:`finrisk_nlp.serving.predictor.Predictor.load`); needs a fast tokenizer.
+        texts: the texts to explain, each truncated to the model's ``max_length`` tokens.
+        top_k: how many evidence words :attr:`Explanation.evidence` keeps.
+        label: explain this label instead of each text's prediction.
+        n_steps: integration steps; more give a smaller ``convergence_delta`` at a proportional cost.
+        batch_size: texts attributed together.
+        internal_batch_size: interpolated inputs per forward pass (bounds memory).
+
+    Raises:
+        ExplainError: for an unknown ``label``.
+        ModelLoadError: if the model's tokenizer is not a fast one (no word alignment).
+    """
+    labels = list(predictor.task.labels)
+    if label is not None and label not in labels:
+        raise ExplainError(f"--label {label!r} is not a label of this model; choose one of {labels}")
+    if not getattr(predictor.tokenizer, "is_fast", False):
+        raise ModelLoadError("explanations need a fast (Rust) tokenizer to map word pieces back to words; "
+                             "save the model with a tokenizer.json")
+    out: list[Explanation] = []
+    for start in range(0, len(texts), batch_size):
+        out += _explain_batch(predictor, texts[start:start + batch_size], top_k, label, n_steps, internal_batch_size)
+    return out
+
+
+def _explain_batch(
+    predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int
+) -> list[Explanation]:
+    import torch
+
+    try:
+        from captum.attr import LayerIntegratedGradients
+    except ImportError:
+        raise ExplainError("explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)") from None
+
+    task, model, tokenizer = predictor.task, predictor.model, predictor.tokenizer
+    enc = tokenizer(texts, truncation=True, max_length=predictor.metadata.max_length, padding=True,
+                    return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping").tolist()
+    special = enc.pop("special_tokens_mask").bool()
+    inputs = {k: v.to(predictor.device) for k, v in enc.items()}
+    input_ids = inputs.pop("input_ids")
+    extra_names = list(inputs)  # attention_mask, token_type_ids (if the model has them)
+
+    def forward(ids: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        logits = model(input_ids=ids, **dict(zip(extra_names, extra, strict=True))).logits.float()
+        return torch.sigmoid(logits) if task.multi_label else torch.softmax(logits, dim=-1)
+
+    extra_args = tuple(inputs[name] for name in extra_names)
+    with torch.no_grad():
+        probs = forward(input_ids, *extra_args).cpu()
+    targets = [task.labels.index(label) if label else int(row.argmax()) for row in probs]
+    baseline = torch.where(special.to(input_ids.device), input_ids, torch.full_like(input_ids, tokenizer.pad_token_id))
+    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    with torch.enable_grad():
+        attributions, delta = lig.attribute(
+            input_ids, baselines=baseline, target=targets, additional_forward_args=extra_args, n_steps=n_steps,
+            internal_batch_size=internal_batch_size, return_convergence_delta=True,
+        )
+    token_scores = attributions.sum(dim=-1).detach().cpu().tolist()
+
+    results = []
+    for i, text in enumerate(texts):
+        words = _words(text, enc.word_ids(i), offsets[i], token_scores[i])
+        covered = max((w.end for w in words), default=0)
+        results.append(Explanation(
+            text=text, label=task.labels[targets[i]], predicted_label=task.labels[int(probs[i].argmax())],
+            probabilities={name: float(p) for name, p in zip(task.labels, probs[i].tolist(), strict=True)},
+            words=words, top_k=top_k, convergence_delta=float(delta[i]), truncated=bool(text[covered:].strip()),
+            steps=n_steps,
+        ))
+    return results
+
+
+def _words(text: str, word_ids: list[int | None], offsets: list[list[int]], scores: list[float]) -> list[WordScore]:
+    """Sum word-piece scores per word (as the tokenizer split words); spans come from the offsets."""
+    spans: dict[int, list[float]] = {}
+    for word, (start, end), score in zip(word_ids, offsets, scores, strict=True):
+        if word is None:
+            continue
+        if word not in spans:
+            spans[word] = [start, end, 0.0]
+        spans[word][1] = end
+        spans[word][2] += score
+    return [WordScore(text[int(s):int(e)], int(s), int(e), float(v)) for s, e, v in spans.values()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Showing explanations: terminal, HTML page, markdown.
+
+_ANSI_POS = (194, 157, 120, 83)  # 256-colour backgrounds, faint to strong: green speaks for the label
+_ANSI_NEG = (224, 217, 210, 203)  # red speaks against it
+
+
+def _strength(score: float, scale: float) -> float:
+    return min(abs(score) / scale, 1.0) if scale > 0 else 0.0
+
+
+def _segments(exp: Explanation) -> list[tuple[str, WordScore | None]]:
+    """The text cut into words (with scores) and the gaps between them (None), in order."""
+    out: list[tuple[str, WordScore | None]] = []
+    pos = 0
+    for w in exp.words:
+        if w.start > pos:
+            out.append((exp.text[pos:w.start], None))
+        out.append((exp.text[w.start:w.end], w))
+        pos = w.end
+    if pos < len(exp.text):
+        out.append((exp.text[pos:], None))
+    return out
+
+
+def _scale(exp: Explanation) -> float:
+    return max((abs(w.score) for w in exp.words), default=0.0)
+
+
+def _probs_line(exp: Explanation) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
+
+
+def _fmt(score: float) -> str:
+    return f"{score:+.3f}" if abs(score) >= 1e-3 or score == 0 else f"{score:+.1e}"  # an untrained model's are tiny
+
+
+def _word_list(words: list[WordScore]) -> str:
+    return ", ".join(f"{w.text} {_fmt(w.score)}" for w in words) or "(none)"
+
+
+def render_terminal(exp: Explanation, color: bool) -> str:
+    """Lines for a terminal: prediction, the text (words on coloured backgrounds when ``color``), evidence lists."""
+    if color:
+        scale, parts = _scale(exp), []
+        for piece, word in _segments(exp):
+            level = int(_strength(word.score, scale) * 4 - 0.4) if word else -1  # faintest bucket from 0.1 up
+            if word is None or level < 0:
+                parts.append(piece)
+            else:
+                code = (_ANSI_POS if word.score > 0 else _ANSI_NEG)[min(level, 3)]
+                parts.append(f"\033[30;48;5;{code}m{piece}\033[0m")
+        body = "".join(parts)
+    else:
+        body = exp.text
+    lines = [f"predicted {exp.predicted_label} ({_probs_line(exp)}); explaining {exp.label}", body,
+             f"  for {exp.label}: {_word_list(exp.evidence)}",
+             f"  against {exp.label}: {_word_list(exp.counter_evidence)}"]
+    if exp.truncated:
+        lines.append("  (text longer than the model's max_length: only its first part was explained)")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2937}
+section{border:1px solid #e5e7eb;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
+.text{line-height:2;font-size:1.05rem;white-space:pre-wrap}.w{border-radius:3px;padding:1px 2px}
+.cut{color:#9ca3af}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left}
+.pos-key{background:rgba(22,163,74,.6)}.neg-key{background:rgba(220,38,38,.6)}.meta{color:#6b7280}"""
+
+
+def _html_word(piece: str, word: WordScore, scale: float) -> str:
+    alpha = 0.1 + 0.75 * _strength(word.score, scale)
+    kind, rgb = ("pos", "22,163,74") if word.score >= 0 else ("neg", "220,38,38")
+    style = f' style="background-color:rgba({rgb},{alpha:.2f})"' if _strength(word.score, scale) >= 0.05 else ""
+    return (f'<span class="w {kind}" data-score="{word.score:+.6g}" title="{_fmt(word.score)}"{style}>'
+            f"{html.escape(piece)}</span>")
+
+
+def render_html(explanations: list[Explanation], title: str = "finrisk explanation") -> str:
+    """A self-contained HTML page (inline CSS, no scripts): each text with its words shaded by attribution."""
+    sections = []
+    for n, exp in enumerate(explanations, 1):
+        scale, segments, pieces = _scale(exp), _segments(exp), []
+        for i, (piece, word) in enumerate(segments):
+            cut = word is None and exp.truncated and i == len(segments) - 1  # the part past max_length
+            pieces.append(_html_word(piece, word, scale) if word else
+                          f'<span class="cut">{html.escape(piece)}</span>' if cut else html.escape(piece))
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
+                       for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
+        items = "".join(f"<li><b>{html.escape(w.text)}</b> {_fmt(w.score)}</li>" for w in exp.evidence)
+        sections.append(
+            f"<section><h2>Text {n}: predicted <code>{html.escape(exp.predicted_label)}</code></h2>"
+            f"<table><tr><th>label</th><th>probability</th></tr>{rows}</table>"
+            f"<p>Explaining <code>{html.escape(exp.label)}</code>:</p><p class=\"text\">{''.join(pieces)}</p>"
+            f"<p>Strongest evidence for <code>{html.escape(exp.label)}</code>:</p><ol>{items}</ol>"
+            + ("<p class=\"meta\">Only the first part of this text fits the model and was explained; the rest "
+               "is grey.</p>" if exp.truncated else "")
+            + f"<p class=\"meta\">convergence delta {exp.convergence_delta:+.2e}</p></section>"
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f'<p class="meta">{html.escape(METHOD)}. <span class="w pos-key">green</span> speaks for the explained '
+        f'label, <span class="w neg-key">red</span> against it; colour strength is relative to the strongest word '
+        f"of each text.</p>"
+        + "".join(sections) + "</body></html>\n"
+    )
+
+
+def _md(text: str) -> str:
+    for ch in "\\`*_[]<>|#":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+def render_explanation_markdown(explanations: list[Explanation], heading_level: int = 2, max_chars: int = 400) -> str:
+    """Markdown for reports and model cards: per text the prediction, the text with evidence words in bold
+    (cut at ``max_chars``) and the evidence with scores."""
+    lines = [f"{'#' * heading_level} Example explanations", "", f"{METHOD}; bold words speak for the explained label."]
+    for n, exp in enumerate(explanations, 1):
+        strong, shown, used = {(w.start, w.end) for w in exp.evidence}, [], 0
+        for piece, word in _segments(exp):
+            used += len(piece)
+            if used > max_chars:
+                shown.append(" …")
+                break
+            shown.append(f"**{_md(piece)}**" if word and (word.start, word.end) in strong else _md(piece))
+        lines += ["", f"{n}. predicted `{exp.predicted_label}` ({_probs_line(exp)}), explaining `{exp.label}`", "",
+                  f"   > {''.join(shown)}", "",
+                  f"   evidence: {', '.join(f'`{_md(w.text)}` {_fmt(w.score)}' for w in exp.evidence) or '(none)'}"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# finrisk explain
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from finrisk_nlp.cli.main import read_texts
+    from finrisk_nlp.serving.predictor import Predictor
+
+    texts = read_texts(args, "explain")
+    explanations = explain(Predictor.load(args.model), texts, args.top_k, label=args.label, n_steps=args.steps)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    for exp in explanations:
+        sys.stdout.write(json.dumps({"text": exp.text, **exp.to_dict()}) + "\n" if args.json
+                         else render_terminal(exp, color) + "\n")
+    if args.html:
+        write_text_atomic(args.html, render_html(explanations, title=f"Why {Path(args.model).name} decided"))
+        sys.stderr.write(f"wrote {args.html}\n")
+    return 0
+
+
+def add_explain_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``finrisk explain``."""
+    p = subparsers.add_parser("explain", help="show which words drove a prediction (token attributions)")
+    p.add_argument("model", help="run directory or model directory")
+    p.add_argument("texts", nargs="*", help="texts to explain")
+    p.add_argument("--file", help="a text file with one text per line")
+    p.add_argument("--label", help="explain this label instead of the predicted one")
+    p.add_argument("--top-k", type=int, default=5, help="evidence words to list (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=50, help="integration steps (default: %(default)s)")
+    p.add_argument("--html", help="also write a self-contained HTML page here")
+    p.add_argument("--json", action="store_true", help="one JSON object per text")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the terminal output (auto: when it is a terminal and NO_COLOR is unset)")
+    p.set_defaults(func=_cmd_explain)

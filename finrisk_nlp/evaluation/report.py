@@ -1,0 +1,247 @@
+"""The evaluation report of a training run: ``RUN_DIR/report.md`` with plots in ``RUN_DIR/report/``.
+
+Written by the main process at the end of every recipe run (``accelerate launch recipes/aml_alert.py``) next
+to ``metrics.json``: headline and per-class metrics with label names, the operating point, calibration
+before/after, long-document chunking and PII redaction counts, and three PNG plots (confusion matrix at the
+operating point, precision-recall curve with the operating point marked, reliability diagram). Plots need
+matplotlib (``pip install finrisk_nlp[report]``); without it the report says so and keeps the tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve
+
+from finrisk_nlp.evaluation.metrics import reliability_bins
+from finrisk_nlp.evaluation.thresholds import decide
+from finrisk_nlp.provenance import write_text_atomic
+from finrisk_nlp.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+REPORT_DIR = "report"
+PLOTS = {"confusion_matrix": "Confusion matrix at the operating point (test)",
+         "precision_recall": "Precision-recall curve with the operating point (test)",
+         "reliability": "Reliability diagram before and after calibration (test)"}
+
+
+@dataclass
+class ReportInputs:
+    """Test-split arrays the plots are drawn from.
+
+    Attributes:
+        task: label names and task kind.
+        labels: document labels (class ids or multi-hot rows).
+        probs_raw: probabilities before calibration.
+        probs: calibrated probabilities (what the model returns).
+        threshold: the stored operating threshold (None: arg-max decisions).
+    """
+
+    task: Task
+    labels: np.ndarray
+    probs_raw: np.ndarray
+    probs: np.ndarray
+    threshold: dict[str, Any] | None
+
+
+def _curves(inputs: ReportInputs) -> list[tuple[str, np.ndarray, np.ndarray, tuple[float, float] | None]]:
+    """(label, scores, 0/1 targets, operating (recall, precision)) for each curve to draw."""
+    task, probs, labels = inputs.task, inputs.probs, np.asarray(inputs.labels)
+    decisions = decide(probs, task, inputs.threshold)
+    names = [task.labels[task.positive_index]] if task.is_binary else list(task.labels)
+    out = []
+    for name in names:
+        k = task.labels.index(name)
+        target = labels[:, k].astype(int) if task.multi_label else (labels.astype(int) == k).astype(int)
+        flagged = np.array([name in d if task.multi_label else d == name for d in decisions], dtype=bool)
+        tp = int((flagged & (target == 1)).sum())
+        point = (tp / max(int(target.sum()), 1), tp / max(int(flagged.sum()), 1)) if flagged.any() else None
+        out.append((name, probs[:, k], target, point))
+    return out
+
+
+def _confusion(inputs: ReportInputs) -> tuple[np.ndarray, list[str], list[str], str]:
+    """Counts of decisions at the operating point: true label x decided label, or for multi-label tasks
+    label x (TP, FN, FP, TN). Returns the matrix, row names, column names and the column axis title."""
+    task, labels = inputs.task, np.asarray(inputs.labels)
+    decisions = decide(inputs.probs, task, inputs.threshold)
+    if task.multi_label:
+        rows = []
+        for k, name in enumerate(task.labels):
+            truth = labels[:, k] > 0.5
+            flagged = np.array([name in d for d in decisions], dtype=bool)
+            rows.append([(truth & flagged).sum(), (truth & ~flagged).sum(), (~truth & flagged).sum(),
+                         (~truth & ~flagged).sum()])
+        return np.asarray(rows, dtype=int), list(task.labels), ["TP", "FN", "FP", "TN"], "outcome"
+    matrix = np.zeros((len(task.labels), len(task.labels)), dtype=int)
+    for truth, decision in zip(labels.astype(int), decisions, strict=True):
+        matrix[truth, task.labels.index(decision)] += 1
+    return matrix, list(task.labels), list(task.labels), "decision"
+
+
+def _plot_all(out_dir: Path, inputs: ReportInputs) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    task = inputs.task
+    written = []
+    matrix, rows, cols, col_title = _confusion(inputs)
+    fig, ax = plt.subplots(figsize=(2.0 + 0.8 * len(cols), 1.5 + 0.5 * len(rows)))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel(col_title)
+    ax.set_ylabel("true label")
+    ax.set_title(PLOTS["confusion_matrix"], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / "confusion_matrix.png", dpi=110)
+    plt.close(fig)
+    written.append("confusion_matrix")
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, scores, target, point in _curves(inputs):
+        if target.sum() == 0:
+            continue
+        precision, recall, _ = precision_recall_curve(target, scores)
+        (line,) = ax.plot(recall, precision, label=name)
+        if point is not None:
+            ax.plot(*point, marker="o", markersize=8, color=line.get_color(), markeredgecolor="black")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(PLOTS["precision_recall"] + "\n(dot: operating point)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "precision_recall.png", dpi=110)
+    plt.close(fig)
+    written.append("precision_recall")
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for probs, name in ((inputs.probs_raw, "before"), (inputs.probs, "after")):
+        bins = reliability_bins(probs, inputs.labels, task)
+        ax.plot(bins["confidence"], bins["accuracy"], marker="o", label=f"{name} calibration")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(PLOTS["reliability"], fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "reliability.png", dpi=110)
+    plt.close(fig)
+    written.append("reliability")
+    return written
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _markdown(
+    results: dict[str, Any], inputs: ReportInputs, plots: list[str], plot_note: str | None, extra_sections: list[str]
+) -> str:
+    task, test = inputs.task, results["test"]
+    lines = [f"# Evaluation report: {task.name}", "",
+             f"Labels: {', '.join(f'`{name}`' for name in task.labels)}"
+             + (f" (risk class: `{task.labels[task.positive_index]}`)" if task.is_binary else "")
+             + (" (multi-label)" if task.multi_label else ""), "",
+             "## Test metrics", "", "| metric | test | best validation |", "|---|---|---|"]
+    validation = results.get("validation") or {}
+    for key in ("num_examples", "accuracy", "macro_f1", "roc_auc", "pr_auc", "ece"):
+        lines.append(f"| {key} | {_fmt(test.get(key))} | {_fmt(validation.get(key))} |")
+    baseline = results.get("majority_baseline") or {}
+    lines += ["", f"Majority-class baseline: accuracy {_fmt(baseline.get('accuracy'))}, "
+                  f"macro_f1 {_fmt(baseline.get('macro_f1'))}.", "",
+              "## Per class (test, most probable label)", "",
+              "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+    for name, row in test["per_class"].items():
+        lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
+                     f"{row['support']} |")
+
+    op, threshold = test.get("operating_point") or {}, results.get("threshold")
+    lines += ["", "## Operating point", ""]
+    if threshold:
+        lines += [f"Target `{threshold['target']}`, tuned on calibrated validation probabilities.", "",
+                  "| label | threshold | validation precision | validation recall | target met | "
+                  "test precision | test recall |", "|---|---|---|---|---|---|---|"]
+        for name, row in threshold["by_label"].items():
+            test_row = (op.get("per_label") or {}).get(name, op)
+            lines.append(f"| {name} | {row['value']:.4f} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
+                         f"{'yes' if row['target_met'] else 'no'} | {_fmt(test_row.get('precision'))} | "
+                         f"{_fmt(test_row.get('recall'))} |")
+    else:
+        lines.append(f"Decision: the most probable label. Test macro precision {_fmt(op.get('precision'))}, "
+                     f"macro recall {_fmt(op.get('recall'))}.")
+
+    cal = results.get("calibration") or {}
+    if cal:
+        lines += ["", "## Calibration", "",
+                  f"Temperature scaling fitted on validation: T = {cal['temperature']:.3f} (probabilities returned "
+                  "by the model are calibrated).", "", "| split | ECE before | ECE after |", "|---|---|---|"]
+        for split in ("validation", "test"):
+            lines.append(f"| {split} | {_fmt(cal['ece_before'][split])} | {_fmt(cal['ece_after'][split])} |")
+
+    chunking = results.get("chunking") or {}
+    if chunking:
+        lines += ["", "## Long documents", "",
+                  f"Windows of the model's max_length tokens, stride {chunking['stride']}, at most "
+                  f"{chunking['max_chunks']} per document, aggregated by `{chunking['aggregation']}`.", "",
+                  "| split | documents with more than one window | most windows used |", "|---|---|---|"]
+        for split in ("validation", "test"):
+            row = chunking[split]
+            lines.append(f"| {split} | {row['num_chunked_documents']} | {row['max_chunks_used']} |")
+
+    pii = results.get("pii_redactions")
+    lines += ["", "## PII redaction", ""]
+    if pii is None:
+        lines.append("Off (`data.redact_pii: false`): texts were used as given.")
+    else:
+        lines += ["Identifiers replaced by placeholders before tokenisation (all splits):", "",
+                  "| type | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in pii.items()]
+
+    for section in extra_sections:
+        lines += ["", section.rstrip("\n")]
+
+    lines += ["", "## Plots", ""]
+    lines += [f"- [{PLOTS[name]}]({REPORT_DIR}/{name}.png)" for name in plots]
+    if plot_note:
+        lines.append(plot_note)
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    output_dir: str | Path, results: dict[str, Any], inputs: ReportInputs, extra_sections: list[str] | None = None
+) -> Path:
+    """Write ``report.md`` and the PNG plots; call on the main process only.
+
+    Args:
+        output_dir: the run directory.
+        results: the final metrics (as written to ``metrics.json``).
+        inputs: test-split probabilities and labels for the plots.
+        extra_sections: further markdown sections (fairness slices, example explanations).
+
+    Returns:
+        The path of ``report.md``.
+    """
+    output_dir = Path(output_dir)
+    plot_dir = output_dir / REPORT_DIR
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    plots: list[str] = []
+    note = None
+    try:
+        plots = _plot_all(plot_dir, inputs)
+    except ImportError:
+        note = "Plots skipped: matplotlib is not installed (`pip install finrisk_nlp[report]`)."
+        logger.info(note)
+    path = output_dir / "report.md"
+    write_text_atomic(path, _markdown(results, inputs, plots, note, extra_sections or []))
+    return path

@@ -1,0 +1,107 @@
+"""Publishing to and loading from the Hugging Face Hub.
+
+    finrisk registry push runs/credit_text --hub my-bank/credit-text [--merged] [--public]
+    finrisk predict hub:my-bank/credit-text "Applicant lost his job ..."
+
+A push uploads the same release folder as a local registry version (adapter, tokenizer, finrisk_model.json,
+config.yaml, metrics.json, model card, manifest; ``merged/`` with ``--merged``) in one commit, to a repo that is
+created private unless asked otherwise. The token comes from ``HF_TOKEN`` or ``hf auth login`` and is never
+logged. ``HF_ENDPOINT`` (or ``endpoint=``) points at a private Hub mirror.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
+from finrisk_nlp.registry.release import MANIFEST_FILE, verify_release
+
+logger = logging.getLogger(__name__)
+
+
+class HubError(FinriskError, RuntimeError):
+    """The Hub refused or failed a request (authentication, permissions, network)."""
+
+
+def _api(endpoint: str | None, token: str | None):  # -> HfApi, imported lazily with huggingface_hub
+    from huggingface_hub import HfApi, get_token
+
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token found: set HF_TOKEN (e.g. from your secret store) or run "
+                       "`hf auth login`; the token needs write access to the target organisation")
+    return HfApi(endpoint=endpoint, token=token)
+
+
+def push_to_hub(
+    run_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = True,
+    merged: bool = False,
+    license: str = DEFAULT_LICENSE,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a finished run to a Hub model repo, creating the repo if needed; return the commit URL.
+
+    Args:
+        run_dir: a recipe's output directory.
+        repo_id: ``ORG/NAME`` on the Hub.
+        private: create the repo private (an existing repo keeps its visibility).
+        merged: also upload ``merged/``, the adapter merged into the base model.
+        license: license id for the model card.
+        endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co).
+        token: access token (default: ``HF_TOKEN`` or the saved login).
+
+    Raises:
+        HubError: if the Hub refuses the request; the token never appears in the message.
+    """
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from finrisk_nlp.registry.release import stage_release
+
+    api = _api(endpoint, token)
+    with tempfile.TemporaryDirectory(prefix="finrisk-hub-") as tmp:
+        folder = Path(tmp)
+        stage_release(run_dir, folder, name=repo_id, merged=merged, license=license)
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        operations = [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
+                      for p in files]
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            # One commit for the whole release: readers never see a mix of two pushes.
+            info = api.create_commit(repo_id, operations, repo_type="model",
+                                     commit_message=f"Publish {Path(run_dir).name} with finrisk_nlp")
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "no response"
+            raise HubError(f"pushing to {repo_id} on {api.endpoint} failed (HTTP {status}): {exc}. Check that the "
+                           "token can write to this organisation and that the repo id is right.") from None
+    logger.info(f"uploaded {len(files)} files to {repo_id} ({'private' if private else 'public'} if new)")
+    return info.commit_url
+
+
+def download_model(repo_id: str, revision: str | None = None) -> Path:
+    """Download (or take from the cache) a model repo and return its folder, checksums verified if it has a manifest.
+
+    Raises:
+        ModelLoadError: if the repo cannot be downloaded, e.g. offline and not cached, or a misspelt local path.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision, repo_type="model"))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise ModelLoadError(
+            f"{repo_id!r} is not a local directory and could not be fetched from the Hugging Face Hub "
+            f"({type(exc).__name__}: {exc}). If you meant a local run directory, check the path; for the Hub, "
+            "check the repo id, your token (HF_TOKEN) and that HF_HUB_OFFLINE is not set."
+        ) from None
+    if (folder / MANIFEST_FILE).is_file():
+        verify_release(folder)
+    return folder

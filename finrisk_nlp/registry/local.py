@@ -1,0 +1,379 @@
+"""The model registry: immutable numbered versions, stage aliases, and model references.
+
+    finrisk registry push runs/credit_text --name credit-text          # -> credit-text version N
+    finrisk registry push runs/credit_text --hub my-bank/credit-text   # private Hugging Face repo (see hub.py)
+    finrisk registry promote credit-text 3 --stage production
+    finrisk registry list | show credit-text@production | diff credit-text 2 3
+    finrisk predict registry:credit-text@production "Applicant lost his job ..."
+
+Layout under the root (``--root``, else ``$FINRISK_REGISTRY``, else ``./registry``)::
+
+    credit-text/versions/1/   a release folder (see release.py), files read-only, checked against its manifest
+    credit-text/aliases.json  {"aliases": {"production": 3}, "history": [...]}
+
+A version is built in a hidden staging folder and renamed into place, so a crash leaves no half version; an
+existing version is never replaced. Every place that loads a model accepts a reference (:func:`resolve_model_ref`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
+from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
+from finrisk_nlp.provenance import write_json_atomic
+from finrisk_nlp.registry.release import MANIFEST_FILE, RELEASE_FILE, read_run, stage_release, verify_release
+
+REGISTRY_ENV = "FINRISK_REGISTRY"
+DEFAULT_ROOT = "registry"
+REGISTRY_PREFIX = "registry:"
+HUB_PREFIX = "hub:"
+STAGE_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
+
+
+class RegistryError(FinriskError, ValueError):
+    """A registry operation was refused: unknown name or version, an existing version, a bad stage name."""
+
+
+def default_root(root: str | Path | None = None) -> Path:
+    """The registry directory: ``root`` if given, else ``$FINRISK_REGISTRY``, else ``./registry``."""
+    return Path(root or os.environ.get(REGISTRY_ENV) or DEFAULT_ROOT)
+
+
+def default_name(task: str) -> str:
+    return task.replace("_", "-")
+
+
+class ModelRegistry:
+    """A directory of named models, each with numbered immutable versions and stage aliases."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = default_root(root)
+
+    def _model_dir(self, name: str) -> Path:
+        if not re.fullmatch(REGISTRY_NAME_PATTERN, name):
+            raise RegistryError(f"invalid registry name {name!r}: use lower case letters, digits, '.', '_', '-' "
+                                "(e.g. credit-text)")
+        return self.root / name
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "versions").is_dir())
+
+    def versions(self, name: str) -> list[int]:
+        folder = self._model_dir(name) / "versions"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file())
+
+    def version_dir(self, name: str, version: int) -> Path:
+        if version not in self.versions(name):
+            known = self.versions(name)
+            raise RegistryError(f"{name} has no version {version} in {self.root}; "
+                                + (f"versions: {known}" if known else f"registered names: {self.names()}"))
+        return self._model_dir(name) / "versions" / str(version)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return dict(self._alias_file(name).get("aliases", {}))
+
+    def _alias_file(self, name: str) -> dict[str, Any]:
+        path = self._model_dir(name) / "aliases.json"
+        return json.loads(path.read_text()) if path.is_file() else {"aliases": {}, "history": []}
+
+    def resolve(self, name: str, ref: str | int | None = None) -> int:
+        """A version number from a number, a stage alias, or None / ``latest`` (the newest version)."""
+        known = self.versions(name)
+        if not known:
+            raise RegistryError(f"nothing is published as {name!r} in {self.root} (registered: {self.names()}); "
+                                f"publish with `finrisk registry push RUN_DIR --name {name}`")
+        if ref is None or ref == "latest":
+            return known[-1]
+        if isinstance(ref, int) or str(ref).isdigit():
+            self.version_dir(name, int(ref))
+            return int(ref)
+        aliases = self.aliases(name)
+        if ref not in aliases:
+            raise RegistryError(f"{name} has no stage {ref!r}; stages: {aliases or 'none'}; versions: {known}. "
+                                f"Promote one with `finrisk registry promote {name} VERSION --stage {ref}`")
+        return aliases[ref]
+
+    def publish(self, run_dir: str | Path, name: str, *, version: int | None = None, merged: bool = False,
+                license: str = DEFAULT_LICENSE) -> int:
+        """Publish a finished run as a new version and return its number.
+
+        Raises:
+            RegistryError: if ``version`` is given and already exists (versions are never overwritten).
+        """
+        model_dir = self._model_dir(name)
+        versions = model_dir / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_staging(model_dir)
+        if version is not None and (versions / str(version)).exists():
+            raise RegistryError(f"{name} version {version} already exists in {self.root} and versions are immutable; "
+                                "publish without --version to get the next number")
+        staging = model_dir / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            staging.mkdir()
+            stage_release(run_dir, staging, name=name, merged=merged, license=license)
+            for path in staging.rglob("*"):
+                if path.is_file():
+                    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            number = version if version is not None else self._next_number(name)
+            while True:
+                try:
+                    # rename() refuses a non-empty target, so two publishers can never share a number.
+                    os.rename(staging, versions / str(number))
+                    return number
+                except OSError as exc:
+                    if not (versions / str(number)).exists():
+                        raise
+                    if version is not None:
+                        raise RegistryError(f"{name} version {version} was just published by another process; "
+                                            "versions are immutable") from exc
+                    number += 1
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _next_number(self, name: str) -> int:
+        folder = self._model_dir(name) / "versions"
+        taken = [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+        return max(taken, default=0) + 1
+
+    @staticmethod
+    def _remove_stale_staging(model_dir: Path) -> None:
+        """Staging folders of publishers that died (killed mid-publish) are never visible; clear them."""
+        for path in model_dir.glob(".staging-*"):
+            pid = int(path.name.split("-")[1])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(path, ignore_errors=True)
+            except PermissionError:
+                pass
+
+    def promote(self, name: str, version: int, stage: str) -> int | None:
+        """Point ``stage`` (e.g. production) at ``version``; return the version it pointed at before."""
+        if not re.fullmatch(STAGE_PATTERN, stage) or stage == "latest":
+            raise RegistryError(f"invalid stage {stage!r}: use a lower case word such as production or staging "
+                                "('latest' is reserved for the newest version)")
+        self.version_dir(name, version)
+        state = self._alias_file(name)
+        previous = state["aliases"].get(stage)
+        state["aliases"][stage] = version
+        state["history"].append({"stage": stage, "version": version, "previous": previous,
+                                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        write_json_atomic(self._model_dir(name) / "aliases.json", state)
+        return previous
+
+    def info(self, name: str, ref: str | int | None = None) -> dict[str, Any]:
+        """Release metadata, metrics, config and stages of one version."""
+        import yaml
+
+        version = self.resolve(name, ref)
+        folder = self.version_dir(name, version)
+        return {
+            "name": name, "version": version, "path": str(folder),
+            "stages": sorted(s for s, v in self.aliases(name).items() if v == version),
+            "release": json.loads((folder / RELEASE_FILE).read_text()),
+            "metrics": json.loads((folder / "metrics.json").read_text()),
+            "config": yaml.safe_load((folder / "config.yaml").read_text()),
+        }
+
+
+def parse_registry_ref(ref: str) -> tuple[str, str | None]:
+    """``registry:NAME[@VERSION|@STAGE]`` (or ``NAME[@...]`` without the prefix) -> ``(name, ref)``."""
+    body = ref[len(REGISTRY_PREFIX):] if ref.startswith(REGISTRY_PREFIX) else ref
+    name, _, version = body.partition("@")
+    return name, version or None
+
+
+def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = None) -> Path:
+    """The local model directory behind a model reference, with its checksums verified where it has a manifest.
+
+    Args:
+        ref: ``registry:NAME[@VERSION|@STAGE]``, ``hub:ORG/NAME[@REVISION]``, a run or model directory, or
+            ``ORG/NAME`` when no such local path exists (downloaded from the Hugging Face Hub).
+        registry_root: registry directory for ``registry:`` references (default: see :func:`default_root`).
+
+    Raises:
+        ModelLoadError: the reference does not resolve, or a published file fails its checksum.
+    """
+    from finrisk_nlp.modeling.loading import METADATA_FILE
+
+    text = str(ref)
+    if text.startswith(REGISTRY_PREFIX):
+        name, version = parse_registry_ref(text)
+        registry = ModelRegistry(registry_root)
+        try:
+            folder = registry.version_dir(name, registry.resolve(name, version))
+        except RegistryError as exc:
+            raise ModelLoadError(f"cannot resolve {text}: {exc}") from None
+    elif text.startswith(HUB_PREFIX) or (not Path(text).exists() and re.fullmatch(HUB_REPO_PATTERN + r"(@.+)?", text)):
+        from finrisk_nlp.registry.hub import download_model
+
+        repo, _, revision = text.removeprefix(HUB_PREFIX).partition("@")
+        folder = download_model(repo, revision or None)
+    else:
+        folder = Path(text)
+        if (folder / "model" / METADATA_FILE).is_file() and not (folder / METADATA_FILE).is_file():
+            folder = folder / "model"
+        if not (folder / METADATA_FILE).is_file():
+            raise ModelLoadError(
+                f"{text} is not a finrisk model: expected {METADATA_FILE} in it or in {Path(text) / 'model'}. Pass a "
+                "run directory written by a recipe (e.g. runs/credit_text), its model/ subdirectory, "
+                "registry:NAME[@STAGE] or hub:ORG/NAME."
+            )
+    if (folder / MANIFEST_FILE).is_file():
+        verify_release(folder)
+    return folder
+
+
+def publish_from_config(cfg: RecipeConfig) -> None:
+    """Publish a just-finished recipe run as its ``registry`` section says (local and/or Hub)."""
+    import logging
+
+    logger = logging.getLogger(__name__)
+    name = cfg.registry.name or default_name(cfg.task)
+    if cfg.registry.push:
+        version = ModelRegistry(cfg.registry.root).publish(cfg.output_dir, name, merged=cfg.save_merged)
+        logger.info(f"published {cfg.output_dir} as registry:{name}@{version}")
+    if cfg.registry.hub_repo:
+        from finrisk_nlp.registry.hub import push_to_hub
+
+        url = push_to_hub(cfg.output_dir, cfg.registry.hub_repo, private=cfg.registry.private,
+                          merged=cfg.save_merged)
+        logger.info(f"pushed {cfg.output_dir} to {url}")
+
+
+# ----------------------------------------------------------------------------------------------
+# `finrisk registry ...`
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if args.hub:
+        from finrisk_nlp.registry.hub import push_to_hub
+
+        url = push_to_hub(run_dir, args.hub, private=not args.public, merged=args.merged, license=args.license)
+        sys.stdout.write(f"pushed {run_dir} to {url}\n")
+    if args.name or not args.hub:
+        name = args.name or default_name(read_run(run_dir)[0]["task"]["name"])
+        registry = ModelRegistry(args.root)
+        version = registry.publish(run_dir, name, version=args.version, merged=args.merged, license=args.license)
+        sys.stdout.write(f"published {run_dir} as registry:{name}@{version} in {registry.root}\n")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    registry = ModelRegistry(args.root)
+    for name in [args.name] if args.name else registry.names():
+        by_version: dict[int, list[str]] = {}
+        for stage, version in registry.aliases(name).items():
+            by_version.setdefault(version, []).append(stage)
+        for version in registry.versions(name):
+            info = registry.info(name, version)
+            metric = info["metrics"].get("primary_metric")
+            score = (info["metrics"].get("test") or {}).get(metric)
+            shown = f"test {metric} {score:.4f}" if isinstance(score, float) else ""
+            stages = ",".join(sorted(by_version.get(version, []))) or "-"
+            sys.stdout.write(f"{name:<20} {version:>4}  {stages:<20} {info['release']['published_at']}  {shown}\n")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    name, ref = parse_registry_ref(args.ref)
+    sys.stdout.write(json.dumps(ModelRegistry(args.root).info(name, ref), indent=2, default=str) + "\n")
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    previous = ModelRegistry(args.root).promote(args.name, args.version, args.stage)
+    before = f" (was version {previous})" if previous is not None else ""
+    sys.stdout.write(f"{args.name}@{args.stage} -> version {args.version}{before}\n")
+    return 0
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def diff_versions(registry: ModelRegistry, name: str, a: str, b: str) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Metrics and config keys whose values differ between two versions: ``{section: {key: (a, b)}}``."""
+    left, right = registry.info(name, a), registry.info(name, b)
+    out = {}
+    for section in ("metrics", "config"):
+        flat_a, flat_b = _flatten(left[section]), _flatten(right[section])
+        out[section] = {k: (flat_a.get(k), flat_b.get(k)) for k in sorted(set(flat_a) | set(flat_b))
+                        if flat_a.get(k) != flat_b.get(k)}
+    return out
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    registry = ModelRegistry(args.root)
+    for section, changes in diff_versions(registry, args.name, args.a, args.b).items():
+        sys.stdout.write(f"{section}: {len(changes)} difference(s) between {args.a} and {args.b}\n")
+        for key, (va, vb) in changes.items():
+            if isinstance(va, float) and isinstance(vb, float):
+                sys.stdout.write(f"  {key:<40} {va:.4f} -> {vb:.4f} ({vb - va:+.4f})\n")
+            else:
+                sys.stdout.write(f"  {key:<40} {va!r} -> {vb!r}\n")
+    return 0
+
+
+def add_registry_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``finrisk registry {push,list,show,promote,diff}``."""
+    parser = subparsers.add_parser("registry", help="publish, list, promote and compare model versions")
+    sub = parser.add_subparsers(dest="registry_command", required=True)
+    root_help = f"registry directory (default: ${REGISTRY_ENV}, else ./{DEFAULT_ROOT})"
+
+    p = sub.add_parser("push", help="publish a finished run as a new version (and/or to the Hub)")
+    p.add_argument("run_dir")
+    p.add_argument("--name", help="registry name (default: the task name with '-' for '_')")
+    p.add_argument("--hub", metavar="ORG/NAME", help="push to this Hugging Face Hub repo (token: HF_TOKEN or login)")
+    p.add_argument("--public", action="store_true", help="create a new Hub repo public (default: private)")
+    p.add_argument("--merged", action="store_true", help="also publish the adapter merged into the base weights")
+    p.add_argument("--version", type=int, help="publish as this number; refused if it exists")
+    p.add_argument("--license", default=DEFAULT_LICENSE, help="license id for the model card (default: %(default)s)")
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("list", help="versions with their stages and test score")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("show", help="everything recorded about NAME[@VERSION|@STAGE] (JSON)")
+    p.add_argument("ref")
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("promote", help="point a stage (production, staging, ...) at a version")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--stage", required=True)
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_promote)
+
+    p = sub.add_parser("diff", help="metrics and config that differ between two versions")
+    p.add_argument("name")
+    p.add_argument("a", help="version or stage")
+    p.add_argument("b", help="version or stage")
+    p.add_argument("--root", help=root_help)
+    p.set_defaults(func=_cmd_diff)

@@ -1,0 +1,193 @@
+"""The folder a published model is made of, shared by ``finrisk registry push`` (local) and ``--hub`` (Hugging Face).
+
+A release folder holds the model files at its root (so ``load_model`` and ``PeftModel.from_pretrained`` read it
+as it is), the run's ``config.yaml``, ``metrics.json`` and ``run_info.json``, ``finrisk_release.json``
+(dataset fingerprint, versions, git commit), the model card ``README.md``, optionally ``merged/`` (the adapter
+merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finrisk_nlp import __version__
+from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
+from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILE = "finrisk_manifest.json"
+RELEASE_FILE = "finrisk_release.json"
+RUN_FILES = ("config.yaml", "metrics.json", "run_info.json")
+IGNORED_DIRS = (".cache",)  # written by huggingface_hub next to downloaded files
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory."""
+    from finrisk_nlp.modeling.loading import METADATA_FILE
+
+    required = (f"model/{METADATA_FILE}", "config.yaml", "metrics.json")
+    missing = [name for name in required if not (run_dir / name).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"{run_dir} is not a finished run directory: missing {', '.join(missing)}. Publish the directory a "
+            "recipe wrote (its output_dir, e.g. runs/credit_text) after training has ended."
+        )
+    metadata = json.loads((run_dir / "model" / METADATA_FILE).read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    info_path = run_dir / "run_info.json"
+    run_info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    return metadata, metrics, config, run_info
+
+
+def _data_sources(config: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """``(task, role, file)`` for every data file a run trained or evaluated on; ``None``: the task's demo data."""
+    multitask = config.get("multitask") or {}
+    if multitask.get("tasks"):
+        per_task = multitask.get("data") or {}
+        sections = [(task, per_task.get(task) or {}) for task in multitask["tasks"]]
+    else:
+        sections = [(config.get("task", ""), config.get("data") or {})]
+    return [(task, role, data.get(f"{role}_file")) for task, data in sections
+            for role in ("train", "validation", "test") if role == "train" or data.get(f"{role}_file")]
+
+
+def dataset_fingerprint(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:
+    """sha256 and size of each data file the run's config names (the task's demo data when train_file is null)."""
+    out = []
+    for task, role, name in _data_sources(config):
+        if name is None:
+            try:
+                from finrisk_nlp.data.tables import demo_train_file
+
+                path = demo_train_file(task)
+            except ImportError:
+                out.append({"task": task, "role": role, "path": f"demo data of {task}", "sha256": None,
+                            "note": "the demo data package is not installed"})
+                continue
+        else:
+            path = Path(name)
+            if not path.is_absolute() and not path.is_file() and (run_dir / name).is_file():
+                path = run_dir / name
+        if path.is_file():
+            out.append({"task": task, "role": role, "path": str(name or path), "sha256": sha256_file(path),
+                        "bytes": path.stat().st_size})
+        else:
+            logger.warning(f"data file {path} named in {run_dir / 'config.yaml'} is not there; its fingerprint "
+                           "is recorded as unavailable (publish from the directory training ran in)")
+            out.append({"task": task, "role": role, "path": str(name), "sha256": None,
+                        "note": "file not found when published"})
+    return out
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    for path in sorted(src.rglob("*")):
+        if path.is_file():
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def stage_release(
+    run_dir: str | Path, dest: str | Path, *, name: str, merged: bool = False, license: str = DEFAULT_LICENSE
+) -> dict[str, Any]:
+    """Fill the empty folder ``dest`` with the release of a finished run; return its ``finrisk_release.json``.
+
+    Args:
+        run_dir: a recipe's output directory (``config.yaml``, ``metrics.json``, ``model/``).
+        dest: where to build the release (a temp dir; the caller moves it into place).
+        name: registry name or Hub repo id, used in the model card.
+        merged: also add ``merged/``: the run's ``model_merged/``, or the adapter merged on the fly.
+        license: license id written into the model card.
+    """
+    run_dir, dest = Path(run_dir), Path(dest)
+    metadata, metrics, config, run_info = read_run(run_dir)
+    _copy_tree(run_dir / "model", dest)
+    for file in RUN_FILES:
+        if (run_dir / file).is_file():
+            shutil.copy2(run_dir / file, dest / file)
+    if merged:
+        _stage_merged(run_dir, dest / "merged", metadata)
+    release = {
+        "name": name,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_run": str(run_dir.resolve()),
+        "task": metadata["task"]["name"],
+        "labels": list(metadata["task"]["labels"]),
+        "base_model": metadata["base_model"],
+        "dataset": dataset_fingerprint(config, run_dir),
+        "git_commit": run_info.get("git_commit"),
+        "versions": run_info.get("versions") or {"finrisk_nlp": __version__},
+        "published_with": __version__,
+        "merged": merged,
+    }
+    write_json_atomic(dest / RELEASE_FILE, release)
+    card = render_model_card(name=name, metadata=metadata, metrics=metrics, config=config, provenance=release,
+                             license=license)
+    write_text_atomic(dest / "README.md", card)
+    write_manifest(dest)
+    return release
+
+
+def _stage_merged(run_dir: Path, dest: Path, metadata: dict[str, Any]) -> None:
+    if (run_dir / "model_merged").is_dir():
+        _copy_tree(run_dir / "model_merged", dest)
+        return
+    if not metadata.get("lora"):
+        raise ModelLoadError(f"{run_dir / 'model'} holds full weights, not an adapter: there is nothing to merge; "
+                             "publish without --merged")
+    from finrisk_nlp.modeling.loading import load_model, save_model
+
+    model, tokenizer, meta = load_model(run_dir / "model")
+    save_model(model, tokenizer, meta, dest, merged=True)
+
+
+def _release_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST_FILE and p.relative_to(folder).parts[0] not in IGNORED_DIRS
+    )
+
+
+def write_manifest(folder: Path) -> dict[str, str]:
+    """Record the sha256 of every file under ``folder`` in ``finrisk_manifest.json``."""
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _release_files(folder)}
+    write_json_atomic(folder / MANIFEST_FILE, {"algorithm": "sha256", "files": files})
+    return files
+
+
+def verify_release(folder: str | Path) -> None:
+    """Check every file of a release against its manifest.
+
+    Raises:
+        ModelLoadError: naming the first file that is changed, missing or not in the manifest, with the expected
+            and found sha256.
+    """
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())["files"]
+    advice = ("The published files must not change: restore them from the registry or Hub, or publish the run "
+              "again as a new version. Do not use this copy.")
+    for rel, expected in manifest.items():
+        path = folder / rel
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is listed in {folder / MANIFEST_FILE} but missing. {advice}")
+        found = sha256_file(path)
+        if found != expected:
+            raise ModelLoadError(
+                f"checksum mismatch for {path}: expected sha256 {expected}, found {found}. {advice}"
+            )
+    extra = [p.relative_to(folder).as_posix() for p in _release_files(folder)]
+    unknown = sorted(set(extra) - set(manifest))
+    if unknown:
+        raise ModelLoadError(
+            f"{folder} holds files that were not published: {', '.join(unknown)} (not in {MANIFEST_FILE}). {advice}"
+        )

@@ -1,0 +1,441 @@
+"""Batch scoring of document archives: ``finrisk score MODEL_REF INPUT... --out scores.parquet``.
+
+Several processes (CPU or GPU) through Accelerate::
+
+    accelerate launch recipes/batch_score.py runs/credit_text docs/ mail.zip --out scores.parquet
+
+Each process scores the documents whose index modulo the number of processes is its rank. A reader thread
+reads, extracts and tokenises documents while the model runs; it sorts windows of several batches by token
+count so that each batch needs little padding. Scored documents go to part files in ``OUT.parts`` (one per
+batch by default, see :mod:`finrisk_nlp.serving.parts`), so a kill loses at most the batch in flight.
+``OUT.parts/manifest.json`` records the model and arguments: a rerun with the same ones skips documents
+already in a part (by document id) and scores the rest; different ones are refused. When every process is
+done, the main process merges the parts into OUT (one row per document, in input order) and OUT's
+``.errors.jsonl`` sibling (documents that could not be scored, with the reason), after checking that every
+document enumerated appears exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from finrisk_nlp.cli.score import FORMATS
+from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
+from finrisk_nlp.serving.parts import (
+    MANIFEST,
+    PartWriter,
+    ScoringError,
+    check_manifest,
+    done_ids,
+    part_files,
+    write_table_atomic,
+)
+from finrisk_nlp.serving.predictor import Predictor
+
+logger = logging.getLogger("finrisk_nlp")
+_DONE = object()  # end-of-input marker on the reader queue
+SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches
+
+__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "score_documents"]
+
+
+@dataclass
+class ScoreOptions:
+    """What ``finrisk score`` was asked to do; the fields marked *fingerprint* must match on a rerun."""
+
+    inputs: list[str]  # fingerprint
+    out: str
+    fmt: str | None = None  # parquet | csv | jsonl; None: from the suffix of ``out``
+    text_column: str | None = None  # fingerprint; None: the model task's text column
+    task: str | None = None  # fingerprint; the task of a multi-task model
+    batch_size: int = 64
+    part_size: int | None = None  # documents per part file (None: batch_size); a kill loses at most this many
+    limits: ReadLimits = field(default_factory=ReadLimits)  # fingerprint
+    cpu: bool = False
+    quantize: str | None = None  # fingerprint; "int8": dynamic int8 Linear layers, CPU only
+    queue_size: int = 2048  # documents read ahead of the model
+    stop_after_parts: int | None = None  # per process; to cut a long job into sessions
+
+
+@dataclass
+class ScoreSummary:
+    """Counts over all processes. ``skipped`` were already in the parts from an earlier run."""
+
+    scored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    complete: bool = False
+    output: str | None = None
+    errors_file: str | None = None
+    rows: int = 0
+    error_rows: int = 0
+    num_processes: int = 1
+
+
+def output_format(out: str, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS.values():
+            raise ScoringError(f"--format {fmt!r} is not supported; use one of {sorted(FORMATS.values())}")
+        return fmt
+    suffix = Path(out).suffix.lower()
+    if suffix not in FORMATS:
+        raise ScoringError(f"cannot tell the output format from {out!r}; end it in {', '.join(FORMATS)} "
+                           "or pass --format")
+    return FORMATS[suffix]
+
+
+def errors_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(f"{out.stem}.errors.jsonl")
+
+
+def parts_dir(out: str | Path) -> Path:
+    return Path(f"{out}.parts")
+
+
+# ----------------------------------------------------------------------------------------------
+# Model: fingerprint, version, decisions
+
+
+def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
+    """sha256 over the model's weight and metadata files (over its metadata when the files are not local)."""
+    from finrisk_nlp.modeling.loading import METADATA_FILE, find_model_dir
+
+    digest = hashlib.sha256()
+    try:
+        model_dir = Path(getattr(predictor, "model_dir", None) or find_model_dir(model_ref))
+        files = sorted(model_dir.glob("*.safetensors")) + [model_dir / METADATA_FILE]
+        for path in files:
+            digest.update(f"{path.name}:{sha256_file(path)}".encode())
+    except (FinriskError, OSError):
+        digest.update(json.dumps(asdict(predictor.metadata), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def model_version(predictor: Predictor, fingerprint: str) -> str:
+    extra = predictor.metadata.extra
+    for key in ("registry_version", "version"):
+        if extra.get(key) is not None:
+            return str(extra[key])
+    return f"sha256:{fingerprint[:16]}"
+
+
+def prepare_for_inference(predictor: Predictor) -> None:
+    """Merge a LoRA adapter into the weights (no adapter matmuls per layer) and make sure SDPA attention is used."""
+    from peft import PeftModel
+
+    if isinstance(predictor.model, PeftModel):
+        predictor.model = predictor.model.merge_and_unload()
+    impl = getattr(predictor.model.config, "_attn_implementation", None)
+    if impl == "eager":
+        with contextlib.suppress(Exception):  # models without an SDPA kernel keep eager attention
+            predictor.model.set_attn_implementation("sdpa")
+    logger.info(f"attention implementation: {getattr(predictor.model.config, '_attn_implementation', None)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading ahead, scoring, merging
+
+
+@dataclass
+class _Batch:
+    """What the reader thread hands to the model: documents, their padded windows and which document each window
+    belongs to (``encoding`` None: documents that failed to read)."""
+
+    docs: list[Document]
+    encoding: Any = None
+    doc_index: np.ndarray | None = None
+
+
+def make_batches(predictor: Predictor, docs: list[Document], batch_size: int) -> list[_Batch]:
+    """Redact and cut a group of documents into windows, sort them by length and pack them into batches.
+
+    A document's windows stay in one batch (so its probabilities can be aggregated right away) and a batch holds
+    at most ``batch_size`` windows unless one document alone has more. Sorting a group of several batches makes
+    the windows of a batch about equally long, so little of each forward pass is spent on padding; the output
+    is put back in input order at the merge.
+    """
+    columns, doc_index = predictor.encode([d.text or "" for d in docs])
+    windows_of: list[list[int]] = [[] for _ in docs]
+    for window, doc in enumerate(doc_index):
+        windows_of[doc].append(window)
+    lengths = [len(ids) for ids in columns["input_ids"]]
+    order = sorted(range(len(docs)), key=lambda i: (len(windows_of[i]), max(lengths[w] for w in windows_of[i])),
+                   reverse=True)
+    groups: list[list[int]] = [[]]
+    for i in order:
+        if groups[-1] and sum(len(windows_of[j]) for j in groups[-1]) + len(windows_of[i]) > batch_size:
+            groups.append([])
+        groups[-1].append(i)
+    batches = []
+    for group in groups:
+        windows = [w for i in group for w in windows_of[i]]
+        local = np.asarray([n for n, i in enumerate(group) for _ in windows_of[i]], dtype=np.int64)
+        padded = predictor.tokenizer.pad([{k: columns[k][w] for k in columns} for w in windows], return_tensors="pt")
+        batches.append(_Batch([docs[i] for i in group], padded, local))
+    return batches
+
+
+def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: threading.Event,
+                counts: dict[str, int], ids: list[str], prepare: Callable[[list[Document]], list[_Batch]],
+                window: int, batch_size: int) -> None:
+    """Reader thread: read, extract and tokenise documents while the model runs; drop those already scored."""
+
+    def put(items: list[_Batch]) -> bool:
+        for item in items:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        return not stop.is_set()
+
+    try:
+        good: list[Document] = []
+        failed: list[Document] = []
+        for doc in docs:
+            ids.append(doc.doc_id)
+            if doc.doc_id in skip:
+                counts["skipped"] += 1
+                continue
+            skip.add(doc.doc_id)
+            (failed if doc.error else good).append(doc)
+            if len(failed) >= batch_size:
+                if not put([_Batch(failed)]):
+                    return
+                failed = []
+            if len(good) >= window:
+                if not put(prepare(good)):
+                    return
+                good = []
+        if not put(([_Batch(failed)] if failed else []) + (prepare(good) if good else [])):
+            return
+        q.put(_DONE)
+    except BaseException as exc:  # re-raised in the scoring thread
+        q.put(exc)
+
+
+def _next_batch(q: queue.Queue) -> _Batch | None:
+    """The next batch from the reader, or None when the input is exhausted."""
+    item = q.get()
+    if isinstance(item, BaseException):
+        raise item
+    return None if item is _DONE else item
+
+
+def quantize_int8(predictor: Predictor) -> None:
+    """Replace the model's Linear layers by int8 dynamically quantised ones (CPU only; opt-in, see the docs)."""
+    if predictor.device.type != "cpu":
+        raise ScoringError(f"--quantize int8 runs on CPU only, but the model is on {predictor.device}; "
+                           "add --cpu or leave out --quantize")
+    with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def part_schema(labels: tuple[str, ...]) -> pa.Schema:
+    """Columns of a part file; the output has the same minus ``index`` and ``error``."""
+    return pa.schema(
+        [("index", pa.int64()), ("doc_id", pa.string()), ("source", pa.string()), ("label", pa.string())]
+        + [(f"p_{name}", pa.float32()) for name in labels]
+        + [("decision", pa.string()), ("threshold", pa.float64()), ("num_chunks", pa.int64()),
+           ("model_ref", pa.string()), ("model_version", pa.string()), ("error", pa.string())]
+    )
+
+
+def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor: Predictor,
+          meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Output rows: label (most probable; labels >= 0.5 for multi-label), probabilities and the decision at the
+    model's operating threshold, exactly as :meth:`Predictor.predict` gives them."""
+    task = predictor.task
+    rows = []
+    for doc, p, n, decision in zip(docs, probs, chunks, predictor.decide(probs), strict=True):
+        label = ";".join(name for name, v in zip(task.labels, p) if v >= 0.5) if task.multi_label else (
+            task.labels[int(p.argmax())])
+        rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source, "label": label,
+                     **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
+                     "decision": ";".join(decision) if isinstance(decision, list) else decision,
+                     "threshold": predictor.positive_threshold, "num_chunks": int(n), **meta, "error": None})
+    return rows
+
+
+def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
+    """Score every document of ``options.inputs`` into ``options.out``; resumable, one or many processes.
+
+    Returns:
+        The counts over all processes (the merged output is written by the main process only).
+
+    Raises:
+        ScoringError: if ``OUT.parts`` belongs to another model or other arguments, or the merge finds gaps.
+        DataError / ModelLoadError: for missing inputs or an unloadable model.
+    """
+    from accelerate import PartialState
+
+    fmt = output_format(options.out, options.fmt)
+    state = PartialState(cpu=options.cpu)
+    predictor = Predictor.load(model_ref, device=state.device, task=options.task)
+    prepare_for_inference(predictor)
+    if options.quantize == "int8":
+        quantize_int8(predictor)
+    elif options.quantize is not None:
+        raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
+    text_column = options.text_column or predictor.task.text_column
+    fingerprint_hash = model_fingerprint(model_ref, predictor)
+    fingerprint = {
+        "model_ref": model_ref, "model_sha256": fingerprint_hash, "inputs": list(options.inputs),
+        "text_column": text_column, "limits": asdict(options.limits), "threshold": predictor.threshold,
+        "labels": list(predictor.task.labels), "quantize": options.quantize,
+        **({"task": options.task} if options.task else {}),
+    }
+    directory = parts_dir(options.out)
+    if state.is_main_process:
+        check_manifest(directory, fingerprint, is_main=True)
+        for pattern in (".part-*.tmp", "rank-*.json", "rank-*.ids"):  # a killed run's temp files; last run's counts
+            for stale in directory.glob(pattern):
+                stale.unlink(missing_ok=True)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        check_manifest(directory, fingerprint, is_main=False)
+
+    rank, world = state.process_index, state.num_processes
+    skip = done_ids(directory)
+    writer = PartWriter(directory, rank, part_schema(predictor.task.labels))
+    part_size = options.part_size or options.batch_size
+    meta = {"model_ref": model_ref, "model_version": model_version(predictor, fingerprint_hash)}
+    docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world)
+    q: queue.Queue = queue.Queue(maxsize=max(2, options.queue_size // options.batch_size))
+    stop = threading.Event()
+    counts = {"skipped": 0, "scored": 0, "failed": 0}
+    ids: list[str] = []
+    reader = threading.Thread(target=_read_ahead, daemon=True, args=(
+        docs, skip, q, stop, counts, ids, lambda window: make_batches(predictor, window, options.batch_size),
+        options.batch_size * SORT_WINDOW_BATCHES, options.batch_size))
+    reader.start()
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"scoring ({world} process{'es' if world > 1 else ''})", unit="doc",
+               disable=not state.is_main_process, dynamic_ncols=True)
+    parts_written, exhausted, pending = 0, False, []
+    try:
+        while not exhausted:
+            batch = _next_batch(q)
+            exhausted = batch is None
+            if batch is not None and batch.encoding is None:
+                pending.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
+                               for d in batch.docs)
+            elif batch is not None:
+                with _autocast(predictor.device):
+                    logits = predictor.window_logits(batch.encoding)
+                probs = predictor.document_probs(logits, batch.doc_index, len(batch.docs))
+                chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
+                pending.extend(_rows(batch.docs, probs, chunks, predictor, meta))
+            if batch is not None:
+                bar.update(len(batch.docs))
+            # Full parts as soon as they are ready, the rest at the end: a kill loses at most one part's work.
+            while pending and (len(pending) >= part_size or exhausted):
+                rows, pending = pending[:part_size], pending[part_size:]
+                writer.write(rows)
+                parts_written += 1
+                failed = sum(r["error"] is not None for r in rows)
+                counts["scored"] += len(rows) - failed
+                counts["failed"] += failed
+                if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
+                    break
+            if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
+                exhausted = not pending and _next_batch(q) is None  # nothing was left: the run is complete
+                if not exhausted:
+                    logger.warning(f"process {rank}: stopping after {parts_written} part(s) (--stop-after-parts); "
+                                   "rerun the same command to score the rest")
+                break
+    finally:
+        stop.set()
+        bar.close()
+    reader.join(timeout=5)
+    if exhausted:  # the ids this process enumerated: the merge checks that each is in exactly one row
+        write_text_atomic(directory / f"rank-{rank:03d}.ids", "".join(f"{i}\n" for i in ids))
+    write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": exhausted,
+                                                            "part_files": writer.num_files})
+    state.wait_for_everyone()
+    summary = _gather_counts(directory, world)
+    if state.is_main_process and summary.complete:
+        merge_parts(directory, options.out, fmt, summary)
+    state.wait_for_everyone()
+    return summary
+
+def _gather_counts(directory: Path, world: int) -> ScoreSummary:
+    summary = ScoreSummary(complete=True, num_processes=world)
+    for rank in range(world):
+        counts = json.loads((directory / f"rank-{rank:03d}.json").read_text())
+        summary.scored += counts["scored"]
+        summary.skipped += counts["skipped"]
+        summary.failed += counts["failed"]
+        summary.complete &= counts["complete"]
+    return summary
+
+
+def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> None:
+    """Merge all parts into ``out`` and its errors file, in input order, each document exactly once.
+
+    Raises:
+        ScoringError: if a document this run enumerated is in no part (which would be a bug).
+    """
+    expected: set[str] = set()
+    for rank in range(summary.num_processes):
+        expected.update((directory / f"rank-{rank:03d}.ids").read_text().splitlines())
+    tables = [pq.read_table(p) for p in part_files(directory)]
+    records = sorted((r for t in tables for r in t.to_pylist()), key=lambda r: r["index"])
+    seen: set[str] = set()
+    unique = []
+    for record in records:
+        if record["doc_id"] in expected and record["doc_id"] not in seen:
+            seen.add(record["doc_id"])
+            unique.append(record)
+    if missing := expected - seen:
+        raise ScoringError(f"{len(missing)} document(s) were enumerated but are in no part, e.g. "
+                           f"{sorted(missing)[:3]}; rerun the same command to score them")
+    if stale := len({r["doc_id"] for r in records} - expected):
+        logger.warning(f"{stale} row(s) in {directory} belong to documents no longer in the inputs (their "
+                       "content changed since they were scored); they are left out of the output")
+    scores = [{k: v for k, v in r.items() if k not in ("index", "error")} for r in unique if r["error"] is None]
+    errors = [{"doc_id": r["doc_id"], "source": r["source"], "reason": r["error"]} for r in unique if r["error"]]
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    schema = tables[0].schema if tables else pa.schema([("index", pa.int64()), ("error", pa.string())])
+    out_schema = pa.schema([f for f in schema if f.name not in ("index", "error")])
+    write_table_atomic(pa.Table.from_pylist(scores, schema=out_schema), out_path, fmt)
+    write_table_atomic(pa.Table.from_pylist(errors), errors_path(out), "jsonl")
+    summary.output, summary.errors_file = str(out_path), str(errors_path(out))
+    summary.rows, summary.error_rows = len(scores), len(errors)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest.update({"complete": True, "num_processes": summary.num_processes, "output": str(out_path),
+                     "rows": len(scores), "errors": len(errors), "parts": len(tables),
+                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json_atomic(directory / MANIFEST, manifest)
+
