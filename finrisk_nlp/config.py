@@ -30,11 +30,14 @@ class ModelConfig:
     """Which encoder to fine-tune and how texts are cut to its input size."""
 
     name_or_path: str = EMBEDDED_MODEL  # the offline MiniLM shipped as a package; a local dir or Hub id works too
-    max_length: int = 128  # tokens per window; longer texts are truncated (training) or chunked (eval/predict)
+    max_length: int = 128  # tokens per window
     trust_remote_code: bool = False  # only for Hub models whose code you have read
-    max_chunks: int = 1  # windows per document in evaluation/prediction; 1: truncate like training
+    max_chunks: int = 1  # windows per document, in training, evaluation and prediction alike; 1: truncate
     stride: int = 32  # tokens shared by neighbouring windows, so evidence on a window edge is seen whole
-    chunk_aggregation: Literal["max", "mean"] = "max"  # how window probabilities become a document's
+    pooling: Literal["attention", "mean", "max"] = "attention"  # how window vectors become a document's
+    token_pooling: Literal["cls", "mean"] = "cls"  # a window's vector: its first token, or the mean of its tokens
+    attn_implementation: str | None = None  # null: the encoder's default; sdpa | eager | flash_attention_2
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory for large encoders
 
     def validate(self) -> list[str]:
         problems = [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
@@ -44,6 +47,9 @@ class ModelConfig:
             problems.append(
                 f"model.stride must be in [0, max_length // 2 = {self.max_length // 2}], got {self.stride}"
             )
+        if self.attn_implementation not in (None, "sdpa", "eager", "flash_attention_2"):
+            problems.append(f"model.attn_implementation must be null, sdpa, eager or flash_attention_2, got "
+                            f"{self.attn_implementation!r}")
         return problems
 
 
@@ -55,8 +61,9 @@ class LoraSettings:
     r: int = 8
     alpha: int = 16  # scaling is alpha / r; 2*r is the usual choice
     dropout: float = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    # Pretrained modules to train in full and save with the adapter, e.g. [pooler]; new ones always are.
+    # auto: every attention and MLP Linear of the encoder (per architecture); all-linear; or layer names.
+    target_modules: list[str] = field(default_factory=lambda: ["auto"])
+    # Pretrained encoder modules to train in full and save with the adapter (the document heads always are).
     modules_to_save: list[str] = field(default_factory=list)
 
     def validate(self) -> list[str]:
@@ -66,7 +73,9 @@ class LoraSettings:
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"lora.dropout must be in [0, 1), got {self.dropout}")
         if not self.target_modules:
-            problems.append("lora.target_modules must name at least one module, e.g. [query, value]")
+            problems.append("lora.target_modules must name at least one module, e.g. auto or [query, value]")
+        if len(self.target_modules) > 1 and ({"auto", "all-linear"} & set(self.target_modules)):
+            problems.append(f"lora.target_modules: auto and all-linear stand alone, got {self.target_modules}")
         return problems
 
 
@@ -117,6 +126,7 @@ class TrainConfig:
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, no on CPU
     resume: str | None = None  # "latest" or a checkpoint dir; null: start fresh
     group_by_length: bool = True  # batches of similar length waste less padding
+    compile: bool = False  # torch.compile the model (GPU; the first steps are slow while it compiles)
     weighted_sampler: bool = False  # draw every class equally often (imbalanced data); overrides group_by_length
 
     def validate(self) -> list[str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from finrisk_nlp.cli.recipe import setup_logging
+from finrisk_nlp.cli.texts import read_texts
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
@@ -47,19 +48,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     sizes = {name: len(split) for name, split in splits.items()}
     logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
     return 0
-
-
-def read_texts(args: argparse.Namespace, verb: str) -> list[str]:
-    """Texts given as arguments plus those in ``--file`` (one per line); an error if there are none."""
-    texts = list(args.texts)
-    if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise FinriskError(f"--file {str(path)!r} does not exist; give a text file with one text per line")
-        texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not texts:
-        raise FinriskError(f"nothing to {verb}: give texts as arguments or --file with one text per line")
-    return texts
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -137,7 +125,7 @@ def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 EXTRA_COMMANDS.append(_add_score_command)
-from finrisk_nlp.evaluation.explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
+from finrisk_nlp.cli.explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
 
 EXTRA_COMMANDS.append(add_explain_command)
 

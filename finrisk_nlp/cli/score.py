@@ -16,9 +16,9 @@ import sys
 
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.serving.documents import ReadLimits
+from finrisk_nlp.serving.parts import FORMATS
 
 logger = logging.getLogger("finrisk_nlp")
-FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,23 +11,16 @@ schema problem is reported with the file, the row and the fix.
 from __future__ import annotations
 
 import logging
-import math
-import random
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
-import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Sampler
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from finrisk_nlp.config import DataConfig
 from finrisk_nlp.data.redaction import counts_by_type, redact_texts
-from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.tasks import Task, get_task, with_overrides
 
@@ -250,102 +243,3 @@ def load_splits(
         if pii_counts is not None:
             pii_counts.update(total)
     return task, datasets.DatasetDict({name: encode_labels(t, task) for name, t in splits.items()})
-
-
-def tokenize_splits(
-    splits: datasets.DatasetDict,
-    tokenizer: PreTrainedTokenizerBase,
-    task: Task,
-    max_length: int,
-    *,
-    stride: int = 0,
-    max_chunks: int = 1,
-) -> datasets.DatasetDict:
-    """Tokenize the text column; keep only model inputs and ``labels``.
-
-    ``train`` is truncated to ``max_length``. Every other split becomes one row per window (up to
-    ``max_chunks`` per text, overlapping by ``stride`` tokens; :func:`finrisk_nlp.data.windows.window_encodings`)
-    with a ``doc_index`` column naming the row of the text it came from, so evaluation can put the windows
-    of a document back together.
-    """
-
-    def truncate(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        return tokenizer(batch[task.text_column], truncation=True, max_length=max_length)
-
-    def windows(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, Any]:
-        columns, _ = window_encodings(tokenizer, batch[task.text_column], max_length, stride, max_chunks)
-        local = columns["doc_index"]
-        columns["doc_index"] = [indices[i] for i in local]
-        columns["labels"] = [batch["labels"][i] for i in local]
-        return columns
-
-    out = {}
-    for name, split in splits.items():
-        if name == "train":
-            extra = [c for c in split.column_names if c != "labels"]
-            out[name] = split.map(truncate, batched=True, remove_columns=extra, desc=f"Tokenizing {name}",
-                                  keep_in_memory=True)
-        else:
-            out[name] = split.map(windows, batched=True, with_indices=True, remove_columns=split.column_names,
-                                  desc=f"Tokenizing {name}", keep_in_memory=True)
-    return datasets.DatasetDict(out)
-
-
-class LengthGroupedSampler(Sampler[int]):
-    """Shuffled order in which neighbouring examples have similar lengths, so padded batches waste little.
-
-    Indices are shuffled, cut into mega-batches of ``mega_factor * batch_size``, and each mega-batch is sorted
-    by length. The order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so every process and a
-    resumed run see the same order.
-    """
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> None:
-        self.lengths = lengths
-        self.mega = max(batch_size * mega_factor, 1)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self) -> Iterator[int]:
-        order = list(range(len(self.lengths)))
-        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
-        for start in range(0, len(order), self.mega):
-            yield from sorted(order[start:start + self.mega], key=self.lengths.__getitem__, reverse=True)
-
-
-def build_dataloader(
-    split: datasets.Dataset,
-    tokenizer: PreTrainedTokenizerBase,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    seed: int = 0,
-    group_by_length: bool = True,
-    sampler: Sampler[int] | None = None,
-) -> DataLoader:
-    """A DataLoader with dynamic padding; training order is shuffled (length-grouped unless disabled, or the
-    given ``sampler``'s, e.g. :class:`finrisk_nlp.data.sampling.ClassBalancedSampler`)."""
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
-    lengths = [len(ids) for ids in split["input_ids"]]
-    if sampler is not None:
-        shuffle = False  # the sampler owns the order
-    elif shuffle and group_by_length:
-        sampler = LengthGroupedSampler(lengths, batch_size, seed)
-    elif not shuffle:  # evaluation: longest first, so memory peaks show up in the first batch rather than the last
-        sampler = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)  # type: ignore[assignment]
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        split, batch_size=batch_size, sampler=sampler, shuffle=shuffle and sampler is None,
-        collate_fn=collator, generator=generator if shuffle else None,
-    )
-
-
-def steps_per_epoch(num_examples: int, batch_size: int, num_processes: int, grad_accum: int) -> int:
-    """Optimizer steps one epoch takes once batches are sharded across processes."""
-    batches = math.ceil(num_examples / batch_size)
-    return math.ceil(math.ceil(batches / num_processes) / grad_accum)

@@ -14,19 +14,15 @@ Install with ``pip install finrisk_nlp[explain]``. Batch scoring calls :func:`ex
 
 from __future__ import annotations
 
-import argparse
 import html
-import json
-import os
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from finrisk_nlp.errors import FinriskError, ModelLoadError
-from finrisk_nlp.provenance import write_text_atomic
 
 if TYPE_CHECKING:
-    from finrisk_nlp.serving.predictor import Predictor
+    # Anything with .task, .model (a DocumentClassifier), .tokenizer, .metadata and .device, e.g. a Predictor.
+    Predictor = Any
 
 METHOD = "Layer Integrated Gradients (Captum) on the word embeddings, baseline [PAD]"
 
@@ -140,7 +136,7 @@ def _explain_batch(
     extra_names = list(inputs)  # attention_mask, token_type_ids (if the model has them)
 
     def forward(ids: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
-        logits = model(input_ids=ids, **dict(zip(extra_names, extra, strict=True))).logits.float()
+        logits = model(input_ids=ids, task=task.name, **dict(zip(extra_names, extra, strict=True))).logits.float()
         return torch.sigmoid(logits) if task.multi_label else torch.softmax(logits, dim=-1)
 
     extra_args = tuple(inputs[name] for name in extra_names)
@@ -313,41 +309,3 @@ def render_explanation_markdown(explanations: list[Explanation], heading_level: 
                   f"   > {''.join(shown)}", "",
                   f"   evidence: {', '.join(f'`{_md(w.text)}` {_fmt(w.score)}' for w in exp.evidence) or '(none)'}"]
     return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------------------------------------------------------------
-# finrisk explain
-
-
-def _cmd_explain(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from finrisk_nlp.cli.main import read_texts
-    from finrisk_nlp.serving.predictor import Predictor
-
-    texts = read_texts(args, "explain")
-    explanations = explain(Predictor.load(args.model), texts, args.top_k, label=args.label, n_steps=args.steps)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    for exp in explanations:
-        sys.stdout.write(json.dumps({"text": exp.text, **exp.to_dict()}) + "\n" if args.json
-                         else render_terminal(exp, color) + "\n")
-    if args.html:
-        write_text_atomic(args.html, render_html(explanations, title=f"Why {Path(args.model).name} decided"))
-        sys.stderr.write(f"wrote {args.html}\n")
-    return 0
-
-
-def add_explain_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``finrisk explain``."""
-    p = subparsers.add_parser("explain", help="show which words drove a prediction (token attributions)")
-    p.add_argument("model", help="run directory or model directory")
-    p.add_argument("texts", nargs="*", help="texts to explain")
-    p.add_argument("--file", help="a text file with one text per line")
-    p.add_argument("--label", help="explain this label instead of the predicted one")
-    p.add_argument("--top-k", type=int, default=5, help="evidence words to list (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=50, help="integration steps (default: %(default)s)")
-    p.add_argument("--html", help="also write a self-contained HTML page here")
-    p.add_argument("--json", action="store_true", help="one JSON object per text")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="colour the terminal output (auto: when it is a terminal and NO_COLOR is unset)")
-    p.set_defaults(func=_cmd_explain)

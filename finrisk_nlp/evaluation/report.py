@@ -194,7 +194,7 @@ def _markdown(
     if chunking:
         lines += ["", "## Long documents", "",
                   f"Windows of the model's max_length tokens, stride {chunking['stride']}, at most "
-                  f"{chunking['max_chunks']} per document, aggregated by `{chunking['aggregation']}`.", "",
+                  f"{chunking['max_chunks']} per document, pooled by `{chunking.get('pooling')}`.", "",
                   "| split | documents with more than one window | most windows used |", "|---|---|---|"]
         for split in ("validation", "test"):
             row = chunking[split]

@@ -210,7 +210,7 @@ def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = Non
     Raises:
         ModelLoadError: the reference does not resolve, or a published file fails its checksum.
     """
-    from finrisk_nlp.modeling.loading import METADATA_FILE
+    from finrisk_nlp.modeling import METADATA_FILE
 
     text = str(ref)
     if text.startswith(REGISTRY_PREFIX):

@@ -32,7 +32,7 @@ IGNORED_DIRS = (".cache",)  # written by huggingface_hub next to downloaded file
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory."""
-    from finrisk_nlp.modeling.loading import METADATA_FILE
+    from finrisk_nlp.modeling import METADATA_FILE
 
     required = (f"model/{METADATA_FILE}", "config.yaml", "metrics.json")
     missing = [name for name in required if not (run_dir / name).is_file()]
@@ -145,7 +145,7 @@ def _stage_merged(run_dir: Path, dest: Path, metadata: dict[str, Any]) -> None:
     if not metadata.get("lora"):
         raise ModelLoadError(f"{run_dir / 'model'} holds full weights, not an adapter: there is nothing to merge; "
                              "publish without --merged")
-    from finrisk_nlp.modeling.loading import load_model, save_model
+    from finrisk_nlp.modeling import load_model, save_model
 
     model, tokenizer, meta = load_model(run_dir / "model")
     save_model(model, tokenizer, meta, dest, merged=True)

@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.provenance import write_json_atomic
 
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}  # output suffix -> format
+
 MANIFEST = "manifest.json"
 COMPACT_FANOUT = 16
 _PART_NAME = re.compile(r"^part-(\d+)-(\d+)(?:-L(\d+))?\.parquet$")

@@ -1,8 +1,8 @@
 """Classify texts with a trained model: ``finrisk predict RUN_DIR "text" ...``.
 
-:class:`Predictor` is the one way trained models are used for inference; batch scoring and the CLI build
-on it. It applies what training stored in ``finrisk_model.json``: PII redaction before tokenisation,
-sliding windows over long texts, the calibration temperature and the operating threshold.
+:class:`Predictor` is the one way trained models are used for inference; batch scoring and the CLI build on it.
+It applies what training stored in ``finrisk_model.json``: PII redaction before tokenisation, the same token
+windows and document pooling as in training, the calibration and the operating threshold.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import numpy as np
 import torch
 
 from finrisk_nlp.data.redaction import redact_texts
-from finrisk_nlp.data.windows import Aggregation, aggregate_windows, probabilities, window_encodings
+from finrisk_nlp.data.windows import probabilities, window_encodings
+from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.evaluation.thresholds import decide
-from finrisk_nlp.modeling.loading import ModelMetadata, load_model
+from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
+from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.tasks import Task
 
 
 class Predictor:
-    """A loaded model with its tokenizer, label names, calibration, threshold and windowing settings.
+    """A loaded model with its tokenizer, label names, calibration, threshold and window settings, for one task.
 
     Example:
         >>> predictor = Predictor.load("runs/credit_text")
@@ -29,16 +31,17 @@ class Predictor:
         'default'
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, metadata: ModelMetadata) -> None:
+    def __init__(self, model: DocumentClassifier, tokenizer: Any, metadata: ModelMetadata,
+                 model_dir: Path | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.metadata = metadata
+        self.model_dir = model_dir
         self.task: Task = metadata.to_task()
         extra = metadata.extra or {}
         chunking = extra.get("chunking") or {}
         self.max_chunks: int = int(chunking.get("max_chunks", 1))
         self.stride: int = int(chunking.get("stride", 0))
-        self.aggregation: Aggregation = chunking.get("aggregation", "max")
         self.temperature: float = float((extra.get("calibration") or {}).get("temperature", 1.0))
         self.threshold: dict[str, Any] | None = extra.get("threshold")
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
@@ -46,9 +49,23 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None) -> Predictor:
         """Load a model by reference (run/model dir, ``registry:NAME[@STAGE]``, ``hub:ORG/NAME``); ``task`` picks
-        one task of a multi-task model (required for those)."""
-        model, tokenizer, meta = load_model(path, device=device, task=task)
-        return cls(model, tokenizer, meta)
+        one task of a multi-task model (required for those).
+
+        Raises:
+            ModelLoadError: when the reference does not resolve, or ``task`` is missing or unknown.
+        """
+        model_dir = resolve_model_ref(path)
+        model, tokenizer, meta = load_model(model_dir, device=device)
+        names = meta.task_names()
+        if task is None and len(names) > 1:
+            raise ModelLoadError(
+                f"{path} is a multi-task model for {names}: name the task to predict (no task was given), e.g. "
+                f"`finrisk predict MODEL --task {names[0]} \"text\"` or Predictor.load(path, task=...)")
+        if task is not None and task not in names:
+            kind = "multi-task model for" if len(names) > 1 else "single-task model for"
+            raise ModelLoadError(f"{path} is a {kind} {names}, but task {task!r} was asked for; leave out the task "
+                                 f"(--task) or pass one of {names}")
+        return cls(model, tokenizer, meta.for_task(task or names[0]), model_dir)
 
     @property
     def device(self) -> torch.device:
@@ -71,16 +88,16 @@ class Predictor:
         return columns, np.asarray(columns.pop("doc_index"), dtype=np.int64)
 
     @torch.inference_mode()
-    def window_logits(self, batch: Any) -> torch.Tensor:
-        """Raw logits (float32, on the CPU) of one padded batch of windows, e.g. from ``tokenizer.pad``."""
-        return self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu()
+    def window_vectors(self, batch: Any) -> torch.Tensor:
+        """Encoder vectors ``(W, hidden)`` of one padded batch of windows (e.g. from ``tokenizer.pad``)."""
+        return self.model.embed_windows(**{k: v.to(self.device) for k, v in batch.items()}, task=self.task.name)
 
-    def document_probs(self, logits: torch.Tensor, doc_index: np.ndarray, num_docs: int) -> np.ndarray:
-        """Calibrated document probabilities from the logits of their windows (temperature, then aggregation)."""
-        window_probs = probabilities(logits, self.task.multi_label, self.temperature)
-        doc_probs = aggregate_windows(window_probs, torch.from_numpy(doc_index), num_docs, self.aggregation,
-                                      self.task)
-        return doc_probs.numpy().astype(np.float32)
+    @torch.inference_mode()
+    def document_probs(self, vectors: torch.Tensor, doc_index: np.ndarray, num_docs: int) -> np.ndarray:
+        """Calibrated document probabilities from the vectors of all their windows (pooled by the task head)."""
+        index = torch.as_tensor(doc_index, device=vectors.device)
+        logits = self.model.classify(vectors, index, num_docs, task=self.task.name).float().cpu()
+        return probabilities(logits.double(), self.task.multi_label, self.temperature).numpy().astype(np.float32)
 
     def decide(self, probs: np.ndarray) -> list[Any]:
         """The decision at the stored operating threshold for each row of ``probs``."""
@@ -100,7 +117,7 @@ class Predictor:
 
         Args:
             texts: documents to score.
-            batch_size: windows per forward pass.
+            batch_size: windows per forward pass of the encoder.
             max_chunks: override the stored window cap (1: score only the first ``max_length`` tokens).
 
         Returns:
@@ -112,12 +129,16 @@ class Predictor:
         columns, doc_index = self.encode(texts, max_chunks)
         lengths = [len(ids) for ids in columns["input_ids"]]
         order = sorted(range(len(doc_index)), key=lengths.__getitem__, reverse=True)  # less padding per batch
-        logits = torch.zeros(len(doc_index), num_labels)
+        vectors: torch.Tensor | None = None
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             features = [{key: values[i] for key, values in columns.items()} for i in idx]
-            logits[idx] = self.window_logits(self.tokenizer.pad(features, return_tensors="pt"))
-        return self.document_probs(logits, doc_index, len(texts)), np.bincount(doc_index, minlength=len(texts))
+            batch_vectors = self.window_vectors(self.tokenizer.pad(features, return_tensors="pt"))
+            if vectors is None:
+                vectors = batch_vectors.new_zeros(len(doc_index), batch_vectors.shape[1])
+            vectors[torch.as_tensor(idx, device=vectors.device)] = batch_vectors
+        probs = self.document_probs(vectors, doc_index, len(texts))
+        return probs, np.bincount(doc_index, minlength=len(texts))
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per text: ``label`` (most probable; ``labels`` >= 0.5 for multi-label tasks), ``decision``

@@ -35,11 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from finrisk_nlp.cli.score import FORMATS
 from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.modeling import METADATA_FILE
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
 from finrisk_nlp.serving.parts import (
+    FORMATS,
     MANIFEST,
     PartWriter,
     ScoringError,
@@ -117,12 +119,10 @@ def parts_dir(out: str | Path) -> Path:
 
 def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
     """sha256 over the model's weight and metadata files (over its metadata when the files are not local)."""
-    from finrisk_nlp.modeling.loading import METADATA_FILE, find_model_dir
-
     digest = hashlib.sha256()
     try:
-        model_dir = Path(getattr(predictor, "model_dir", None) or find_model_dir(model_ref))
-        files = sorted(model_dir.glob("*.safetensors")) + [model_dir / METADATA_FILE]
+        model_dir = Path(predictor.model_dir or resolve_model_ref(model_ref))
+        files = sorted(model_dir.rglob("*.safetensors")) + [model_dir / METADATA_FILE]
         for path in files:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
     except (FinriskError, OSError):
@@ -139,16 +139,16 @@ def model_version(predictor: Predictor, fingerprint: str) -> str:
 
 
 def prepare_for_inference(predictor: Predictor) -> None:
-    """Merge a LoRA adapter into the weights (no adapter matmuls per layer) and make sure SDPA attention is used."""
+    """Merge a single LoRA adapter into the encoder (no adapter matmuls per layer) and use SDPA attention."""
     from peft import PeftModel
 
-    if isinstance(predictor.model, PeftModel):
-        predictor.model = predictor.model.merge_and_unload()
-    impl = getattr(predictor.model.config, "_attn_implementation", None)
-    if impl == "eager":
+    model = predictor.model
+    if isinstance(model.encoder, PeftModel) and len(model.encoder.peft_config) == 1:
+        model.encoder = model.encoder.merge_and_unload()
+    if getattr(model.config, "_attn_implementation", None) == "eager":
         with contextlib.suppress(Exception):  # models without an SDPA kernel keep eager attention
-            predictor.model.set_attn_implementation("sdpa")
-    logger.info(f"attention implementation: {getattr(predictor.model.config, '_attn_implementation', None)}")
+            model.encoder.set_attn_implementation("sdpa")
+    logger.info(f"attention implementation: {getattr(model.config, '_attn_implementation', None)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,8 +352,8 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
                                for d in batch.docs)
             elif batch is not None:
                 with _autocast(predictor.device):
-                    logits = predictor.window_logits(batch.encoding)
-                probs = predictor.document_probs(logits, batch.doc_index, len(batch.docs))
+                    vectors = predictor.window_vectors(batch.encoding)
+                probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs))
                 chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
                 pending.extend(_rows(batch.docs, probs, chunks, predictor, meta))
             if batch is not None:

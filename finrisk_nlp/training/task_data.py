@@ -1,0 +1,112 @@
+"""Each task's data for the training engine: splits, tokenised documents, loaders, loss and fairness slices.
+
+    accelerate launch recipes/credit_text.py data.train_file=my_loans.csv      # one task, the user's data
+    accelerate launch recipes/multitask.py multitask.data.aml_alert.train_file=my_alerts.csv
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import torch
+from accelerate import Accelerator
+from transformers import PreTrainedTokenizerBase
+
+from finrisk_nlp.config import DataConfig, RecipeConfig
+from finrisk_nlp.data.loaders import DocumentCollator, build_dataloader, tokenize_documents
+from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
+from finrisk_nlp.data.tables import load_splits
+from finrisk_nlp.evaluation.fairness import slice_values_of
+from finrisk_nlp.tasks import Task, get_task
+from finrisk_nlp.training.losses import RiskLoss, build_loss
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class TaskData:
+    """One task of a run: its (user-adjusted) Task, raw splits, loaders, loss and test slices."""
+
+    task: Task
+    splits: datasets.DatasetDict
+    loaders: dict[str, Any] = field(default_factory=dict)
+    loss: RiskLoss | None = None
+    weight: float = 1.0
+    test_slices: dict[str, list[str]] | None = None
+    pii_counts: Counter[str] = field(default_factory=Counter)
+    sampler: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+
+def task_names(cfg: RecipeConfig) -> list[str]:
+    """The tasks a run trains: ``multitask.tasks``, or the one ``task``."""
+    return list(cfg.multitask.tasks) or [cfg.task]
+
+
+def task_data_config(cfg: RecipeConfig, task: str) -> DataConfig:
+    """The ``data`` settings of one task. A single-task run uses ``data`` as it is; a multi-task run shares the
+    options and takes each task's files and labels from ``multitask.data.<task>`` with the task's default columns."""
+    if not cfg.multitask.tasks:
+        return cfg.data
+    own = cfg.multitask.data.get(task)
+    return dataclasses.replace(
+        cfg.data, train_file=own.train_file if own else None, validation_file=own.validation_file if own else None,
+        test_file=own.test_file if own else None, labels=own.labels if own else None, text_column=None,
+        label_column=None, positive_label=None,
+    )
+
+
+def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, TaskData]:
+    """Load, validate and split every task's data; check fairness slice columns before any training."""
+    out: dict[str, TaskData] = {}
+    single = not cfg.multitask.tasks
+    for name in task_names(cfg):
+        counts: Counter[str] = Counter()
+        with accelerator.main_process_first():
+            task, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed, pii_counts=counts)
+        slices = None
+        if cfg.eval.slice_columns:
+            present = all(c in splits["test"].column_names for c in cfg.eval.slice_columns)
+            if single or present:  # a multi-task run slices the tasks whose data have the columns
+                source = (cfg.data.test_file if single else None) or f"{name} test split"
+                slices = slice_values_of(splits["test"], cfg.eval.slice_columns, source)
+        out[name] = TaskData(task=task, splits=splits, test_slices=slices, pii_counts=counts,
+                             weight=float(cfg.multitask.loss_weights.get(name, 1.0)))
+    return out
+
+
+def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: PreTrainedTokenizerBase,
+                       accelerator: Accelerator) -> None:
+    """Tokenise every split into documents of windows and build its loaders and loss (in place)."""
+    on_gpu = accelerator.device.type == "cuda"
+    for item in data.values():
+        with accelerator.main_process_first():
+            tokenized = {s: tokenize_documents(item.splits[s], tokenizer, item.task, cfg.model.max_length,
+                                               stride=cfg.model.stride, max_chunks=cfg.model.max_chunks)
+                         for s in SPLITS}
+        collator = DocumentCollator(tokenizer, item.task.multi_label, pad_to_multiple_of=8 if on_gpu else None)
+        workers = {"num_workers": 2 if on_gpu else 0, "pin_memory": on_gpu}
+        labels = item.splits["train"]["labels"]
+        balanced = (ClassBalancedSampler(balance_strata(labels, item.task.multi_label), cfg.seed)
+                    if cfg.train.weighted_sampler else None)
+        item.loaders["train"] = build_dataloader(
+            tokenized["train"], collator, cfg.train.batch_size, shuffle=True, seed=cfg.seed,
+            group_by_length=cfg.train.group_by_length, sampler=balanced, **workers)
+        item.sampler = item.loaders["train"].sampler
+        for split in ("validation", "test"):
+            item.loaders[split] = build_dataloader(tokenized[split], collator, cfg.train.eval_batch_size,
+                                                   shuffle=False, **workers)
+        item.loss = build_loss(cfg.loss, item.task, labels)
+
+
+def loss_device_move(item: TaskData, device: torch.device) -> None:
+    """Class weights live on the model's device, moved once rather than every step."""
+    if item.loss is not None:
+        item.loss.to(device)
