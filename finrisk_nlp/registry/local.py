@@ -31,8 +31,8 @@ from typing import Any
 
 from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
 from finrisk_nlp.errors import FinriskError, ModelLoadError
-from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
 from finrisk_nlp.provenance import write_json_atomic
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
 from finrisk_nlp.registry.release import MANIFEST_FILE, RELEASE_FILE, read_run, stage_release, verify_release
 
 REGISTRY_ENV = "FINRISK_REGISTRY"

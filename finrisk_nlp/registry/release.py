@@ -19,8 +19,8 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 
 logger = logging.getLogger(__name__)
 
