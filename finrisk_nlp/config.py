@@ -194,16 +194,36 @@ class LossConfig:
 class ThresholdConfig:
     """The operating point tuned on calibrated validation probabilities after training (``evaluation.thresholds``)."""
 
-    target: str = "f1"  # f1 | recall_at_precision=0.9 | precision_at_recall=0.95
+    target: str = "f1"  # f1 | min_cost | recall_at_precision=0.9 | precision_at_recall=0.95
+    costs: dict[str, float] = field(default_factory=lambda: {"fn": 1.0, "fp": 1.0})  # min_cost: {fn: 20, fp: 1}
+    risk_classes: list[str] = field(default_factory=list)  # multi-class: classes with their own threshold
+    review_band: float | None = None  # decision "review" within this distance of the threshold, e.g. 0.1
+    conformal_alpha: float | None = None  # decision "review" unless the conformal set (level 1-alpha) has one label
 
     def validate(self) -> list[str]:
         from finrisk_nlp.evaluation.thresholds import parse_target
 
+        problems = []
         try:
-            parse_target(self.target)
+            parse_target(self.target, self.costs)
         except ValueError as exc:
-            return [f"threshold.target: {exc}"]
-        return []
+            problems.append(f"threshold.target: {exc}")
+        if self.review_band is not None and not 0.0 < self.review_band < 0.5:
+            problems.append(f"threshold.review_band must be in (0, 0.5) or null, got {self.review_band}")
+        if self.conformal_alpha is not None and not 0.0 < self.conformal_alpha < 1.0:
+            problems.append(f"threshold.conformal_alpha must be in (0, 1) or null, got {self.conformal_alpha}")
+        if self.review_band and self.conformal_alpha:
+            problems.append("threshold.review_band and threshold.conformal_alpha are two abstention rules; set one")
+        return problems
+
+
+@dataclass
+class CalibrationConfig:
+    """How validation logits are calibrated after training (``evaluation.calibration.fit_calibration``)."""
+
+    # auto: lowest cross-validated NLL on validation, never worse than none; platt: binary/multi-label; vector:
+    # multi-class
+    method: Literal["auto", "none", "temperature", "platt", "vector", "isotonic"] = "auto"
 
 
 @dataclass
@@ -294,13 +314,21 @@ class RecipeConfig:
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def validate(self) -> list[str]:
-        from finrisk_nlp.tasks import list_tasks
+        from finrisk_nlp.tasks import get_task, list_tasks
 
         problems = []
         if self.task not in list_tasks():
             problems.append(f"task: unknown task {self.task!r}; registered tasks are {list_tasks()}")
+        if self.calibration.method in ("platt", "vector"):
+            kinds = {"platt": "binary or multi-label", "vector": "multi-class"}
+            wrong = [t for t in (self.multitask.tasks or [self.task]) if t in list_tasks()
+                     and (get_task(t).multi_label or get_task(t).is_binary) == (self.calibration.method == "vector")]
+            if wrong:
+                problems.append(f"calibration.method: {self.calibration.method} is for {kinds[self.calibration.method]}"
+                                f" tasks, not {wrong}; use auto, temperature or isotonic")
         return problems
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -51,7 +53,7 @@ def test_tied_scores_fall_on_the_same_side():
 
 @pytest.mark.parametrize("bad", ["f2", "recall_at_precision", "recall_at_precision=1.5", "f1=0.3", "precision=0.9"])
 def test_bad_targets_are_config_errors(bad):
-    with pytest.raises(ConfigError, match="threshold.target: expected f1, recall_at_precision=P"):
+    with pytest.raises(ConfigError, match=re.escape("threshold.target: expected f1, min_cost, recall_at_precision=P")):
         load_config(None, [f"threshold.target={bad}"])
 
 
@@ -116,3 +118,106 @@ def test_window_aggregation():
     three = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]])
     out = aggregate_windows(three, torch.tensor([0, 0]), 1, "max", Task("x", "t", "l", labels=("a", "b", "c")))
     assert out[0].tolist() == pytest.approx([0.7 / 1.6, 0.5 / 1.6, 0.4 / 1.6])  # per-class maxima, renormalised
+
+
+def _calibrated_binary(n, seed):
+    rng = np.random.default_rng(seed)
+    p = 1 / (1 + np.exp(-rng.normal(-2.0, 1.5, n)))
+    labels = (rng.random(n) < p).astype(int)
+    return np.stack([1 - p, p], axis=1), labels
+
+
+def test_min_cost_threshold_is_near_the_bayes_threshold_and_beats_f1_on_cost():
+    target = parse_target("min_cost", {"fn": 20, "fp": 1})
+    val_probs, val_labels = _calibrated_binary(4000, seed=0)
+    stored = tune_thresholds(val_probs, val_labels, AML, target)
+    row = stored["by_label"]["escalate"]
+    assert stored["target"] == "min_cost" and row["costs"] == {"fn": 20.0, "fp": 1.0}
+    assert row["value"] == pytest.approx(1 / 21, abs=0.02)  # calibrated probabilities: flag when p >= fp/(fp+fn)
+    test_probs, test_labels = _calibrated_binary(4000, seed=1)
+    op = operating_point_metrics(test_probs, test_labels, AML, stored)
+    f1_stored = tune_thresholds(val_probs, val_labels, AML, parse_target("f1"))
+    f1_stored["by_label"]["escalate"]["costs"] = {"fn": 20.0, "fp": 1.0}
+    assert op["expected_cost"] < operating_point_metrics(test_probs, test_labels, AML, f1_stored)["expected_cost"]
+    # the cost reported on validation is the count of misses and false alerts at that threshold, by hand
+    flagged = val_probs[:, 1] >= row["value"]
+    by_hand = (20 * (flagged == 0) * (val_labels == 1) + (flagged == 1) * (val_labels == 0)).mean()
+    assert row["cost"] == pytest.approx(by_hand)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["threshold.target=min_cost", "threshold.costs={fn: 20, fp: -1}"], "threshold.target: min_cost needs costs"),
+    (["threshold.target=min_cost", "threshold.costs={fn: 20, tp: 1}"], "threshold.target: min_cost needs costs"),
+    (["threshold.review_band=0.7"], "threshold.review_band must be in (0, 0.5) or null, got 0.7"),
+    (["threshold.conformal_alpha=0"], "threshold.conformal_alpha must be in (0, 1) or null, got 0.0"),
+    (["threshold.review_band=0.1", "threshold.conformal_alpha=0.1"], "are two abstention rules; set one"),
+])
+def test_bad_decision_settings_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, overrides)
+
+
+def test_risk_classes_of_a_multiclass_task_get_their_own_thresholds():
+    rng = np.random.default_rng(0)
+    n = 600
+    labels = rng.integers(0, 8, n)
+    probs = np.full((n, 8), 0.02)
+    probs[np.arange(n), labels] = 0.5
+    gambling = MEMO.labels.index("gambling")
+    # gambling is under-predicted: its true cases get 0.3 while a grocery-like class gets 0.5
+    rows = labels == gambling
+    probs[rows, gambling], probs[rows, 0] = 0.3, 0.5
+    probs /= probs.sum(1, keepdims=True)
+    stored = tune_thresholds(probs, labels, MEMO, ThresholdTarget("f1"), risk_classes=["gambling", "crypto"])
+    assert list(stored["by_label"]) == ["gambling", "crypto"] and stored["risk_classes"] == ["gambling", "crypto"]
+    decisions = decide(probs, MEMO, stored)
+    assert all(d == "gambling" for d in np.array(decisions)[rows])  # argmax would say groceries
+    others = ~rows & (labels != MEMO.labels.index("crypto"))
+    assert [d for d in np.array(decisions)[others]] == [MEMO.labels[k] for k in labels[others]]
+    op = operating_point_metrics(probs, labels, MEMO, stored)
+    assert op["per_label"]["gambling"]["recall"] == 1.0 and set(op["per_label"]) == {"gambling", "crypto"}
+    with pytest.raises(ConfigError, match=re.escape("threshold.risk_classes: ['casino'] not among the labels")):
+        tune_thresholds(probs, labels, MEMO, ThresholdTarget("f1"), risk_classes=["casino"])
+    with pytest.raises(ConfigError, match=re.escape("threshold.risk_classes applies to multi-class tasks")):
+        tune_thresholds(probs[:, :2], labels % 2, AML, ThresholdTarget("f1"), risk_classes=["escalate"])
+
+
+def test_review_band_sends_documents_near_the_threshold_to_review():
+    probs = np.array([[0.9, 0.1], [0.62, 0.38], [0.55, 0.45], [0.2, 0.8], [0.45, 0.55]])
+    labels = np.array([0, 1, 0, 1, 1])
+    stored = {"target": "f1", "by_label": {"escalate": {"value": 0.4}}, "review_band": 0.1}
+    assert decide(probs, AML, stored) == ["close", "review", "review", "escalate", "escalate"]
+    op = operating_point_metrics(probs, labels, AML, stored)
+    assert op["coverage"] == pytest.approx(3 / 5) and op["reviewed"] == 2
+    assert op["decided_error_rate"] == 0.0 and op["recall"] == 1.0 and op["flagged"] == 2
+    ml = np.array([[0.9, 0.1, 0.1, 0.1], [0.55, 0.1, 0.1, 0.1]])
+    ml_stored = {"target": "f1", "by_label": {n: {"value": 0.5} for n in TYPOLOGY.labels}, "review_band": 0.1}
+    assert decide(ml, TYPOLOGY, ml_stored) == [["structuring"], "review"]
+
+
+def test_split_conformal_abstention_controls_the_error_it_promises():
+    rng = np.random.default_rng(1)
+
+    def sample(n):
+        logits = rng.normal(0, 1.5, (n, 8))
+        p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        return p, (rng.random((n, 1)) > p.cumsum(1)).sum(1)
+
+    val_probs, val_labels = sample(2000)
+    alpha = 0.2
+    stored = tune_thresholds(val_probs, val_labels, MEMO, ThresholdTarget("f1"), conformal_alpha=alpha)
+    test_probs, test_labels = sample(4000)
+    quantile = stored["conformal"]["quantile"]
+    in_set = test_probs >= 1 - quantile
+    assert in_set[np.arange(4000), test_labels].mean() >= 1 - alpha - 0.02  # marginal coverage of the sets
+    decisions = np.array(decide(test_probs, MEMO, stored), dtype=object)
+    decided = decisions != "review"
+    wrong = decided & (decisions != np.array([MEMO.labels[k] for k in test_labels], dtype=object))
+    # what split-conformal guarantees: wrong automatic decisions are at most alpha of all documents
+    assert wrong.mean() <= alpha + 0.02
+    op = operating_point_metrics(test_probs, test_labels, MEMO, stored)
+    assert op["coverage"] == pytest.approx(decided.mean()) and 0.05 < op["coverage"] < 1
+    assert op["decided_error_rate"] == pytest.approx(wrong.sum() / decided.sum())
+    assert op["decided_error_rate"] * op["coverage"] <= alpha + 0.02
+    with pytest.raises(ConfigError, match=re.escape("threshold.conformal_alpha applies to single-label tasks")):
+        tune_thresholds(np.full((4, 4), 0.5), np.eye(4), TYPOLOGY, ThresholdTarget("f1"), conformal_alpha=0.1)

@@ -1,7 +1,8 @@
 """Classification metrics for risk tasks, computed offline with numpy and scikit-learn.
 
 Used by the training loop (validation every epoch, test at the end; written to ``RUN_DIR/metrics.json``)
-and by the benchmarks. Pure functions: probabilities and labels in, a JSON-ready dict out.
+and by the benchmarks. Pure functions: probabilities and labels in, a JSON-ready dict out. PR-AUC, per-class
+ECE and the Brier score come from the ``evaluate`` modules in :mod:`finrisk_nlp.evaluation.metric_modules`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
-    average_precision_score,
     confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
     roc_auc_score,
 )
 
+from finrisk_nlp.evaluation import risk_measures
 from finrisk_nlp.tasks import Task
 
 
@@ -43,9 +44,13 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
 
     Returns:
         ``accuracy``, ``macro_f1``, ``roc_auc``, ``pr_auc`` (for binary tasks: of the positive class; else
-        macro one-vs-rest), ``ece`` (:func:`expected_calibration_error`), ``per_class`` precision/recall/F1/
-        support, ``confusion_matrix`` (rows: true label) and ``num_examples``.
+        macro one-vs-rest over the classes present), ``ece`` (top-label, :func:`expected_calibration_error`),
+        ``ece_per_class`` (each class's probability against its own outcome) and for binary tasks
+        ``ece_positive`` (the risk class's), ``brier`` (:func:`~.risk_measures.task_brier`), ``per_class``
+        precision/recall/F1/support, ``confusion_matrix`` (rows: true label) and ``num_examples``.
     """
+    from finrisk_nlp.evaluation.metric_modules import load_metric
+
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
     names = list(task.labels)
@@ -55,7 +60,6 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
         accuracy = float((preds == targets).all(axis=1).mean())
         macro_f1 = float(f1_score(targets, preds, average="macro", zero_division=0))
         roc_auc = _safe(roc_auc_score, targets, probs, average="macro")
-        pr_auc = _safe(average_precision_score, targets, probs, average="macro")
         precision, recall, f1, support = precision_recall_fscore_support(targets, preds, zero_division=0)
         matrix = None
     else:
@@ -67,15 +71,23 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
             positive = probs[:, task.positive_index]
             is_positive = (targets == task.positive_index).astype(int)
             roc_auc = _safe(roc_auc_score, is_positive, positive)
-            pr_auc = _safe(average_precision_score, is_positive, positive)
         else:
             onehot = np.eye(len(names), dtype=int)[targets]
             roc_auc = _safe(roc_auc_score, onehot, probs, average="macro", multi_class="ovr")
-            pr_auc = _safe(average_precision_score, onehot, probs, average="macro")
         precision, recall, f1, support = precision_recall_fscore_support(
             targets, preds, labels=range(len(names)), zero_division=0
         )
         matrix = confusion_matrix(targets, preds, labels=range(len(names))).tolist()
+    inputs = {"prediction_scores": probs, "references": targets, "multi_label": task.multi_label,
+              "positive_index": task.positive_index if task.is_binary else None}
+    calibration = load_metric("classwise_ece").compute(**inputs) if len(labels) else {"ece_per_class": []}
+    extra: dict[str, Any] = {
+        "ece_per_class": dict(zip(names, calibration["ece_per_class"], strict=False)),
+        "brier": load_metric("brier_score").compute(**inputs)["brier_score"] if len(labels) else None,
+    }
+    if task.is_binary and len(labels):
+        extra["ece_positive"] = calibration["ece_positive"]
+    pr_auc = load_metric("pr_auc").compute(**inputs)["pr_auc"] if len(labels) else None
     return {
         "num_examples": int(len(labels)),
         "accuracy": accuracy,
@@ -83,6 +95,7 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
         "roc_auc": roc_auc,
         "pr_auc": pr_auc,
         "ece": expected_calibration_error(probs, labels, task),
+        **extra,
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
@@ -116,6 +129,19 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: 
     return out
 
 
+def risk_reliability_bins(
+    probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: int = 15
+) -> dict[str, list[float]]:
+    """Reliability of P(risk class), not of the top-label confidence: mean predicted ``probability``, observed
+    ``frequency`` and ``count`` per non-empty equal-width bin. Binary tasks: the risk class; others: every class
+    (or label) probability against its own outcome, pooled."""
+    columns, targets, _ = risk_measures.risk_columns(probs, labels, task)
+    count, probability, frequency = risk_measures.calibration_bins(columns.ravel(), targets.ravel(), n_bins)
+    keep = count[0] > 0
+    return {"probability": probability[0][keep].tolist(), "frequency": frequency[0][keep].tolist(),
+            "count": count[0][keep].astype(int).tolist()}
+
+
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: int = 15) -> float:
     """ECE: the count-weighted mean gap between confidence and accuracy over :func:`reliability_bins`."""
     bins = reliability_bins(probs, labels, task, n_bins)
@@ -131,40 +157,63 @@ def operating_point_metrics(
 ) -> dict[str, Any]:
     """Precision and recall of the decisions made at the stored threshold (:func:`~.thresholds.decide`).
 
-    Binary: of the positive class, plus how many texts are flagged. Multi-label: per label and macro.
-    Multi-class (arg-max decision): macro precision/recall.
+    Binary: of the positive class, plus how many texts are flagged and, for a ``min_cost`` target, the
+    ``expected_cost`` per document. Multi-label: per label and macro. Multi-class: macro precision/recall, and
+    ``per_label`` for the risk classes that have thresholds. With an abstention rule, ``coverage`` (the share
+    of documents decided), ``reviewed`` (how many were not) and ``decided_error_rate`` (wrong decisions among
+    the decided: any label wrong for multi-label tasks) are added, and precision/recall are of the decided ones.
     """
-    from finrisk_nlp.evaluation.thresholds import decide
+    from finrisk_nlp.evaluation.thresholds import REVIEW, decide
 
+    threshold = threshold or {}
+    by_label = threshold.get("by_label") or {}
     decisions = decide(probs, task, threshold)
     labels = np.asarray(labels)
-    out: dict[str, Any] = {"target": (threshold or {}).get("target", "argmax")}
+    decided = np.array([d != REVIEW for d in decisions], dtype=bool)
+    out: dict[str, Any] = {"target": threshold.get("target", "argmax")}
+    if threshold.get("review_band") or threshold.get("conformal"):
+        out.update(coverage=float(decided.mean()) if len(decided) else 0.0, reviewed=int((~decided).sum()))
+    names = list(task.labels)
+    kept = [d for d, keep in zip(decisions, decided, strict=True) if keep]
+    labels = labels[decided]
     if task.multi_label:
-        names = list(task.labels)
-        preds = np.array([[name in d for name in names] for d in decisions], dtype=int).reshape(len(labels), -1)
-        p, r, f, _ = precision_recall_fscore_support(labels.astype(int), preds, zero_division=0)
+        preds = np.array([[name in d for name in names] for d in kept], dtype=int).reshape(len(labels), -1)
+        targets = labels.astype(int).reshape(len(labels), -1)
+        p, r, f, _ = precision_recall_fscore_support(targets, preds, zero_division=0)
         out["per_label"] = {
-            n: {"threshold": (threshold or {}).get("by_label", {}).get(n, {}).get("value", 0.5),
+            n: {"threshold": by_label.get(n, {}).get("value", 0.5),
                 "precision": float(a), "recall": float(b), "f1": float(c)}
             for n, a, b, c in zip(names, p, r, f, strict=True)
         }
         out.update(precision=float(p.mean()), recall=float(r.mean()), f1=float(f.mean()))
-        return out
-    preds = np.array([task.labels.index(d) for d in decisions], dtype=int)
-    targets = labels.astype(int)
-    if task.is_binary:
-        pos = task.positive_index
-        p, r, f, _ = precision_recall_fscore_support(
-            targets == pos, preds == pos, average="binary", zero_division=0
-        )
-        value = (threshold or {}).get("by_label", {}).get(task.labels[pos], {}).get("value")
-        out.update(label=task.labels[pos], threshold=value, precision=float(p), recall=float(r), f1=float(f),
-                   flagged=int((preds == pos).sum()))
-        return out
-    p, r, f, _ = precision_recall_fscore_support(
-        targets, preds, labels=range(len(task.labels)), average="macro", zero_division=0
-    )
-    out.update(precision=float(p), recall=float(r), f1=float(f))
+        errors = (preds != targets).any(axis=1)
+    else:
+        preds = np.array([names.index(d) for d in kept], dtype=int)
+        targets = labels.astype(int)
+        errors = preds != targets
+        if task.is_binary:
+            pos = task.positive_index
+            p, r, f, _ = precision_recall_fscore_support(
+                targets == pos, preds == pos, average="binary", zero_division=0
+            )
+            row = by_label.get(names[pos], {})
+            out.update(label=names[pos], threshold=row.get("value"), precision=float(p), recall=float(r),
+                       f1=float(f), flagged=int((preds == pos).sum()))
+            if "costs" in row:
+                cost = risk_measures.expected_cost(preds == pos, targets == pos, row["costs"]["fn"],
+                                                   row["costs"]["fp"])
+                out["expected_cost"] = float(cost[0]) if len(preds) else 0.0
+        else:
+            p, r, f, _ = precision_recall_fscore_support(
+                targets, preds, labels=range(len(names)), average=None, zero_division=0
+            )
+            out.update(precision=float(p.mean()), recall=float(r.mean()), f1=float(f.mean()))
+            if by_label:
+                out["per_label"] = {n: {"threshold": by_label[n]["value"], "precision": float(p[names.index(n)]),
+                                        "recall": float(r[names.index(n)]), "f1": float(f[names.index(n)])}
+                                    for n in by_label}
+    if "coverage" in out:
+        out["decided_error_rate"] = float(errors.mean()) if len(errors) else 0.0
     return out
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from finrisk_nlp.evaluation.metrics import reliability_bins
-from finrisk_nlp.evaluation.thresholds import decide
+from finrisk_nlp.evaluation.metrics import risk_reliability_bins
+from finrisk_nlp.evaluation.thresholds import REVIEW, decide
 from finrisk_nlp.provenance import write_text_atomic
 from finrisk_nlp.tasks import Task
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 REPORT_DIR = "report"
 PLOTS = {"confusion_matrix": "Confusion matrix at the operating point (test)",
          "precision_recall": "Precision-recall curve with the operating point (test)",
-         "reliability": "Reliability diagram before and after calibration (test)"}
+         "reliability": "Reliability of P(risk class) before and after calibration (test)"}
 
 
 @dataclass
@@ -49,6 +49,11 @@ class ReportInputs:
     threshold: dict[str, Any] | None
 
 
+def _flags(decision: Any, name: str) -> bool:
+    """Whether a decision flags ``name``: a label, a list of labels (multi-label) or ``"review"`` (no flag)."""
+    return name in decision if isinstance(decision, list) else decision == name
+
+
 def _curves(inputs: ReportInputs) -> list[tuple[str, np.ndarray, np.ndarray, tuple[float, float] | None]]:
     """(label, scores, 0/1 targets, operating (recall, precision)) for each curve to draw."""
     task, probs, labels = inputs.task, inputs.probs, np.asarray(inputs.labels)
@@ -58,7 +63,7 @@ def _curves(inputs: ReportInputs) -> list[tuple[str, np.ndarray, np.ndarray, tup
     for name in names:
         k = task.labels.index(name)
         target = labels[:, k].astype(int) if task.multi_label else (labels.astype(int) == k).astype(int)
-        flagged = np.array([name in d if task.multi_label else d == name for d in decisions], dtype=bool)
+        flagged = np.array([_flags(d, name) for d in decisions], dtype=bool)
         tp = int((flagged & (target == 1)).sum())
         point = (tp / max(int(target.sum()), 1), tp / max(int(flagged.sum()), 1)) if flagged.any() else None
         out.append((name, probs[:, k], target, point))
@@ -74,14 +79,15 @@ def _confusion(inputs: ReportInputs) -> tuple[np.ndarray, list[str], list[str], 
         rows = []
         for k, name in enumerate(task.labels):
             truth = labels[:, k] > 0.5
-            flagged = np.array([name in d for d in decisions], dtype=bool)
+            flagged = np.array([_flags(d, name) for d in decisions], dtype=bool)
             rows.append([(truth & flagged).sum(), (truth & ~flagged).sum(), (~truth & flagged).sum(),
                          (~truth & ~flagged).sum()])
         return np.asarray(rows, dtype=int), list(task.labels), ["TP", "FN", "FP", "TN"], "outcome"
-    matrix = np.zeros((len(task.labels), len(task.labels)), dtype=int)
+    columns = list(task.labels) + ([REVIEW] if REVIEW in decisions else [])
+    matrix = np.zeros((len(task.labels), len(columns)), dtype=int)
     for truth, decision in zip(labels.astype(int), decisions, strict=True):
-        matrix[truth, task.labels.index(decision)] += 1
-    return matrix, list(task.labels), list(task.labels), "decision"
+        matrix[truth, columns.index(decision)] += 1
+    return matrix, list(task.labels), columns, "decision"
 
 
 def _plot_all(out_dir: Path, inputs: ReportInputs) -> list[str]:
@@ -129,9 +135,10 @@ def _plot_all(out_dir: Path, inputs: ReportInputs) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     for probs, name in ((inputs.probs_raw, "before"), (inputs.probs, "after")):
-        bins = reliability_bins(probs, inputs.labels, task)
-        ax.plot(bins["confidence"], bins["accuracy"], marker="o", label=f"{name} calibration")
-    ax.set_xlabel("predicted probability")
+        bins = risk_reliability_bins(probs, inputs.labels, task)
+        ax.plot(bins["probability"], bins["frequency"], marker="o", label=f"{name} calibration")
+    risk = f"P({task.labels[task.positive_index]})" if task.is_binary else "P(class), every class one-vs-rest"
+    ax.set_xlabel(f"predicted {risk}")
     ax.set_ylabel("observed frequency")
     ax.set_title(PLOTS["reliability"], fontsize=9)
     ax.legend(fontsize=7)
@@ -146,6 +153,20 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _calibration_lines(cal: dict[str, Any]) -> list[str]:
+    """The calibration section from a :func:`~.calibration.fit_calibration` report."""
+    chosen = f"`{cal['method']}`" + (" (chosen by `auto`)" if cal.get("requested") == "auto" else "")
+    lines = ["", "## Calibration", "", f"Method {chosen}, fitted on validation; probabilities returned by the model "
+             "are calibrated."]
+    if cal.get("cv_nll"):
+        lines += ["", f"Held-out NLL in {cal['folds']}-fold cross-validation inside validation:", "",
+                  "| method | NLL |", "|---|---|"] + [f"| {m} | {v:.4f} |" for m, v in cal["cv_nll"].items()]
+    lines += ["", "| validation | before | after |", "|---|---|---|"]
+    for key in ("nll", "ece", "risk_ece", "brier", "mean_risk_probability"):
+        lines.append(f"| {key} | {_fmt(cal['before'].get(key))} | {_fmt(cal['after'].get(key))} |")
+    return lines
+
+
 def _markdown(
     results: dict[str, Any], inputs: ReportInputs, plots: list[str], plot_note: str | None, extra_sections: list[str]
 ) -> str:
@@ -156,7 +177,7 @@ def _markdown(
              + (" (multi-label)" if task.multi_label else ""), "",
              "## Test metrics", "", "| metric | test | best validation |", "|---|---|---|"]
     validation = results.get("validation") or {}
-    for key in ("num_examples", "accuracy", "macro_f1", "roc_auc", "pr_auc", "ece"):
+    for key in ("num_examples", "accuracy", "macro_f1", "roc_auc", "pr_auc", "ece", "ece_positive", "brier"):
         lines.append(f"| {key} | {_fmt(test.get(key))} | {_fmt(validation.get(key))} |")
     baseline = results.get("majority_baseline") or {}
     lines += ["", f"Majority-class baseline: accuracy {_fmt(baseline.get('accuracy'))}, "
@@ -183,12 +204,26 @@ def _markdown(
                      f"macro recall {_fmt(op.get('recall'))}.")
 
     cal = results.get("calibration") or {}
-    if cal:
+    if "temperature" in cal and "ece_before" in cal:
         lines += ["", "## Calibration", "",
                   f"Temperature scaling fitted on validation: T = {cal['temperature']:.3f} (probabilities returned "
                   "by the model are calibrated).", "", "| split | ECE before | ECE after |", "|---|---|---|"]
         for split in ("validation", "test"):
             lines.append(f"| {split} | {_fmt(cal['ece_before'][split])} | {_fmt(cal['ece_after'][split])} |")
+    elif cal.get("before"):
+        lines += _calibration_lines(cal)
+
+    intervals = test.get("intervals") or {}
+    if intervals:
+        lines += ["", "## Uncertainty (test, bootstrap 95% intervals)", "", "| metric | estimate | interval |",
+                  "|---|---|---|"]
+        for key, (low, high) in intervals.items():
+            estimate = op.get("recall") if key == "recall" else test.get(key)
+            lines.append(f"| {key} | {_fmt(estimate)} | {_fmt(low)} to {_fmt(high)} |")
+    if "coverage" in op:
+        lines += ["", f"Abstention: {_fmt(op['coverage'])} of test documents decided automatically, "
+                      f"{op['reviewed']} sent to review; error rate on the decided ones "
+                      f"{_fmt(op['decided_error_rate'])}."]
 
     chunking = results.get("chunking") or {}
     if chunking:

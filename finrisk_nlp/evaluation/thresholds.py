@@ -6,51 +6,73 @@ Chosen after training on calibrated validation probabilities and stored with the
     finrisk predict runs/aml_alert "..."      # the "decision" field applies the stored threshold
 
 Targets: ``f1`` (best F1), ``recall_at_precision=P`` (most recall with precision >= P: fewest missed cases
-for a tolerable alert load) and ``precision_at_recall=R`` (most precision with recall >= R: catch at least R
-of the risky cases with as few false alerts as possible). A flag is raised when ``probability >= threshold``.
+for a tolerable alert load), ``precision_at_recall=R`` (most precision with recall >= R: catch at least R
+of the risky cases with as few false alerts as possible) and ``min_cost`` (least ``fn * missed + fp * false
+alerts`` with ``threshold.costs={fn: 20, fp: 1}``). A flag is raised when ``probability >= threshold``.
+
+Multi-class tasks get thresholds for ``threshold.risk_classes`` only (the others compete by arg-max). Two
+abstention rules send documents to a person (decision ``"review"``): ``threshold.review_band=B`` (the risk
+probability lies within B of its threshold) and ``threshold.conformal_alpha=A`` (split-conformal prediction sets
+calibrated on validation; a document is decided only when its set holds exactly one label).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.tasks import Task
 
 logger = logging.getLogger(__name__)
 
-TargetKind = Literal["f1", "recall_at_precision", "precision_at_recall"]
-TARGET_KINDS: tuple[str, ...] = ("f1", "recall_at_precision", "precision_at_recall")
+TargetKind = Literal["f1", "recall_at_precision", "precision_at_recall", "min_cost"]
+TARGET_KINDS: tuple[str, ...] = ("f1", "recall_at_precision", "precision_at_recall", "min_cost")
+REVIEW = "review"
 
 
 @dataclass(frozen=True)
 class ThresholdTarget:
-    """A parsed ``threshold.target``: the kind and, for constrained kinds, the level in (0, 1]."""
+    """A parsed ``threshold.target``: the kind, for constrained kinds the level in (0, 1], for ``min_cost`` the
+    cost of a missed risk case and of a false alert."""
 
     kind: TargetKind
     level: float | None = None
+    cost_fn: float = 1.0
+    cost_fp: float = 1.0
 
     def __str__(self) -> str:
         return self.kind if self.level is None else f"{self.kind}={self.level:g}"
 
 
-def parse_target(text: str) -> ThresholdTarget:
-    """Parse ``f1``, ``recall_at_precision=0.9`` or ``precision_at_recall=0.95``.
+def parse_target(text: str, costs: dict[str, float] | None = None) -> ThresholdTarget:
+    """Parse ``f1``, ``min_cost``, ``recall_at_precision=0.9`` or ``precision_at_recall=0.95``.
+
+    Args:
+        text: the target.
+        costs: ``{"fn": ..., "fp": ...}`` for ``min_cost`` (default 1 each: the fewest errors).
 
     Raises:
-        ValueError: naming the accepted forms when ``text`` is none of them.
+        ValueError: naming the accepted forms when ``text`` is none of them or a cost is not > 0.
     """
-    expected = "expected f1, recall_at_precision=P or precision_at_recall=R with P, R in (0, 1]"
+    expected = "expected f1, min_cost, recall_at_precision=P or precision_at_recall=R with P, R in (0, 1]"
     kind, sep, level_text = str(text).strip().partition("=")
     if kind not in TARGET_KINDS:
         raise ValueError(f"{expected}; got {text!r}")
-    if kind == "f1":
+    if kind in ("f1", "min_cost"):
         if sep:
-            raise ValueError(f"{expected} (f1 takes no level); got {text!r}")
-        return ThresholdTarget("f1")
+            raise ValueError(f"{expected} ({kind} takes no level); got {text!r}")
+        if kind == "f1":
+            return ThresholdTarget("f1")
+        costs = {"fn": 1.0, "fp": 1.0, **(costs or {})}
+        if set(costs) != {"fn", "fp"} or not all(isinstance(v, int | float) and v > 0 for v in costs.values()):
+            raise ValueError(f"min_cost needs costs {{fn: C_FN, fp: C_FP}} with both > 0, e.g. {{fn: 20, fp: 1}}; "
+                             f"got {costs}")
+        return ThresholdTarget("min_cost", cost_fn=float(costs["fn"]), cost_fp=float(costs["fp"]))
     try:
         level = float(level_text)
     except ValueError:
@@ -60,8 +82,9 @@ def parse_target(text: str) -> ThresholdTarget:
     return ThresholdTarget(kind, level)  # type: ignore[arg-type]
 
 
-def _curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate thresholds (each distinct score, descending) with precision and recall of ``score >= t``."""
+def _curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate thresholds (each distinct score, descending) with precision, recall and false alerts of
+    ``score >= t``."""
     order = np.argsort(-scores, kind="stable")
     sorted_scores, sorted_pos = scores[order], positive[order]
     tp = np.cumsum(sorted_pos)
@@ -70,7 +93,7 @@ def _curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.nda
     tp, fp, thresholds = tp[last_of_value], fp[last_of_value], sorted_scores[last_of_value]
     precision = tp / np.maximum(tp + fp, 1)
     recall = tp / max(int(positive.sum()), 1)
-    return thresholds, precision, recall
+    return thresholds, precision, recall, fp
 
 
 def tune_threshold(scores: np.ndarray, positive: np.ndarray, target: ThresholdTarget) -> dict[str, Any]:
@@ -91,14 +114,20 @@ def tune_threshold(scores: np.ndarray, positive: np.ndarray, target: ThresholdTa
     if positive.sum() == 0 or len(scores) == 0:
         logger.warning("threshold tuning: no positive example in the validation data; keeping 0.5")
         return {"value": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "target_met": False}
-    thresholds, precision, recall = _curve(scores, positive)
+    thresholds, precision, recall, fp = _curve(scores, positive)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     met = True
     # np.lexsort sorts by the last key first; candidates are in descending threshold order, so on full ties
     # the earliest (highest) threshold wins: the same quality for fewer alerts.
     rank = -np.arange(len(thresholds))
+    extra: dict[str, Any] = {}
     if target.kind == "f1":
         best = int(np.lexsort((rank, f1))[-1])
+    elif target.kind == "min_cost":
+        missed = positive.sum() * (1 - recall)
+        cost = (target.cost_fn * missed + target.cost_fp * fp) / len(scores)  # mean cost per document
+        best = int(np.lexsort((rank, -cost))[-1])
+        extra = {"cost": float(cost[best]), "costs": {"fn": target.cost_fn, "fp": target.cost_fp}}
     else:
         goal, other = (precision, recall) if target.kind == "recall_at_precision" else (recall, precision)
         feasible = goal >= target.level - 1e-12
@@ -113,12 +142,28 @@ def tune_threshold(scores: np.ndarray, positive: np.ndarray, target: ThresholdTa
         else:
             best = int(np.lexsort((rank, goal, np.where(feasible, other, -1.0)))[-1])
     return {"value": float(thresholds[best]), "precision": float(precision[best]), "recall": float(recall[best]),
-            "f1": float(f1[best]), "target_met": met}
+            "f1": float(f1[best]), "target_met": met, **extra}
 
 
-def threshold_labels(task: Task) -> list[str]:
+def threshold_labels(task: Task, risk_classes: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """The labels that get a threshold: the positive class of a binary task, every label of a multi-label
-    task, none for a multi-class task (its decision is the most probable class)."""
+    task, the chosen ``risk_classes`` of a multi-class task (none by default: its decision is the most probable
+    class).
+
+    Raises:
+        ConfigError: ``risk_classes`` on a task that is not multi-class, naming unknown labels, or every label.
+    """
+    if risk_classes:
+        where = "threshold.risk_classes"
+        if task.multi_label or task.is_binary:
+            raise ConfigError([f"{where} applies to multi-class tasks; task {task.name!r} gets its thresholds "
+                               "from its labels already, so leave it empty"])
+        unknown = [c for c in risk_classes if c not in task.labels]
+        if unknown:
+            raise ConfigError([f"{where}: {unknown} not among the labels of task {task.name!r}: {list(task.labels)}"])
+        if len(set(risk_classes)) >= len(task.labels):
+            raise ConfigError([f"{where} names every label; leave at least one class to fall back on"])
+        return [name for name in task.labels if name in risk_classes]
     if task.multi_label:
         return list(task.labels)
     if task.is_binary:
@@ -126,17 +171,44 @@ def threshold_labels(task: Task) -> list[str]:
     return []
 
 
+def conformal_quantile(probs: np.ndarray, labels: np.ndarray, alpha: float) -> float:
+    """Split-conformal score quantile on validation: with score ``1 - p(true label)``, the prediction set
+    ``{k: p_k >= 1 - q}`` of a new document holds its true label with probability >= 1 - alpha."""
+    scores = 1.0 - np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), np.asarray(labels).astype(int)]
+    n = len(scores)
+    rank = math.ceil((n + 1) * (1 - alpha))
+    if rank > n:
+        logger.warning(f"conformal_alpha={alpha}: {n} validation documents are too few for that level "
+                       f"(needs >= {math.ceil(1 / alpha) - 1}); every document goes to review")
+        return 1.0
+    return float(np.sort(scores)[rank - 1])
+
+
 def tune_thresholds(
-    probs: np.ndarray, labels: np.ndarray, task: Task, target: ThresholdTarget
+    probs: np.ndarray, labels: np.ndarray, task: Task, target: ThresholdTarget, *,
+    risk_classes: list[str] | None = None, review_band: float | None = None, conformal_alpha: float | None = None,
 ) -> dict[str, Any] | None:
     """Thresholds for every label that gets one (:func:`threshold_labels`), as stored in model metadata.
 
+    Args:
+        probs, labels: calibrated validation probabilities and labels.
+        task: the task.
+        target: what each threshold optimises (:func:`parse_target`).
+        risk_classes: multi-class tasks: the classes that get their own threshold.
+        review_band: send documents whose risk probability is within this distance of its threshold to review.
+        conformal_alpha: send documents to review unless their split-conformal prediction set (level
+            1 - alpha, single-label tasks) holds exactly one label.
+
     Returns:
-        ``{"target": "f1", "by_label": {label: {"value": ..., "precision": ..., ...}}}``, or None for a
-        multi-class task.
+        ``{"target": "f1", "by_label": {label: {"value": ..., "precision": ..., ...}}}`` plus ``risk_classes``,
+        ``review_band`` and ``conformal`` (``alpha``, ``quantile``) when set; None for a multi-class task with
+        none of them.
+
+    Raises:
+        ConfigError: for risk classes or conformal abstention that do not fit the task.
     """
-    names = threshold_labels(task)
-    if not names:
+    names = threshold_labels(task, risk_classes)
+    if not names and not conformal_alpha:
         return None
     probs, labels = np.asarray(probs), np.asarray(labels)
     by_label = {}
@@ -144,22 +216,61 @@ def tune_thresholds(
         k = task.labels.index(name)
         positive = labels[:, k] if task.multi_label else (labels == k)
         by_label[name] = tune_threshold(probs[:, k], positive, target)
-    return {"target": str(target), "by_label": by_label}
+    out: dict[str, Any] = {"target": str(target), "by_label": by_label}
+    if risk_classes:
+        out["risk_classes"] = names
+    if review_band:
+        out["review_band"] = float(review_band)
+    if conformal_alpha:
+        if task.multi_label:
+            raise ConfigError(["threshold.conformal_alpha applies to single-label tasks; for a multi-label task use "
+                               "threshold.review_band"])
+        out["conformal"] = {"alpha": float(conformal_alpha),
+                            "quantile": conformal_quantile(probs, labels, conformal_alpha)}
+    return out
+
+
+def _near(values: np.ndarray, cut: np.ndarray, band: float) -> np.ndarray:
+    """Rows where any value lies within ``band`` of its threshold."""
+    return (np.abs(values - cut) < band).any(axis=1) if band else np.zeros(len(values), dtype=bool)
 
 
 def decide(probs: np.ndarray, task: Task, threshold: dict[str, Any] | None) -> list[Any]:
     """The operating decision for each row of ``probs``.
 
     Binary: the positive label when its probability >= the threshold, else the other label. Multi-label: the
-    list of labels at or above their thresholds (0.5 without one). Multi-class: the most probable label.
+    list of labels at or above their thresholds (0.5 without one). Multi-class: the risk class whose probability
+    passes its own threshold (the most probable of those that do), else the most probable of the other classes;
+    without risk classes, the most probable label. With conformal abstention, the one label of the prediction
+    set. ``"review"`` (:data:`REVIEW`) where an abstention rule holds.
     """
-    probs = np.asarray(probs)
-    by_label = (threshold or {}).get("by_label", {})
+    probs = np.asarray(probs, dtype=np.float64)
+    threshold = threshold or {}
+    by_label = threshold.get("by_label") or {}
+    band = float(threshold.get("review_band") or 0.0)
+    names = [n for n in task.labels if n in by_label]
+    cols = [task.labels.index(n) for n in names]
+    cut = np.array([by_label[n]["value"] for n in names])
+    review = _near(probs[:, cols], cut, band) if cols else np.zeros(len(probs), dtype=bool)
+    conformal = threshold.get("conformal")
+    in_set = probs >= 1.0 - conformal["quantile"] if conformal else None
+    if in_set is not None:
+        review |= in_set.sum(axis=1) != 1
     if task.multi_label:
-        cut = np.array([by_label.get(name, {}).get("value", 0.5) for name in task.labels])
-        return [[name for name, hit in zip(task.labels, row >= cut, strict=True) if hit] for row in probs]
-    if task.is_binary and by_label:
+        cut_all = np.array([by_label.get(name, {}).get("value", 0.5) for name in task.labels])
+        decided = [[name for name, hit in zip(task.labels, row >= cut_all, strict=True) if hit] for row in probs]
+    elif task.is_binary and by_label:
         pos = task.positive_index
         value = by_label[task.labels[pos]]["value"]
-        return [task.labels[pos] if row[pos] >= value else task.labels[1 - pos] for row in probs]
-    return [task.labels[int(i)] for i in probs.argmax(axis=1)]
+        decided = [task.labels[pos] if row[pos] >= value else task.labels[1 - pos] for row in probs]
+    elif cols:
+        passed = np.where(probs[:, cols] >= cut, probs[:, cols], -1.0)
+        others = probs.copy()
+        others[:, cols] = -1.0
+        decided = [task.labels[cols[int(p.argmax())]] if p.max() >= 0 else task.labels[int(o.argmax())]
+                   for p, o in zip(passed, others, strict=True)]
+    else:
+        decided = [task.labels[int(i)] for i in probs.argmax(axis=1)]
+    if in_set is not None:  # a decided document's set holds one label: the decision is that label
+        decided = [task.labels[int(row.argmax())] for row in in_set]
+    return [REVIEW if r else d for r, d in zip(review, decided, strict=True)]
