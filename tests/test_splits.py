@@ -206,3 +206,16 @@ def test_config_checks_the_new_keys():
         load_config(None, ["data.time_column=opened", "data.group_column=opened", "data.dedup=maybe"])
     assert "data.dedup: expected one of ['drop', 'warn', 'error'], got 'maybe'" in str(info.value)
     assert "data.time_column and data.group_column both name 'opened'" in str(info.value)
+
+
+def test_validate_reports_the_split_and_refuses_repeats_when_asked(tmp_path, caplog):
+    from finrisk_nlp.cli.main import main
+
+    files = dedup_files(tmp_path)
+    argv = ["validate", *(f"data.{key}={value}" for key, value in files.items()), "data.min_examples_per_class=2"]
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 0
+    assert "files split; periods -; groups -; repeats of train texts {'mode': 'drop'" in caplog.text
+    caplog.clear()
+    assert main([*argv, "data.dedup=error"]) == 2
+    assert "validation/test texts repeat train texts (validation 1 exact / 2 after normalising of 3" in caplog.text
