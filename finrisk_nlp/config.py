@@ -94,6 +94,11 @@ class DataConfig:
     test_fraction: float = 0.1
     min_examples_per_class: int = 5  # fewer rows for a class in train_file is an error
     redact_pii: bool = True  # replace card numbers, IBANs, SSNs, accounts, emails, phones by [CARD], [IBAN], ...
+    time_column: str | None = None  # out-of-time split: train on the earliest rows, validate/test on the latest
+    group_column: str | None = None  # keep each customer/account in one split; with time_column, time decides
+    # Validation/test texts repeating a train text (digits masked, case/space folded): drop them from
+    # validation/test (default: metrics then measure generalisation, not memory), warn and keep, or error.
+    dedup: Literal["drop", "warn", "error"] = "drop"
 
     def validate(self) -> list[str]:
         problems = []
@@ -103,6 +108,9 @@ class DataConfig:
                 problems.append(f"data.{name} must be in (0, 0.5), got {value}")
         if self.min_examples_per_class < 1:
             problems.append(f"data.min_examples_per_class must be >= 1, got {self.min_examples_per_class}")
+        if self.time_column is not None and self.time_column == self.group_column:
+            problems.append(f"data.time_column and data.group_column both name {self.time_column!r}; the group "
+                            "column identifies a customer/account, the time column when a row happened")
         return problems
 
 

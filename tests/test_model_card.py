@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 
+from finrisk_nlp.evaluation.fairness import slice_metrics
 from finrisk_nlp.registry.model_card import hub_base_model, parse_model_card, render_model_card
-from finrisk_nlp.tasks import get_task
+from finrisk_nlp.tasks import Task, get_task, list_tasks
 
 
 def _metadata(**changes):
@@ -70,7 +72,7 @@ def test_threshold_and_calibration_from_extra_are_shown():
     extra = {"threshold": {"default": 0.35, "selected_for": "recall>=0.9"},
              "calibration": {"method": "temperature", "temperature": 1.7}}
     _, body = _card(extra=extra)
-    assert '"default": 0.35' in body and '"temperature": 1.7' in body
+    assert '"default": 0.35' in body and "**calibration**: `temperature` (temperature 1.7000)" in body
     assert "No operating threshold" not in body
 
 
@@ -89,3 +91,137 @@ def test_full_fine_tune_card_uses_transformers_library():
     assert header["library_name"] == "transformers" and "peft" not in header["tags"]
     assert header["base_model"] == "ProsusAI/finbert"
     assert "fully fine-tuned weights" in body
+
+
+def sections_of(body: str) -> dict[str, str]:
+    """The card's ``## `` sections by heading (sub-headings stay inside their section)."""
+    parts = ("\n" + body).split("\n## ")[1:]
+    return {part.split("\n", 1)[0]: part.split("\n", 1)[1].strip() for part in parts}
+
+
+VALIDATOR_HEADINGS = ["Intended use", "Labels", "Training data", "Validation design", "Evaluation",
+                      "Confidence intervals", "Operating threshold and calibration", "Fairness slices (test split)",
+                      "Limitations", "Provenance", "License"]
+SPLITS = {"kind": "time+group", "time_column": "opened", "group_column": "customer",
+          "rows": {"train": 80, "validation": 12, "test": 14},
+          "periods": {"train": {"min": "2022-01-03", "max": "2022-10-28"},
+                      "validation": {"min": "2022-04-11", "max": "2022-11-30"},
+                      "test": {"min": "2022-12-01", "max": "2022-12-31"}},
+          "groups": {"train": 30, "validation": 5, "test": 6, "shared_with_train": 0, "moved_to_later_split": 2,
+                     "rows_moved": 3},
+          "dedup": {"mode": "drop", "validation": {"rows": 13, "exact": 1, "normalised": 1, "dropped": 1},
+                    "test": {"rows": 16, "exact": 0, "normalised": 2, "dropped": 2}}}
+
+
+def _full_run() -> tuple[dict, dict]:
+    labels = np.array([1, 0, 0, 1, 0, 0, 1, 0] * 5)
+    preds = np.array([1, 0, 1, 1, 0, 0, 0, 0] * 5)
+    fairness = slice_metrics(preds, labels, {"region": ["north", "south"] * 20}, get_task("credit_text"), 5)
+    metrics = {
+        **METRICS, "splits": SPLITS, "fairness": fairness,
+        "test": {**METRICS["test"], "operating_point": {"target": "recall_at_precision=0.8", "label": "default",
+                                                        "threshold": 0.35, "precision": 0.81, "recall": 0.7,
+                                                        "f1": 0.75, "flagged": 11}},
+        "test_intervals": {"pr_auc": [0.7, 0.9], "macro_f1": [0.75, 0.91], "broken": "n/a"},
+        "calibration": {"method": "temperature_scaling", "temperature": 1.7, "fitted_on": "validation",
+                        "ece_before": {"validation": 0.09, "test": 0.11},
+                        "ece_after": {"validation": 0.03, "test": 0.04}},
+        "threshold": {"target": "recall_at_precision=0.8", "by_label": {"default": {
+            "value": 0.35, "precision": 0.8, "recall": 0.72, "f1": 0.76, "target_met": True}}},
+    }
+    config = {**CONFIG, "threshold": {"target": "recall_at_precision=0.8",
+                                      "costs": {"false_negative": 10.0, "false_positive": 1.0}},
+              "data": {"train_file": "loans.jsonl", "redact_pii": True, "time_column": "opened"},
+              "model": {"max_chunks": 4}}
+    return metrics, config
+
+
+def test_card_answers_a_model_validator():
+    metrics, config = _full_run()
+    extra = {"chunking": {"max_chunks": 4, "stride": 32}, "redact_pii": True}
+    text = render_model_card(name="credit-text", metadata=_metadata(extra=extra), metrics=metrics, config=config,
+                             provenance=PROVENANCE)
+    sections = sections_of(parse_model_card(text)[1])
+    assert list(sections) == VALIDATOR_HEADINGS
+
+    use = sections["Intended use"]
+    assert "ranking loan applications by the default risk" in use and "**Out of scope**:" in use
+    assert "- approving, declining or pricing credit on this score alone" in use
+
+    design = sections["Validation design"]
+    assert "out of time by `opened` and grouped by `customer`" in design
+    assert "| test | 14 | 2022-12-01 | 2022-12-31 | 6 |" in design
+    assert "| train | 80 | 2022-01-03 | 2022-10-28 | 30 |" in design
+    assert "2 group(s) (3 rows) spanned a time cut and were moved to the later split." in design
+    assert "`data.dedup=drop`): validation: 1 exact, 1 after normalising, 1 dropped; test: 0 exact, 2 after " \
+           "normalising, 2 dropped." in design
+
+    intervals = sections["Confidence intervals"]
+    assert "| pr_auc | 0.8123 | [0.7000, 0.9000] |" in intervals
+    assert "| macro_f1 | 0.8421 | [0.7500, 0.9100] |" in intervals
+    assert "broken" not in intervals
+
+    point = sections["Operating threshold and calibration"]
+    assert "**calibration**: `temperature_scaling` (temperature 1.7000, fitted_on validation)" in point
+    assert "expected calibration error on test: 0.1100 before, 0.0400 after" in point
+    assert "decision costs** the operating point was chosen with: false_negative 10.0, false_positive 1.0" in point
+    assert "tuned on validation for `recall_at_precision=0.8`" in point
+    assert "| default | 0.3500 | 0.8000 | 0.7200 | yes |" in point
+    assert "On the test split at this threshold: precision 0.8100, recall 0.7000, 11 texts flagged." in point
+    assert "No operating threshold" not in point
+
+    assert "| north |" in sections["Fairness slices (test split)"]
+    limits = sections["Limitations"]
+    assert "PII redaction is pattern-based" in limits
+    assert "Reads at most 4 window(s) of 128 tokens per text (overlapping by 32)" in limits
+    assert "Calibration and threshold were fitted on the validation split" in limits
+    for absent in ("synthetic demo data", "No out-of-time", "were kept", "not calibrated"):
+        assert absent not in limits, absent
+
+
+def test_card_of_an_older_run_says_what_is_unknown():
+    metrics = {"test": {"num_examples": 40, "accuracy": 0.875}}
+    meta = {key: value for key, value in _metadata().items() if key != "extra"}
+    text = render_model_card(name="credit-text", metadata=meta, metrics=metrics, config={}, provenance={})
+    sections = sections_of(parse_model_card(text)[1])
+    assert list(sections) == [h.replace(" (test split)", "") for h in VALIDATOR_HEADINGS]
+    assert sections["Validation design"].startswith("Not recorded: the run predates split reporting.")
+    assert "up to ±1/√N wide (±0.158 here)" in sections["Confidence intervals"]
+    assert "No operating threshold is stored" in sections["Operating threshold and calibration"]
+    assert "**calibration**: none recorded" in sections["Operating threshold and calibration"]
+    assert sections["Fairness slices"].startswith("Not computed for this run. Set `eval.slice_columns`")
+    limits = sections["Limitations"]
+    assert "No out-of-time or per-customer validation" in limits and "Probabilities are not calibrated." in limits
+    assert "Reads at most 1 window(s) of 128 tokens per text;" in limits
+    assert "PII" not in limits and "synthetic" not in limits  # unknown: neither claimed nor denied
+
+
+def test_limitations_follow_the_run_settings():
+    metrics = {**METRICS, "threshold": None, "splits": {**SPLITS, "dedup": {
+        "mode": "warn", "test": {"rows": 16, "exact": 1, "normalised": 3, "dropped": 0}}}}
+    config = {**CONFIG, "data": {"train_file": None, "redact_pii": False}}
+    text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config, provenance={})
+    sections = sections_of(parse_model_card(text)[1])
+    limits = sections["Limitations"]
+    assert "synthetic demo data shipped with finrisk_nlp" in limits
+    assert "Texts were not redacted (`data.redact_pii=false`)" in limits
+    assert "3 validation/test text(s) repeat a training text and were kept" in limits
+    point = sections["Operating threshold and calibration"]
+    assert "the most probable class (no threshold: a multi-class task)" in point
+
+
+@pytest.mark.parametrize("name", [*list_tasks(), "complaints"])
+def test_intended_and_out_of_scope_uses_per_task(name):
+    own = Task(name="complaints", text_column="body", label_column="product", labels=("card", "loan"),
+               description="Customer complaint -> product it is about.")
+    task = own if name == "complaints" else get_task(name)
+    meta = _metadata(task={"name": task.name, "text_column": task.text_column, "label_column": task.label_column,
+                           "labels": list(task.labels), "multi_label": task.multi_label,
+                           "description": task.description})
+    use = sections_of(render_model_card(name="m", metadata=meta, metrics={}, config={}, provenance={}))["Intended use"]
+    expected = {"credit_text": "adverse-action notice", "transaction_memo": "fraud or AML decisions about a single",
+                "aml_alert": "closing alerts automatically", "aml_typology": "a finding that money laundering took",
+                "complaints": "fully automated decisions about customers"}
+    assert expected[name] in use and sum(phrase in use for phrase in expected.values()) == 1
+    if name == "complaints":
+        assert "the task it was trained for: Customer complaint -> product it is about." in use

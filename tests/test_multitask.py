@@ -43,7 +43,7 @@ def mt_overrides(model_dir: Path, files: dict[str, Path], out: Path, *extra: str
     return [f"model.name_or_path={model_dir}", "model.max_length=32", f"output_dir={out}", "cpu=true",
             "train.epochs=2", "train.batch_size=4", "train.eval_batch_size=4", "train.lr=5e-3", "train.log_every=1",
             "lora.r=4", "lora.alpha=8", "data.validation_fraction=0.25", "data.test_fraction=0.25",
-            "data.min_examples_per_class=2", "train.early_stopping_patience=null",
+            "data.min_examples_per_class=2", "train.early_stopping_patience=null", "data.dedup=warn",
             *[f"multitask.data.{task}.train_file={path}" for task, path in files.items()], *extra]
 
 

@@ -43,10 +43,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from finrisk_nlp.tasks import get_task
 
     cfg = load_config(args.config, args.overrides)
-    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
+    summary: dict = {}
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, summary=summary)
     slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
     sizes = {name: len(split) for name, split in splits.items()}
     logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
+    logger.info(f"{summary['kind']} split; periods {summary['periods'] or '-'}; groups {summary['groups'] or '-'}; "
+                f"repeats of train texts {summary['dedup']}")
     return 0
 
 

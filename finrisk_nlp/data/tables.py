@@ -16,18 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
-from sklearn.model_selection import train_test_split
 
 from finrisk_nlp.config import DataConfig
+from finrisk_nlp.data.leakage import deduplicate_splits
 from finrisk_nlp.data.redaction import counts_by_type, redact_texts
+from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported for existing callers
+    label_values,
+    split_table,
+    summarise_splits,
+)
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.tasks import Task, get_task, with_overrides
 
 logger = logging.getLogger(__name__)
 
 SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-MULTI_LABEL_SEPARATORS = ("|", ";")
 
 
 def load_table(path: str | Path) -> datasets.Dataset:
@@ -67,20 +70,6 @@ def load_table(path: str | Path) -> datasets.Dataset:
         raise DataError(f"{path}: could not be read as {kind} ({type(exc).__name__}: {exc})") from exc
 
 
-def _label_values(value: Any, multi_label: bool) -> list[str]:
-    """The label(s) of one row as strings; multi-label cells may be lists or 'a|b' strings."""
-    if value is None:
-        return []
-    if multi_label:
-        if isinstance(value, str):
-            for sep in MULTI_LABEL_SEPARATORS:
-                if sep in value:
-                    return [v.strip() for v in value.split(sep) if v.strip()]
-            return [value.strip()] if value.strip() else []
-        return [str(v) for v in value]
-    return [str(value)]
-
-
 def validate_table(
     table: datasets.Dataset, task: Task, source: str, *, min_examples_per_class: int = 0
 ) -> None:
@@ -109,7 +98,7 @@ def validate_table(
     counts: Counter[str] = Counter()
     unknown = []
     for i, value in enumerate(table[task.label_column]):
-        values = _label_values(value, task.multi_label)
+        values = label_values(value, task.multi_label)
         if not values and not task.multi_label:
             unknown.append((i, value))
         for v in values:
@@ -136,7 +125,7 @@ def infer_labels(table: datasets.Dataset, task: Task) -> list[str]:
     """Sorted distinct labels of a user's file, for data whose labels are not declared anywhere."""
     found: set[str] = set()
     for value in table[task.label_column]:
-        found.update(_label_values(value, task.multi_label))
+        found.update(label_values(value, task.multi_label))
     return sorted(found)
 
 
@@ -147,7 +136,7 @@ def encode_labels(table: datasets.Dataset, task: Task) -> datasets.Dataset:
     def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out = []
         for value in batch[task.label_column]:
-            values = _label_values(value, task.multi_label)
+            values = label_values(value, task.multi_label)
             if task.multi_label:
                 hot = [0.0] * len(task.labels)
                 for v in values:
@@ -158,33 +147,6 @@ def encode_labels(table: datasets.Dataset, task: Task) -> datasets.Dataset:
         return {"labels": out}
 
     return table.map(encode, batched=True, desc="Encoding labels", keep_in_memory=True)
-
-
-def _stratum(table: datasets.Dataset, task: Task) -> list[str]:
-    return ["|".join(sorted(_label_values(v, task.multi_label))) or "none" for v in table[task.label_column]]
-
-
-def split_table(
-    table: datasets.Dataset, task: Task, validation_fraction: float, test_fraction: float, seed: int
-) -> datasets.DatasetDict:
-    """Deterministic stratified train/validation/test split of one table."""
-    indices = np.arange(len(table))
-    strata = np.asarray(_stratum(table, task))
-    # Multi-label combinations can be too rare to stratify on; fall back to the first label then.
-    if task.multi_label and min(Counter(strata).values()) < 3:
-        strata = np.asarray([s.split("|")[0] for s in strata])
-    try:
-        rest, test = train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=strata)
-        relative = validation_fraction / (1.0 - test_fraction)
-        train, val = train_test_split(rest, test_size=relative, random_state=seed, stratify=strata[rest])
-    except ValueError as exc:
-        raise DataError(
-            f"cannot make a stratified split of {len(table)} rows ({exc}); add data, or pass "
-            "data.validation_file and data.test_file explicitly"
-        ) from exc
-    return datasets.DatasetDict(
-        train=table.select(sorted(train)), validation=table.select(sorted(val)), test=table.select(sorted(test))
-    )
 
 
 def demo_train_file(task_name: str) -> Path:
@@ -204,15 +166,23 @@ def redact_split(table: datasets.Dataset, text_column: str) -> tuple[datasets.Da
 
 
 def load_splits(
-    data_cfg: DataConfig, task: Task, seed: int, *, pii_counts: Counter[str] | None = None
+    data_cfg: DataConfig,
+    task: Task,
+    seed: int,
+    *,
+    pii_counts: Counter[str] | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> tuple[Task, datasets.DatasetDict]:
     """Load, validate and split the data a config points at.
 
     Returns the task with the user's column names and labels applied, and the train/validation/test splits
-    (with a ``labels`` column). When only ``train_file`` is given, validation and test are carved from it.
-    With ``data.redact_pii`` (the default) identifiers in the texts are replaced by placeholders such as
-    ``[CARD]`` here, before anything else sees them; ``pii_counts``, when given, is updated with the number
-    of replacements per type.
+    (with a ``labels`` column). When only ``train_file`` is given, validation and test are carved from it:
+    at random (stratified), by ``data.time_column`` and/or by ``data.group_column``
+    (:mod:`finrisk_nlp.data.splits`). With ``data.redact_pii`` (the default) identifiers in the texts are
+    replaced by placeholders such as ``[CARD]`` here, before anything else sees them; ``pii_counts``, when
+    given, is updated with the number of replacements per type. Validation/test texts repeating a train text
+    are then handled as ``data.dedup`` says (:mod:`finrisk_nlp.data.leakage`). ``summary``, when given, is
+    filled with :func:`finrisk_nlp.data.splits.summarise_splits` (kind, periods, groups, dedup counts).
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
     train_source: str | Path = data_cfg.train_file or demo_train_file(task.name)
@@ -225,15 +195,20 @@ def load_splits(
     task = with_overrides(task, labels=labels, positive_label=data_cfg.positive_label)
     validate_table(train, task, str(train_source), min_examples_per_class=data_cfg.min_examples_per_class)
 
+    info: dict[str, Any] = {"kind": "files"}
     if data_cfg.validation_file and data_cfg.test_file:
         splits = datasets.DatasetDict(train=train)
     else:
-        splits = split_table(train, task, data_cfg.validation_fraction, data_cfg.test_fraction, seed)
+        splits = split_table(train, task, data_cfg.validation_fraction, data_cfg.test_fraction, seed,
+                             time_column=data_cfg.time_column, group_column=data_cfg.group_column,
+                             source=str(train_source), summary=info)
+    files = []
     for split, path in (("validation", data_cfg.validation_file), ("test", data_cfg.test_file)):
         if path:
             table = load_table(path)
             validate_table(table, task, path)
             splits[split] = table
+            files.append(split)
     if data_cfg.redact_pii:
         total: Counter[str] = Counter()
         for name in list(splits):
@@ -242,4 +217,10 @@ def load_splits(
         logger.info(f"PII redaction ({task.text_column!r}): {counts_by_type(total)} identifiers replaced")
         if pii_counts is not None:
             pii_counts.update(total)
+    splits, dedup = deduplicate_splits(splits, task.text_column, data_cfg.dedup)
+    described = summarise_splits(splits, info["kind"], time_column=data_cfg.time_column,
+                                 group_column=data_cfg.group_column, groups_info=info.get("groups"), dedup=dedup,
+                                 files=files)
+    if summary is not None:
+        summary.update(described)
     return task, datasets.DatasetDict({name: encode_labels(t, task) for name, t in splits.items()})

@@ -2,8 +2,11 @@
 
 The same card goes into every local registry version and to the Hugging Face Hub. It starts with YAML front
 matter that the Hub reads (``base_model``, ``library_name``, ``pipeline_tag``, ``tags``, ``license``), followed
-by markdown written from the run itself: labels, data and its fingerprint, metrics, operating threshold and
-calibration (when ``finrisk_model.json`` holds them under ``extra``), provenance and limitations.
+by markdown written from the run itself, answering what a model validator asks: intended and out-of-scope uses,
+labels, data and its fingerprint, the validation design (split kind, periods, groups, repeated texts), metrics
+with confidence intervals, calibration, the operating point and its costs, fairness slices, known limitations
+and provenance. Every section reads its key of ``metrics.json`` (or ``finrisk_model.json``'s ``extra``) when
+the run wrote it and says what is unknown when an older run did not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,46 @@ from finrisk_nlp.config import EMBEDDED_MODEL
 HUB_BASE_MODELS = {EMBEDDED_MODEL: f"sentence-transformers/{EMBEDDED_MODEL}"}
 DEFAULT_LICENSE = "apache-2.0"
 METRIC_KEYS = ("accuracy", "macro_f1", "roc_auc", "pr_auc")
+# What each shipped task is for, and uses a validator should rule out; a user's own task gets GENERIC_USES.
+TASK_USES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "credit_text": (
+        "ranking loan applications by the default risk their narrative suggests, so that underwriters review the "
+        "riskiest first, as one signal next to a validated credit scorecard",
+        ("approving, declining or pricing credit on this score alone, or citing it as the reason in an "
+         "adverse-action notice",
+         "business, mortgage or other products and markets unlike the applications it was trained on",
+         "inferring protected characteristics (age, gender, ethnicity, health) from the narrative")),
+    "transaction_memo": (
+        "putting card and bank transaction memos into spending categories for analytics, budgeting and as one "
+        "input to transaction monitoring (gambling and crypto spending)",
+        ("fraud or AML decisions about a single transaction from its category",
+         "judging a customer's creditworthiness or conduct from gambling or crypto categories without review",
+         "memo formats of other banks, processors or countries before it is re-validated on them")),
+    "aml_alert": (
+        "ordering the AML alert queue for investigators: which alerts to look at first, from the investigator "
+        "narrative",
+        ("closing alerts automatically without an investigator's review",
+         "deciding whether to file a suspicious activity report",
+         "sanctions screening or any other regulatory determination")),
+    "aml_typology": (
+        "suggesting which money-laundering typologies an alert narrative describes, to route cases to specialists "
+        "and support quality review",
+        ("a finding that money laundering took place",
+         "replacing the investigator's typology assessment in a suspicious activity report",
+         "typologies other than the ones listed under Labels")),
+}
+GENERIC_USES = ("fully automated decisions about customers without human review",
+                "populations, products, channels or languages unlike the training data",
+                "any purpose other than the task described above")
+SPLIT_KINDS = {
+    "random": "a random split of one file, stratified by label: validation and test come from the same period and "
+              "population as training, so these metrics say nothing about later periods",
+    "time": "out of time: trained on the earliest rows by `{time}`, validated and tested on later periods",
+    "group": "grouped by `{group}`: no customer/account appears in more than one split",
+    "time+group": "out of time by `{time}` and grouped by `{group}`: a group whose rows span a cut was moved "
+                  "whole to the later split, so no group is trained on and tested again later",
+    "files": "validation and test came from their own files",
+}
 
 
 def hub_base_model(base_model: str) -> str | None:
@@ -58,19 +101,55 @@ def _per_class_table(test: dict[str, Any]) -> str:
     return "Per class on the test split:\n\n" + "\n".join(rows)
 
 
-def _operating_point(extra: dict[str, Any]) -> str:
-    """Threshold and calibration as stored by threshold tuning / calibration in ``finrisk_model.json``."""
-    lines = []
-    for key in ("threshold", "thresholds", "operating_point"):
+def _threshold_lines(threshold: Any, op: dict[str, Any]) -> list[str]:
+    if not isinstance(threshold, dict) or "by_label" not in threshold:  # an older or hand-written shape
+        return [f"- **threshold**: `{json.dumps(threshold, default=str)}`"]
+    rows = [f"Flag a label when its probability is at or above the threshold, tuned on validation for "
+            f"`{threshold.get('target')}`:", "",
+            "| label | threshold | validation precision | validation recall | target met |", "|---|---|---|---|---|"]
+    for label, t in threshold["by_label"].items():
+        rows.append(f"| {label} | {_fmt(t.get('value'))} | {_fmt(t.get('precision'))} | {_fmt(t.get('recall'))} | "
+                    f"{'yes' if t.get('target_met', True) else 'no (closest reachable)'} |")
+    if op.get("precision") is not None:
+        flagged = f", {op['flagged']} texts flagged" if "flagged" in op else ""
+        rows += ["", f"On the test split at this threshold: precision {_fmt(op['precision'])}, "
+                     f"recall {_fmt(op.get('recall'))}{flagged}."]
+    return rows
+
+
+def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dict[str, Any]) -> str:
+    """Calibration, threshold and decision costs from ``metrics.json``, else from ``finrisk_model.json`` extra."""
+    lines: list[str] = []
+    calibration = metrics.get("calibration") or extra.get("calibration")
+    if isinstance(calibration, dict) and calibration.get("method"):
+        detail = ", ".join(f"{k} {_fmt(v)}" for k, v in calibration.items()
+                           if k not in ("method", "ece_before", "ece_after") and not isinstance(v, dict | list))
+        lines.append(f"- **calibration**: `{calibration['method']}`" + (f" ({detail})" if detail else ""))
+        before, after = (calibration.get(k) or {} for k in ("ece_before", "ece_after"))
+        if "test" in before and "test" in after:
+            lines.append(f"- expected calibration error on test: {_fmt(before['test'])} before, "
+                         f"{_fmt(after['test'])} after")
+    elif calibration:
+        lines.append(f"- **calibration**: `{json.dumps(calibration, default=str)}`")
+    else:
+        lines.append("- **calibration**: none recorded; probabilities are the model's raw softmax/sigmoid outputs")
+    threshold = metrics["threshold"] if "threshold" in metrics else extra.get("threshold")
+    for key in ("thresholds", "operating_point"):
         if key in extra:
             lines.append(f"- **{key.replace('_', ' ')}**: `{json.dumps(extra[key], default=str)}`")
-    if "calibration" in extra:
-        lines.append(f"- **calibration**: `{json.dumps(extra['calibration'], default=str)}`")
-    if not lines:
-        return ("No operating threshold or calibration is stored with this model: the predicted label is the "
-                "arg-max class (multi-label: probability >= 0.5). Choose a threshold on your own validation data "
-                "before using scores for decisions.")
-    return "Stored with the model in `finrisk_model.json` (`extra`):\n\n" + "\n".join(lines)
+    costs = (config.get("threshold") or {}).get("costs")
+    if costs:
+        shown = ", ".join(f"{k} {v}" for k, v in costs.items()) if isinstance(costs, dict) else str(costs)
+        lines.append(f"- **decision costs** the operating point was chosen with: {shown}")
+    if threshold:
+        lines += ["", *_threshold_lines(threshold, (metrics.get("test") or {}).get("operating_point") or {})]
+    elif "threshold" in metrics:
+        lines.append("- **decision**: the most probable class (no threshold: a multi-class task)")
+    else:
+        lines += ["", "No operating threshold is stored with this model: the predicted label is the arg-max class "
+                      "(multi-label: probability >= 0.5). Choose a threshold on your own validation data before "
+                      "using scores for decisions."]
+    return "\n".join(lines)
 
 
 def _dataset_lines(dataset: list[dict[str, Any]]) -> str:
@@ -84,13 +163,75 @@ def _dataset_lines(dataset: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _intended_use(task: dict[str, Any], name: str) -> str:
+    use, out_of_scope = TASK_USES.get(task["name"], (None, GENERIC_USES))
+    what = use or f"the task it was trained for: {task.get('description') or task['name']}"
+    command = (f"finrisk predict hub:{name} \"text to score\"" if "/" in name
+               else f"finrisk predict registry:{name}@production \"text to score\"")
+    return (
+        f"Scores `{task['text_column']}` texts for the `{task['name']}` task: {what}. It helps trained staff "
+        "prioritise review; it is decision support, not a decision: outcomes that affect customers need human "
+        "review and must follow your model-risk policy.\n\n"
+        f"```bash\n{command}\n```\n\n"
+        "**Out of scope**:\n\n" + "\n".join(f"- {item}" for item in out_of_scope)
+    )
+
+
+def _validation_design(splits: dict[str, Any]) -> str:
+    """Split kind, rows, periods and groups per split, and repeated texts (``metrics.json`` key ``splits``)."""
+    if not splits:
+        return ("Not recorded: the run predates split reporting. Assume a random split of one file, with no "
+                "separation by time or by customer and no check for test texts that repeat training texts.")
+    kind = splits.get("kind", "random")
+    text = SPLIT_KINDS.get(kind, f"`{kind}`").format(time=splits.get("time_column"),
+                                                     group=splits.get("group_column"))
+    lines = [f"Split: {text}.", "", "| split | rows | first | last | groups |", "|---|---|---|---|---|"]
+    rows, periods, groups = splits.get("rows") or {}, splits.get("periods") or {}, splits.get("groups") or {}
+    for split in ("train", "validation", "test"):
+        period = periods.get(split) or {}
+        lines.append(f"| {split} | {rows.get(split, 'n/a')} | {period.get('min', '')} | {period.get('max', '')} | "
+                     f"{groups.get(split, '')} |")
+    if groups.get("moved_to_later_split"):
+        lines.append(f"\n{groups['moved_to_later_split']} group(s) ({groups.get('rows_moved')} rows) spanned a "
+                     "time cut and were moved to the later split.")
+    if groups.get("shared_with_train"):
+        lines.append(f"\n{groups['shared_with_train']} validation/test group(s) also occur in training: their "
+                     "metrics are optimistic for new customers.")
+    dedup = splits.get("dedup") or {}
+    found = [(s, c) for s, c in dedup.items() if isinstance(c, dict)]
+    if found:
+        counts = "; ".join(f"{s}: {c.get('exact', 0)} exact, {c.get('normalised', 0)} after normalising, "
+                           f"{c.get('dropped', 0)} dropped" for s, c in found)
+        lines.append(f"\nValidation/test texts repeating a training text (normalising masks digits and folds "
+                     f"case and whitespace; `data.dedup={dedup.get('mode')}`): {counts}.")
+    else:
+        lines.append("\nRepeated texts between training and validation/test were not checked.")
+    return "\n".join(lines)
+
+
+def _intervals(metrics: dict[str, Any]) -> str:
+    intervals = metrics.get("test_intervals") or {}
+    test = metrics.get("test") or {}
+    valid = {k: v for k, v in intervals.items() if isinstance(v, list | tuple) and len(v) == 2}
+    if not valid:
+        n = test.get("num_examples")
+        width = f" (±{1 / n ** 0.5:.3f} here)" if isinstance(n, int) and n > 0 else ""
+        return ("Not computed for this run. As a rule of thumb, a 95% interval of an accuracy-like rate over N "
+                f"test examples is up to ±1/√N wide{width}; differences smaller than that are not evidence.")
+    rows = ["Uncertainty of the test metrics (`test_intervals` in `metrics.json`):", "",
+            "| metric | test | interval |", "|---|---|---|"]
+    rows += [f"| {k} | {_fmt(test.get(k))} | [{_fmt(lo)}, {_fmt(hi)}] |" for k, (lo, hi) in valid.items()]
+    return "\n".join(rows)
+
+
 def _review_sections(metrics: dict[str, Any]) -> list[str]:
     """Fairness slices and example evidence, when the run computed them (``eval.slice_columns``, explanations)."""
-    sections = []
-    if metrics.get("fairness"):
-        from finrisk_nlp.evaluation.fairness import render_fairness_markdown
+    from finrisk_nlp.evaluation.fairness import render_fairness_markdown
 
-        sections.append(render_fairness_markdown(metrics["fairness"]).rstrip("\n"))
+    sections = [render_fairness_markdown(metrics["fairness"]).rstrip("\n") if metrics.get("fairness") else
+                "## Fairness slices\n\nNot computed for this run. Set `eval.slice_columns` (for example "
+                "`[region, channel]`) to compare recall, precision and false positive rates across customer groups "
+                "before deployment."]
     examples = metrics.get("explanations") or []
     if examples:
         lines = ["## What the model relies on", "",
@@ -100,6 +241,47 @@ def _review_sections(metrics: dict[str, Any]) -> list[str]:
             lines.append(f"{n}. predicted `{ex['predicted_label']}`: {words}")
         sections.append("\n".join(lines))
     return sections
+
+
+def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    """Known limits of this model: generic ones, then those the run's own settings imply."""
+    extra, data, model = metadata.get("extra") or {}, config.get("data") or {}, config.get("model") or {}
+    items = [
+        "Trained on the data above only; scores drift when products, channels, language or fraud patterns change. "
+        "Monitor them and re-validate before each use on new populations.",
+        "English text; other languages, heavy abbreviations or templated notes may score poorly.",
+        "The model may reflect biases in historical decisions; check outcomes across customer groups "
+        "before deployment (fair-lending and AML rules apply).",
+    ]
+    if "data" in config and not data.get("train_file"):
+        items.append("Trained and evaluated on the synthetic demo data shipped with finrisk_nlp: the metrics describe "
+                     "that generator, not real customers. Not for production use.")
+    redacted = extra.get("redact_pii", data.get("redact_pii"))
+    if redacted:
+        items.append("PII redaction is pattern-based (card numbers, IBANs, SSNs, account numbers, emails, phones): "
+                     "names, addresses and identifiers in other formats pass through, in training and in scoring.")
+    elif redacted is False:
+        items.append("Texts were not redacted (`data.redact_pii=false`): the model saw, and may have memorised, "
+                     "customer identifiers.")
+    chunking = extra.get("chunking") or {}
+    windows = chunking.get("max_chunks", model.get("max_chunks", 1))
+    items.append(f"Reads at most {windows} window(s) of {metadata.get('max_length')} tokens per text"
+                 + (f" (overlapping by {chunking['stride']})" if windows > 1 and "stride" in chunking else "")
+                 + "; anything later in a long text is ignored.")
+    kind = (metrics.get("splits") or {}).get("kind")
+    if kind in (None, "random"):
+        items.append("No out-of-time or per-customer validation: the test rows come from the same period and "
+                     "customers as training (set `data.time_column` / `data.group_column`).")
+    dedup = (metrics.get("splits") or {}).get("dedup") or {}
+    kept = sum(c.get("normalised", 0) - c.get("dropped", 0) for c in dedup.values() if isinstance(c, dict))
+    if kept:
+        items.append(f"{kept} validation/test text(s) repeat a training text and were kept: metrics are optimistic.")
+    if not (metrics.get("calibration") or extra.get("calibration")):
+        items.append("Probabilities are not calibrated.")
+    else:
+        items.append("Calibration and threshold were fitted on the validation split; both shift when the share of "
+                     "risky cases changes.")
+    return "\n".join(f"- {item}" for item in items)
 
 
 def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE) -> dict[str, Any]:
@@ -164,14 +346,7 @@ def render_model_card(
         f"---\n{header}\n---",
         f"# {name}\n\n{task.get('description') or 'Financial-risk text classifier.'} Fine-tuned with "
         f"[finrisk_nlp](https://pypi.org/project/finrisk_nlp/) from `{base_shown}` as a {adapter}.",
-        "## Intended use\n\n"
-        f"Scores `{task['text_column']}` texts for the `{task['name']}` task to help trained staff prioritise review "
-        "(for example which applications or alerts to look at first). It is decision support, not a decision: "
-        "outcomes that affect customers need human review and must follow your model-risk policy.\n\n"
-        "```bash\n"
-        + (f"finrisk predict hub:{name} \"text to score\"\n" if "/" in name
-           else f"finrisk predict registry:{name}@production \"text to score\"\n")
-        + "```",
+        "## Intended use\n\n" + _intended_use(task, name),
         "## Labels\n\n"
         f"Output order (`{task['label_column']}`), {kind}:\n\n"
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")
@@ -180,19 +355,15 @@ def render_model_card(
         "## Training data\n\n"
         "Files the run trained and was evaluated on, with their sha256 fingerprint (re-hash your copy to check "
         "that a retrain uses the same data):\n\n" + _dataset_lines(provenance.get("dataset") or []),
+        "## Validation design\n\n" + _validation_design(metrics.get("splits") or {}),
         "## Evaluation\n\n" + _metrics_table(metrics)
         + (f"\n\nThe best epoch ({metrics.get('best_epoch')}) was selected on validation "
            f"`{metrics.get('primary_metric')}`; test metrics are of that model." if "best_epoch" in metrics else "")
         + ("\n\n" + _per_class_table(test) if test.get("per_class") else ""),
-        "## Operating threshold and calibration\n\n" + _operating_point(extra),
+        "## Confidence intervals\n\n" + _intervals(metrics),
+        "## Operating threshold and calibration\n\n" + _operating_point(metrics, extra, config),
         *_review_sections(metrics),
-        "## Limitations\n\n"
-        "- Trained on the data above only; scores drift when products, channels, language or fraud patterns change. "
-        "Monitor them and re-validate before each use on new populations.\n"
-        "- Probabilities are not calibrated unless a calibration is listed above.\n"
-        "- English text; other languages, heavy abbreviations or templated notes may score poorly.\n"
-        "- The model may reflect biases in historical decisions; check outcomes across customer groups "
-        "before deployment (fair-lending and AML rules apply).",
+        "## Limitations\n\n" + _limitations(metadata, metrics, config),
         "## Provenance\n\n"
         f"- finrisk_nlp {versions.get('finrisk_nlp', 'unknown')}, transformers {versions.get('transformers', '?')}, "
         f"peft {versions.get('peft', '?')}, torch {versions.get('torch', '?')}\n"

@@ -1,0 +1,97 @@
+"""Leakage check between splits: validation/test texts that repeat a train text.
+
+Run by :func:`finrisk_nlp.data.tables.load_splits` after PII redaction, on what the model will read::
+
+    finrisk validate data.train_file=memos.csv data.dedup=error
+
+A repeat is *exact* (the same string) or *normalised* (the same once digits are masked and case and
+whitespace folded, :func:`normalise_text`). Metrics on such rows reward memorising the training set, so by
+default (``data.dedup=drop``) they leave validation and test; ``warn`` keeps them and logs the counts,
+``error`` refuses the data. Train itself is never changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import datasets
+
+from finrisk_nlp.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+DEDUP_MODES = ("drop", "warn", "error")
+DIGITS = re.compile(r"\d")
+
+
+def normalise_text(text: str) -> str:
+    """A text as compared for near-duplicates: every digit masked, case and whitespace folded.
+
+    ``"POS 4411 Starbucks  #12"`` and ``"pos 9021 starbucks #77"`` become the same string: a memo that differs
+    from a training one only by its reference numbers teaches the model nothing new about the test.
+    """
+    return " ".join(DIGITS.sub("0", text).casefold().split())
+
+
+def deduplicate_splits(
+    splits: datasets.DatasetDict, text_column: str, mode: str = "drop"
+) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+    """Find validation/test texts that repeat a train text, exactly or after :func:`normalise_text`.
+
+    Args:
+        splits: train plus validation and/or test.
+        text_column: the column compared (after PII redaction, i.e. what the model reads).
+        mode: ``drop`` removes the repeats from validation/test (train is never changed), ``warn`` logs the
+            counts and keeps them, ``error`` refuses the data.
+
+    Returns:
+        The splits (without the repeats under ``drop``) and the counts: ``{"mode": ..., split: {"rows",
+        "exact", "normalised", "dropped"}}``; ``normalised`` counts every repeat, exact ones included.
+
+    Raises:
+        DataError: under ``error`` when there are repeats, and under ``drop`` when they are all of a split.
+    """
+    if mode not in DEDUP_MODES:
+        raise DataError(f"data.dedup must be one of {list(DEDUP_MODES)}, got {mode!r}")
+    train = splits["train"][text_column]
+    exact_train, normal_train = set(train), {normalise_text(t) for t in train}
+    counts: dict[str, Any] = {"mode": mode}
+    repeats: dict[str, list[int]] = {}
+    examples: list[str] = []
+    for name in (s for s in splits if s != "train"):
+        texts = splits[name][text_column]
+        exact = sum(t in exact_train for t in texts)
+        repeats[name] = [i for i, t in enumerate(texts) if normalise_text(t) in normal_train]
+        counts[name] = {"rows": len(texts), "exact": exact, "normalised": len(repeats[name]),
+                        "dropped": len(repeats[name]) if mode == "drop" else 0}
+        examples += [f"{name} row {i + 1}: {texts[i][:60]!r}" for i in repeats[name][:2]]
+    found = ", ".join(f"{name} {c['exact']} exact / {c['normalised']} after normalising of {c['rows']}"
+                      for name, c in counts.items() if name != "mode")
+    if not any(repeats.values()):
+        return splits, counts
+    if mode == "error":
+        raise DataError(
+            f"validation/test texts repeat train texts ({found}; normalising masks digits and folds case and "
+            f"whitespace), so their metrics would reward memorising, e.g. {'; '.join(examples[:3])}. Remove the "
+            "repeats from your files, split by customer with data.group_column, or set data.dedup=drop (drop "
+            "them from validation/test) or data.dedup=warn (keep them)."
+        )
+    if mode == "warn":
+        logger.warning(f"validation/test texts that repeat a train text are kept (data.dedup=warn): {found}; "
+                       "their metrics are optimistic")
+        return splits, counts
+    emptied = [name for name, rows in repeats.items() if rows and len(rows) == len(splits[name])]
+    if emptied:
+        raise DataError(
+            f"data.dedup=drop would remove every row of {emptied} ({found}): each one repeats a train text once "
+            "digits are masked. Such templated texts need a split by customer/account (data.group_column) or "
+            "by time (data.time_column); data.dedup=warn keeps them."
+        )
+    out = datasets.DatasetDict()
+    for name, split in splits.items():
+        drop = set(repeats.get(name, []))
+        out[name] = split.select([i for i in range(len(split)) if i not in drop]) if drop else split
+    logger.info(f"dropped validation/test texts that repeat a train text (data.dedup=drop): {found}")
+    return out, counts
