@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from finrisk_nlp.data.redaction import redact_texts
-from finrisk_nlp.data.windows import probabilities, window_encodings
+from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.evaluation.calibration import Calibration
 from finrisk_nlp.evaluation.thresholds import decide
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
 from finrisk_nlp.registry.local import resolve_model_ref
@@ -42,7 +43,7 @@ class Predictor:
         chunking = extra.get("chunking") or {}
         self.max_chunks: int = int(chunking.get("max_chunks", 1))
         self.stride: int = int(chunking.get("stride", 0))
-        self.temperature: float = float((extra.get("calibration") or {}).get("temperature", 1.0))
+        self.calibration = Calibration.from_dict(extra.get("calibration") or {"method": "none"}, self.task)
         self.threshold: dict[str, Any] | None = extra.get("threshold")
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
 
@@ -96,8 +97,8 @@ class Predictor:
     def document_probs(self, vectors: torch.Tensor, doc_index: np.ndarray, num_docs: int) -> np.ndarray:
         """Calibrated document probabilities from the vectors of all their windows (pooled by the task head)."""
         index = torch.as_tensor(doc_index, device=vectors.device)
-        logits = self.model.classify(vectors, index, num_docs, task=self.task.name).float().cpu()
-        return probabilities(logits.double(), self.task.multi_label, self.temperature).numpy().astype(np.float32)
+        logits = self.model.classify(vectors, index, num_docs, task=self.task.name).float().cpu().numpy()
+        return self.calibration.apply(logits).astype(np.float32)
 
     def decide(self, probs: np.ndarray) -> list[Any]:
         """The decision at the stored operating threshold for each row of ``probs``."""

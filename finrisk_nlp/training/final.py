@@ -20,12 +20,11 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 
 from finrisk_nlp.config import RecipeConfig
-from finrisk_nlp.data.windows import WindowScores
-from finrisk_nlp.evaluation.calibration import fit_temperature
+from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals
+from finrisk_nlp.evaluation.calibration import Calibration, fit_calibration, logits_to_probs
 from finrisk_nlp.evaluation.fairness import render_fairness_markdown, slice_metrics
 from finrisk_nlp.evaluation.metrics import (
     compute_metrics,
-    expected_calibration_error,
     format_summary,
     majority_baseline,
     operating_point_metrics,
@@ -41,13 +40,9 @@ from finrisk_nlp.training.task_data import TaskData
 logger = get_logger(__name__)
 
 
-def document_probs(scores: DocumentScores, task: Task, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities (float64) of the documents' logits after temperature scaling."""
-    return _as_window_scores(scores).probs(task, "mean", temperature)
-
-
-def _as_window_scores(scores: DocumentScores) -> WindowScores:
-    return WindowScores(logits=scores.logits, doc_index=np.arange(len(scores.labels)), labels=scores.labels)
+def document_probs(scores: DocumentScores, task: Task) -> np.ndarray:
+    """Uncalibrated probabilities (float64) of the documents' logits."""
+    return logits_to_probs(scores.logits, task.multi_label)
 
 
 def check_count(metrics: dict[str, Any], expected: int, split: str) -> None:
@@ -59,21 +54,18 @@ def check_count(metrics: dict[str, Any], expected: int, split: str) -> None:
 
 
 def calibrate_task(val: DocumentScores, test: DocumentScores, task: Task, cfg: RecipeConfig,
-                   ) -> tuple[dict[str, Any], dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
-    """Fit calibration and the threshold on validation. Returns (calibration report, threshold, raw test probs,
-    calibrated validation probs, calibrated test probs)."""
-    temperature = fit_temperature(_as_window_scores(val), task, "mean")
-    val_raw, val_cal = document_probs(val, task), document_probs(val, task, temperature)
-    test_raw, test_cal = document_probs(test, task), document_probs(test, task, temperature)
-    threshold = tune_thresholds(val_cal, val.labels, task, parse_target(cfg.threshold.target))
-    calibration = {
-        "method": "temperature_scaling", "temperature": temperature, "fitted_on": "validation",
-        "ece_before": {"validation": expected_calibration_error(val_raw, val.labels, task),
-                       "test": expected_calibration_error(test_raw, test.labels, task)},
-        "ece_after": {"validation": expected_calibration_error(val_cal, val.labels, task),
-                      "test": expected_calibration_error(test_cal, test.labels, task)},
-    }
-    return calibration, threshold, test_raw, val_cal, test_cal
+                   ) -> tuple[Calibration, dict[str, Any], dict[str, Any] | None, np.ndarray, np.ndarray]:
+    """Fit the calibration and then the operating threshold on validation.
+
+    Returns:
+        (calibration, its report, threshold, raw test probabilities, calibrated test probabilities).
+    """
+    calibration, report = fit_calibration(val.logits, val.labels, task, cfg.calibration.method, cfg.seed)
+    threshold = tune_thresholds(
+        calibration.apply(val.logits), val.labels, task, parse_target(cfg.threshold.target, cfg.threshold.costs),
+        risk_classes=cfg.threshold.risk_classes or None, review_band=cfg.threshold.review_band,
+        conformal_alpha=cfg.threshold.conformal_alpha)
+    return calibration, report, threshold, document_probs(test, task), calibration.apply(test.logits)
 
 
 def evaluate_best(
@@ -94,22 +86,23 @@ def evaluate_best(
         with accelerator.autocast():
             val = predict_split(best, item.loaders["validation"], accelerator, name, f"validation {name}")
             test = predict_split(best, item.loaders["test"], accelerator, name, f"test {name}")
-        calibration, threshold, test_raw, _, test_cal = calibrate_task(val, test, task, cfg)
-        _task_extra(meta, name).update(
-            threshold=threshold, calibration={"method": "temperature_scaling",
-                                              "temperature": calibration["temperature"]})
+        calibration, report, threshold, test_raw, test_cal = calibrate_task(val, test, task, cfg)
+        _task_extra(meta, name).update(threshold=threshold, calibration=calibration.to_dict())
         metrics = compute_metrics(test_cal, test.labels, task)
         check_count(metrics, len(item.splits["test"]), f"{name} test")
         metrics["operating_point"] = operating_point_metrics(test_cal, test.labels, task, threshold)
+        metrics["intervals"] = bootstrap_intervals(test_cal, test.labels, task, threshold, seed=cfg.seed)
         metrics.update(test.chunking_summary())
+        before, after = report.get("before", {}), report.get("after", {})
         accelerator.print(
-            f"{name}: calibration temperature {calibration['temperature']:.3f}, validation ECE "
-            f"{calibration['ece_before']['validation']:.3f} -> {calibration['ece_after']['validation']:.3f}")
+            f"{name}: calibration {report.get('method')} (chosen on validation: {cfg.calibration.method}), "
+            f"validation NLL {before.get('nll', float('nan')):.4f} -> {after.get('nll', float('nan')):.4f}")
         accelerator.print((f"{name} " if len(data) > 1 else "") + format_summary(metrics, "test"))
         chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride, "pooling": cfg.model.pooling,
                     "validation": val.chunking_summary(), "test": test.chunking_summary()}
-        results[name] = {"test": metrics, "majority_baseline": majority_baseline(test.labels, task),
-                         "threshold": threshold, "calibration": calibration, "chunking": chunking,
+        results[name] = {"test": metrics, "test_intervals": metrics["intervals"],
+                         "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
+                         "calibration": report, "chunking": chunking, "splits": item.split_summary,
                          "primary_metric": task.primary_metric}
         if item.test_slices:
             results[name]["fairness"] = slice_metrics(test_cal, test.labels, item.test_slices, task,

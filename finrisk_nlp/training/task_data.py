@@ -38,6 +38,7 @@ class TaskData:
     weight: float = 1.0
     test_slices: dict[str, list[str]] | None = None
     pii_counts: Counter[str] = field(default_factory=Counter)
+    split_summary: dict[str, Any] = field(default_factory=dict)
     sampler: Any = None
 
     @property
@@ -69,15 +70,17 @@ def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, Tas
     single = not cfg.multitask.tasks
     for name in task_names(cfg):
         counts: Counter[str] = Counter()
+        summary: dict[str, Any] = {}
         with accelerator.main_process_first():
-            task, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed, pii_counts=counts)
+            task, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed, pii_counts=counts,
+                                       summary=summary)
         slices = None
         if cfg.eval.slice_columns:
             present = all(c in splits["test"].column_names for c in cfg.eval.slice_columns)
             if single or present:  # a multi-task run slices the tasks whose data have the columns
                 source = (cfg.data.test_file if single else None) or f"{name} test split"
                 slices = slice_values_of(splits["test"], cfg.eval.slice_columns, source)
-        out[name] = TaskData(task=task, splits=splits, test_slices=slices, pii_counts=counts,
+        out[name] = TaskData(task=task, splits=splits, test_slices=slices, pii_counts=counts, split_summary=summary,
                              weight=float(cfg.multitask.loss_weights.get(name, 1.0)))
     return out
 
