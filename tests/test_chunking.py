@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from finrisk_nlp.data.windows import window_encodings
-from finrisk_nlp.modeling.loading import ModelMetadata, save_model
+from finrisk_nlp.config import LoraSettings, ModelConfig
+from finrisk_nlp.data.loaders import DocumentCollator
+from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
 from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.tasks import get_task
 
@@ -33,28 +35,39 @@ def _text(rng, cue: str | None, n_words: int) -> str:
     return " ".join(words)
 
 
+def _documents(tokenizer, texts, labels):
+    columns, _ = window_encodings(tokenizer, texts, 16, 4, max_chunks=8)
+    docs = [{"input_ids": [], "attention_mask": [], "labels": y} for y in labels]
+    for ids, mask, d in zip(columns["input_ids"], columns["attention_mask"], columns["doc_index"], strict=True):
+        docs[d]["input_ids"].append(ids)
+        docs[d]["attention_mask"].append(mask)
+    return docs
+
+
 @pytest.fixture(scope="module")
 def cue_model(tiny_model_dir, tiny_tokenizer, tmp_path_factory):
-    """A tiny classifier trained here: a text is 'escalate' exactly when it contains the word 'sanctions'."""
-    from transformers import AutoModelForSequenceClassification
-
+    """A tiny document classifier trained here, through the same windows and pooling as a recipe: a text is
+    'escalate' exactly when it contains the word 'sanctions', anywhere in up to 45 words (several windows)."""
     torch.manual_seed(0)
     rng = random.Random(0)
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    model, tokenizer = build_model(ModelConfig(name_or_path=str(tiny_model_dir), max_length=16, pooling="max"),
+                                   LoraSettings(enabled=False), {AML.name: AML})
+    collate = DocumentCollator(tokenizer, multi_label=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(150):
-        labels = [rng.random() < 0.5 for _ in range(16)]
-        texts = [_text(rng, "sanctions" if y else None, rng.randint(3, 10)) for y in labels]
-        enc = tiny_tokenizer(texts, padding=True, return_tensors="pt")
-        loss = model(**enc, labels=torch.tensor(labels, dtype=torch.long)).loss
-        loss.backward()
+    for _ in range(120):
+        labels = [int(rng.random() < 0.5) for _ in range(16)]
+        texts = [_text(rng, "sanctions" if y else None, rng.randint(3, 45)) for y in labels]
+        batch = collate(_documents(tokenizer, texts, labels))
+        targets = batch.pop("labels")
+        logits = model(**batch, num_docs=len(targets)).logits
+        torch.nn.functional.cross_entropy(logits, targets).backward()
         optimizer.step()
         optimizer.zero_grad()
-    meta = ModelMetadata(task=dataclasses.asdict(AML), base_model=str(tiny_model_dir),
-                         max_length=16, lora=False,
-                         extra={"chunking": {"max_chunks": 8, "stride": 4, "aggregation": "max"}, "redact_pii": True})
-    return Predictor.load(save_model(model.eval(), tiny_tokenizer, meta, tmp_path_factory.mktemp("cue") / "model"))
+    meta = ModelMetadata(task=dataclasses.asdict(AML), base_model=str(tiny_model_dir), max_length=16, lora=False,
+                         extra={"chunking": {"max_chunks": 8, "stride": 4}, "redact_pii": True},
+                         head={"pooling": "max", "token_pooling": "cls"})
+    return Predictor.load(save_model(model.eval(), tokenizer, meta, tmp_path_factory.mktemp("cue") / "model"))
 
 
 def test_chunked_prediction_finds_evidence_that_truncation_cuts_off(cue_model):
