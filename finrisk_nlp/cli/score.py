@@ -3,7 +3,8 @@
     finrisk score runs/credit_text docs/ mail.zip 'letters/**/*.pdf' --out scores.parquet
     accelerate launch recipes/batch_score.py runs/credit_text docs/ --out scores.parquet
 
-Exit codes: 0 all documents done, 2 bad input (no traceback), 3 stopped early by --stop-after-parts.
+Exit codes: 0 all documents done (those that could not be read are listed in the errors file), 2 bad input or
+``--out`` in use by another run (no traceback), 3 stopped early by --stop-after-parts.
 Kept apart from :mod:`finrisk_nlp.serving.scoring` so that building the CLI parser imports no torch.
 """
 
@@ -32,7 +33,9 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (default: 64)")
     parser.add_argument("--part-size", type=int,
                         help="documents per part file; a kill loses at most this many (default: the batch size)")
-    parser.add_argument("--max-doc-bytes", type=int, default=limits.max_doc_bytes)
+    parser.add_argument("--max-doc-bytes", type=int, default=limits.max_doc_bytes,
+                        help="largest document read, in bytes; also the most characters taken from one .pdf or "
+                             ".docx (default: 20 MiB)")
     parser.add_argument("--max-archive-bytes", type=int, default=limits.max_archive_bytes,
                         help="total uncompressed size allowed per archive")
     parser.add_argument("--max-archive-members", type=int, default=limits.max_archive_members)

@@ -1,13 +1,17 @@
 """Find and read the documents that ``finrisk score MODEL_REF INPUT... --out scores.parquet`` classifies.
 
 An INPUT is a directory tree, a glob, a ``.zip``, a ``.tar``/``.tar.gz``/``.tgz``, or a CSV/JSONL/Parquet table
-with a text column. Documents are ``.txt``, ``.md``, ``.eml`` (the body), ``.html``/``.htm`` (visible text) and
-``.pdf`` (the text layer) and ``.docx`` (paragraphs and tables); those two need ``pip install finrisk_nlp[docs]``.
-Archives found inside a directory are read too.
+with a text column. Documents are read by :mod:`finrisk_nlp.serving.extract`. Archives found inside a directory
+are read too; a symlink to a directory is followed when its target stays inside the input directory and is not
+one of the directories above it (a loop), and listed with the reason otherwise.
 
 Archives are read in memory and never extracted: a member named with ``..`` or an absolute path is reported,
-not read. Every document that cannot be used (unsafe, unreadable, empty, binary, undecodable, oversized,
-unsupported) becomes a :class:`Document` with ``error`` set, so one bad file never stops a run.
+not read. Only regular files are opened (a FIFO or device in a tree would block or never end). Every document
+that cannot be used (unsafe, unreadable, corrupt, empty, binary, undecodable, oversized, unsupported, not a
+regular file) becomes a :class:`Document` with ``error`` set, so one bad file never stops a run.
+
+File names that are not valid UTF-8 (e.g. Latin-1 bytes on a Linux disk or in a tar) appear in ``source`` with
+each undecodable byte written ``%XX``, so ids are stable and can be stored in Parquet, CSV and JSON.
 
 Enumeration order is deterministic, so document ``i`` is the same on every process and every rerun; that is
 what lets several processes split the work by ``index % num_processes`` without talking to each other.
@@ -15,34 +19,40 @@ what lets several processes split the work by ``index % num_processes`` without 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import glob
 import hashlib
-import io
 import os
 import re
+import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from finrisk_nlp.errors import DataError
+from finrisk_nlp.serving.extract import (
+    DOCUMENT_SUFFIXES,
+    TEXT_SUFFIXES,
+    DocumentError,
+    extract_text,
+    extract_text_capped,
+    html_to_text,
+)
 
-TEXT_SUFFIXES = {".txt", ".md"}
-DOCUMENT_SUFFIXES = TEXT_SUFFIXES | {".eml", ".html", ".htm", ".pdf", ".docx"}
+__all__ = ["DOCUMENT_SUFFIXES", "TEXT_SUFFIXES", "Document", "DocumentError", "ReadLimits", "extract_text",
+           "fit_text", "html_to_text", "iter_documents", "printable_name", "unsafe_member_reason"]
+
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 TABLE_SUFFIXES = {".csv", ".jsonl", ".json", ".parquet"}  # as read by finrisk_nlp.data.tables.load_table
-BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
 class ReadLimits:
     """Safety limits; each names the ``finrisk score`` flag that raises it."""
 
-    max_doc_bytes: int = 20 * 2**20  # --max-doc-bytes
+    max_doc_bytes: int = 20 * 2**20  # --max-doc-bytes; also the most characters taken from one .pdf or .docx
     max_archive_bytes: int = 4 * 2**30  # --max-archive-bytes: total uncompressed size of one archive
     max_archive_members: int = 200_000  # --max-archive-members
 
@@ -57,6 +67,7 @@ class Document:
         doc_id: ``source#<first 16 hex digits of the content's sha256>``; just ``source`` when nothing was read.
         text: the extracted text (None when ``error`` is set).
         error: why the document was not scored.
+        truncated: the text was cut (see :func:`fit_text` and :attr:`ReadLimits.max_doc_bytes`).
     """
 
     index: int
@@ -64,10 +75,7 @@ class Document:
     doc_id: str
     text: str | None = None
     error: str | None = None
-
-
-class DocumentError(Exception):
-    """A single document cannot be used; the message is the reason written to the errors file."""
+    truncated: bool = False
 
 
 @dataclass
@@ -82,130 +90,64 @@ class _Entry:
 
 
 # ----------------------------------------------------------------------------------------------
-# Text extraction
+# Names, regular files, text budget
 
 
-class _HTMLText(HTMLParser):
-    """Collects the visible text of an HTML page (script and style contents are dropped)."""
-
-    SKIP = {"script", "style", "head", "noscript", "template"}
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "section", "article"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self._skip_depth += 1
-        elif tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skip_depth:
-            self._skip_depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.parts.append(data)
+def printable_name(name: str) -> str:
+    """``name`` as valid UTF-8: each byte that Python could not decode (a lone surrogate from ``os.fsdecode`` or
+    tarfile) becomes ``%XX``; the result is the same on every run, so it can be part of a stable id."""
+    if not _SURROGATE.search(name):
+        return name
+    return _SURROGATE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}" if "\udc80" <= m.group() <= "\udcff"
+                          else "\ufffd", name)
 
 
-def html_to_text(html: str) -> str:
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    return _normalise_space("".join(parser.parts))
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _normalise_space(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+def fit_text(text: str, max_chars: int | None) -> tuple[str, bool]:
+    """Cut ``text`` to about ``max_chars`` characters before it is tokenised, and say whether it was cut.
 
-
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
-        raise DocumentError("binary content (NUL bytes) in a text document")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"undecodable: not valid UTF-8 at byte {exc.start}; re-encode the file as UTF-8") from None
-
-
-def _email_body(data: bytes) -> str:
-    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
-        raise DocumentError("binary content (NUL bytes) in an email")
-    msg = email.message_from_bytes(data, policy=email.policy.default)
-    body = msg.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
-    if body is None:
-        raise DocumentError("email has no text/plain or text/html body")
-    try:
-        content = body.get_content()
-    except (LookupError, UnicodeError, ValueError) as exc:
-        raise DocumentError(f"undecodable email body ({exc})") from None
-    return html_to_text(content) if body.get_content_type() == "text/html" else content
-
-
-def _pdf_text(data: bytes) -> str:
-    try:
-        from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
-    except ImportError:
-        raise DocumentError("PDF support needs pypdf: pip install 'finrisk_nlp[docs]'") from None
-    if not data.lstrip()[:5] == b"%PDF-":
-        raise DocumentError("not a PDF (no %PDF- header)")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise DocumentError("encrypted PDF; decrypt it first")
-        return "\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DocumentError(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
-
-
-def _docx_text(data: bytes) -> str:
-    try:
-        import docx
-    except ImportError:
-        raise DocumentError("Word .docx support needs python-docx: pip install 'finrisk_nlp[docs]'") from None
-    if not data.startswith(b"PK"):
-        raise DocumentError("not a .docx (no zip container; an old binary .doc? save it as .docx)")
-    try:
-        document = docx.Document(io.BytesIO(data))
-        lines = [paragraph.text for paragraph in document.paragraphs]
-        lines += [" | ".join(cell.text for cell in row.cells) for table in document.tables for row in table.rows]
-    # A damaged package fails in zipfile, lxml or python-docx with many exception types; all mean the same here.
-    except Exception as exc:  # noqa: BLE001
-        raise DocumentError(f"unreadable .docx ({type(exc).__name__}: {exc})") from None
-    return "\n".join(lines)
-
-
-def extract_text(name: str, data: bytes) -> str:
-    """The text of one document, chosen by the suffix of ``name``.
-
-    Raises:
-        DocumentError: with the reason when the document is unsupported, binary, undecodable or empty.
+    A model reads at most ``max_chunks`` windows of ``max_length`` tokens spread over the whole document, so
+    the head and the tail are kept (the conclusion of a long narrative is usually at its end). Without the cut
+    a 20 MB text would be tokenised in full, about 135 bytes of memory per input byte.
     """
-    suffix = PurePosixPath(name.lower()).suffix
-    if suffix not in DOCUMENT_SUFFIXES:
-        raise DocumentError(f"unsupported document type {suffix or '(no suffix)'!r}; "
-                            f"supported: {', '.join(sorted(DOCUMENT_SUFFIXES))}")
-    if not data.strip():
-        raise DocumentError("empty document")
-    if suffix in TEXT_SUFFIXES:
-        text = _decode(data)
-    elif suffix == ".eml":
-        text = _email_body(data)
-    elif suffix == ".pdf":
-        text = _pdf_text(data)
-    elif suffix == ".docx":
-        text = _docx_text(data)
-    else:
-        text = html_to_text(_decode(data))
-    text = text.strip()
-    if not text:
-        raise DocumentError("no text" + (" layer (scanned PDF? run OCR first)" if suffix == ".pdf" else " found"))
-    return text
+    if max_chars is None or len(text) <= max_chars:
+        return text, False
+    head = max_chars // 2
+    tail = max(max_chars - head - 1, 0)
+    return text[:head] + "\n" + (text[len(text) - tail:] if tail else ""), True
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISDIR: "a directory"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _unreadable(exc: BaseException) -> str:
+    """The reason for a document whose bytes or text could not be had; codec errors keep their module's name
+    (``zlib.error`` says more than ``error``)."""
+    kind = type(exc)
+    name = kind.__name__ if kind.__name__[0].isupper() else f"{kind.__module__.lstrip('_')}.{kind.__name__}"
+    return f"unreadable ({name}: {exc})"
+
+
+def _not_regular(mode: int) -> str:
+    return f"not a regular file ({_kind(mode)}); not read"
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; never blocks on a FIFO that replaced the file since it was listed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DocumentError(_not_regular(mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,12 +169,17 @@ def _limit_error(archive: str, what: str, value: int, limit: int, flag: str) -> 
 
 
 def _zip_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]:
+    fileobj = None
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        yield _Entry(source=label, error=f"unreadable zip archive ({exc})")
+        fileobj = _open_regular(path)
+        zf = zipfile.ZipFile(fileobj)
+    # Damaged central directories fail in zipfile with several exception types; all mean the same here.
+    except Exception as exc:  # noqa: BLE001
+        if fileobj is not None:
+            fileobj.close()
+        yield _Entry(source=label, error=f"unreadable zip archive ({type(exc).__name__}: {exc})")
         return
-    with zf:
+    with fileobj, zf:
         members = [info for info in zf.infolist() if not info.is_dir()]
         total = sum(info.file_size for info in members)
         if len(members) > limits.max_archive_members:
@@ -244,7 +191,7 @@ def _zip_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
                                                           limits.max_archive_bytes, "--max-archive-bytes"))
             return
         for info in members:
-            source = f"{label}!/{info.filename}"
+            source = f"{label}!/{printable_name(info.filename)}"
             reason = unsafe_member_reason(info.filename)
             if reason:
                 yield _Entry(source=source, error=reason)
@@ -259,13 +206,17 @@ def _zip_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
 
 
 def _tar_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]:
+    fileobj = None
     try:
-        tf = tarfile.open(path, mode="r|*")  # streaming: members are read in order, never extracted
-    except (tarfile.TarError, OSError) as exc:
-        yield _Entry(source=label, error=f"unreadable tar archive ({exc})")
+        fileobj = _open_regular(path)
+        tf = tarfile.open(fileobj=fileobj, mode="r|*")  # streaming: members are read in order, never extracted
+    except Exception as exc:  # noqa: BLE001
+        if fileobj is not None:
+            fileobj.close()
+        yield _Entry(source=label, error=f"unreadable tar archive ({type(exc).__name__}: {exc})")
         return
     count, total = 0, 0
-    with tf:
+    with fileobj, tf:
         try:
             for member in tf:
                 if member.isdir():
@@ -280,10 +231,11 @@ def _tar_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
                     yield _Entry(source=label, error=_limit_error(label, what, value, limit, flag)
                                  + "; the remaining members were not read")
                     return
-                source = f"{label}!/{member.name.removeprefix('./')}"
-                reason = unsafe_member_reason(member.name)
+                name = printable_name(member.name)
+                source = f"{label}!/{name.removeprefix('./')}"
+                reason = unsafe_member_reason(name)
                 if reason is None and not member.isfile():
-                    reason = f"archive member {member.name!r} is a link or special file (not read)"
+                    reason = f"archive member {name!r} is a link or special file (not read)"
                 if reason:
                     yield _Entry(source=source, error=reason)
                     continue
@@ -293,8 +245,10 @@ def _tar_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
                     return f.read(limits.max_doc_bytes + 1) if f else b""
 
                 yield _Entry(source=source, size=member.size, read=read)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            yield _Entry(source=label, error=f"corrupt tar archive after {count} members ({exc})")
+        # A corrupt compressed stream fails in gzip, zlib, bz2 or lzma with their own exception types.
+        except Exception as exc:  # noqa: BLE001
+            yield _Entry(source=label, error=f"corrupt tar archive after {count} members ({type(exc).__name__}: "
+                                             f"{exc}); the remaining members were not read")
 
 
 def _table_entries(path: Path, label: str, text_column: str | None) -> Iterator[_Entry]:
@@ -312,14 +266,9 @@ def _table_entries(path: Path, label: str, text_column: str | None) -> Iterator[
             yield _Entry(source=source, text=value.strip())
 
 
-def _file_entry(path: Path, label: str, limits: ReadLimits) -> _Entry:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return _Entry(source=label, error=f"unreadable ({exc.strerror or exc})")
-
+def _file_entry(path: Path, label: str, size: int, limits: ReadLimits) -> _Entry:
     def read() -> bytes:
-        with open(path, "rb") as f:
+        with _open_regular(path) as f:
             return f.read(limits.max_doc_bytes + 1)
 
     return _Entry(source=label, size=size, read=read)
@@ -329,15 +278,52 @@ def _is_tar(name: str) -> bool:
     return name.lower().endswith(TAR_SUFFIXES)
 
 
+def _dir_entries(directory: Path, label: str, limits: ReadLimits, root: str, above: frozenset[str]
+                 ) -> Iterator[_Entry]:
+    """Files first, then subdirectories, each sorted by name (the order ``os.walk`` gave before symlinks were
+    followed). ``root`` is the real path of the input directory, ``above`` the real paths on the way down."""
+    try:
+        with os.scandir(directory) as scan:
+            children = sorted(scan, key=lambda child: child.name)
+    except OSError as exc:
+        yield _Entry(source=label, error=f"unreadable directory ({exc.strerror or exc})")
+        return
+    subdirs = []
+    for child in children:
+        try:
+            is_dir = child.is_dir()  # follows symlinks
+        except OSError:
+            is_dir = False
+        if is_dir:
+            subdirs.append(child)
+        else:
+            yield from _path_entries(Path(child.path), f"{label}/{printable_name(child.name)}", limits, None,
+                                     top=False)
+    for child in subdirs:
+        child_label = f"{label}/{printable_name(child.name)}"
+        real = os.path.realpath(child.path)
+        if real in above:
+            yield _Entry(source=child_label, error=f"symlink loop: {printable_name(real)} is a directory above "
+                                                   "it (not followed)")
+        elif os.path.commonpath([real, root]) != root:
+            yield _Entry(source=child_label, error=f"symlink to {printable_name(real)}, outside the input "
+                                                   "directory (not followed); pass that directory as an input")
+        else:
+            yield from _dir_entries(Path(child.path), child_label, limits, root, above | {real})
+
+
 def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str | None, top: bool) -> Iterator[_Entry]:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        yield _Entry(source=label, error=f"unreadable ({exc.strerror or exc})")
+        return
     lower = path.name.lower()
-    if path.is_dir():
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                child = Path(root) / name
-                yield from _path_entries(child, f"{label}/{child.relative_to(path).as_posix()}", limits,
-                                         text_column, top=False)
+    if stat.S_ISDIR(info.st_mode):
+        real = os.path.realpath(path)
+        yield from _dir_entries(path, label, limits, real, frozenset({real}))
+    elif not stat.S_ISREG(info.st_mode):
+        yield _Entry(source=label, error=_not_regular(info.st_mode))
     elif lower.endswith(".zip"):
         yield from _zip_entries(path, label, limits)
     elif _is_tar(lower):
@@ -345,7 +331,7 @@ def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str |
     elif top and path.suffix.lower() in TABLE_SUFFIXES:
         yield from _table_entries(path, label, text_column)
     else:
-        yield _file_entry(path, label, limits)
+        yield _file_entry(path, label, info.st_size, limits)
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
@@ -373,26 +359,44 @@ def content_id(source: str, data: bytes) -> str:
     return f"{source}#{hashlib.sha256(data).hexdigest()[:16]}"
 
 
-def _load(entry: _Entry, index: int, limits: ReadLimits) -> Document:
+def _text_document(index: int, source: str, doc_id: str, text: str, truncated: bool,
+                   max_chars: int | None) -> Document:
+    text, cut = fit_text(text, max_chars)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. from an email body) would fail in the tokenizer
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return Document(index, source, doc_id, text=text, truncated=truncated or cut)
+
+
+def _load(entry: _Entry, index: int, limits: ReadLimits, max_chars: int | None) -> Document:
     if entry.error:
         return Document(index, entry.source, entry.source, error=entry.error)
     if entry.text is not None:
-        return Document(index, entry.source, content_id(entry.source, entry.text.encode()), text=entry.text)
+        doc_id = content_id(entry.source, entry.text.encode("utf-8", "surrogatepass"))
+        return _text_document(index, entry.source, doc_id, entry.text, False, max_chars)
     oversized = f"oversized: more than --max-doc-bytes={limits.max_doc_bytes:,} bytes"
     if entry.size is not None and entry.size > limits.max_doc_bytes:
         return Document(index, entry.source, entry.source, error=oversized)
     assert entry.read is not None
     try:
         data = entry.read()
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, RuntimeError) as exc:
-        return Document(index, entry.source, entry.source, error=f"unreadable ({type(exc).__name__}: {exc})")
+    except DocumentError as exc:
+        return Document(index, entry.source, entry.source, error=str(exc))
+    # A corrupt member fails in zlib, lzma, bz2, zipfile or tarfile with their own exception types.
+    except Exception as exc:  # noqa: BLE001
+        return Document(index, entry.source, entry.source, error=_unreadable(exc))
     if len(data) > limits.max_doc_bytes:
         return Document(index, entry.source, entry.source, error=oversized)
     doc_id = content_id(entry.source, data)
     try:
-        return Document(index, entry.source, doc_id, text=extract_text(entry.source, data))
+        text, truncated = extract_text_capped(entry.source, data, limits.max_doc_bytes)
     except DocumentError as exc:
         return Document(index, entry.source, doc_id, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 -- an extractor's bug on one hostile file must not stop the run
+        return Document(index, entry.source, doc_id, error=_unreadable(exc))
+    del data  # the bytes of a large document are not needed while its text is cut
+    return _text_document(index, entry.source, doc_id, text, truncated, max_chars)
 
 
 def iter_documents(
@@ -402,6 +406,7 @@ def iter_documents(
     text_column: str | None = None,
     rank: int = 0,
     num_shards: int = 1,
+    max_chars: int | None = None,
 ) -> Iterator[Document]:
     """Yield the documents of shard ``rank`` of ``num_shards`` (those whose index % num_shards == rank).
 
@@ -414,6 +419,7 @@ def iter_documents(
         text_column: the column holding the text in CSV/JSONL/Parquet inputs.
         rank: this shard's number.
         num_shards: how many shards the inputs are split into.
+        max_chars: cut each text to this many characters (see :func:`fit_text`); None keeps it whole.
 
     Raises:
         DataError: for an input that does not exist or a table without the text column.
@@ -421,7 +427,8 @@ def iter_documents(
     limits = limits or ReadLimits()
     index = 0
     for item in expand_inputs(inputs):
-        for entry in _path_entries(Path(item), Path(item).as_posix(), limits, text_column, top=True):
+        label = printable_name(Path(item).as_posix())
+        for entry in _path_entries(Path(item), label, limits, text_column, top=True):
             if index % num_shards == rank:
-                yield _load(entry, index, limits)
+                yield _load(entry, index, limits, max_chars)
             index += 1

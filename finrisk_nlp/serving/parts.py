@@ -7,13 +7,20 @@ so a part is complete or absent. To keep the number of files small on large arch
 (a log-structured merge): a process holds at most ``(COMPACT_FANOUT - 1)`` parts per level, e.g. about 60 files
 for a million documents at batch size 64. A kill between writing the compacted part and deleting its sources
 leaves some documents in two parts with identical rows; resuming and merging count every document once.
+
+Only one run at a time may use an ``OUT.parts`` directory: :class:`OutputLock` holds ``OUT.parts/lock`` (an
+``flock`` on the file, which the kernel drops when the process dies, plus the owner's pid and host written in
+it for the message). A second run refuses at once; a lock left by a process that is no longer running is taken
+over with a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,10 @@ import pyarrow.parquet as pq
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.provenance import write_json_atomic
 
+logger = logging.getLogger("finrisk_nlp")
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}  # output suffix -> format
-
 MANIFEST = "manifest.json"
+LOCK = "lock"
 COMPACT_FANOUT = 16
 _PART_NAME = re.compile(r"^part-(\d+)-(\d+)(?:-L(\d+))?\.parquet$")
 
@@ -132,3 +140,79 @@ class PartWriter:
     @property
     def num_files(self) -> int:
         return sum(len(paths) for paths in self.levels.values())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+class OutputLock:
+    """Exclusive use of one ``OUT.parts`` directory by one ``finrisk score`` run (see the module docstring).
+
+    Use as a context manager on the main process, before anything else is written::
+
+        with OutputLock(parts_dir(out)):
+            ...
+
+    Raises:
+        ScoringError: on entry, when another run holds the lock; the message names its pid and host.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / LOCK
+        self._fd: int | None = None
+
+    def _owner(self, fd: int) -> dict[str, Any]:
+        raw = os.pread(fd, 4096, 0)
+        try:
+            owner = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            owner = {"unparsed": raw[:200].decode("utf-8", "replace")}
+        return owner if isinstance(owner, dict) else {}
+
+    def _refuse(self, fd: int, owner: dict[str, Any]) -> None:
+        os.close(fd)
+        who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started', '?')}"
+        raise ScoringError(f"{self.path.parent} is in use by another finrisk score run ({who}). Wait for it to "
+                           f"finish or choose another --out; if that process is gone, delete {self.path}")
+
+    def __enter__(self) -> OutputLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._refuse(fd, self._owner(fd))
+        host, pid = socket.gethostname(), os.getpid()
+        owner = self._owner(fd)
+        if owner:
+            # The flock is free, so the recorded owner stopped without releasing the lock; its pid is checked too
+            # where flock is not shared (some network file systems), unless it is this very process.
+            recorded = owner.get("pid")
+            if (owner.get("host") == host and isinstance(recorded, int) and 0 < recorded != pid
+                    and _pid_alive(recorded)):
+                self._refuse(fd, owner)
+            logger.warning(f"taking over {self.path} from pid {owner.get('pid', '?')} on host "
+                           f"{owner.get('host', '?')}, which stopped without releasing it")
+        record = json.dumps({"pid": pid, "host": host, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is None:
+            return
+        # The file stays (deleting a locked file lets two runs lock two different inodes); empty means free.
+        os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None

@@ -13,6 +13,11 @@ already in a part (by document id) and scores the rest; different ones are refus
 done, the main process merges the parts into OUT (one row per document, in input order) and OUT's
 ``.errors.jsonl`` sibling (documents that could not be scored, with the reason), after checking that every
 document enumerated appears exactly once.
+
+Only one run may use an ``OUT.parts`` at a time (:class:`~finrisk_nlp.serving.parts.OutputLock`). Texts are cut to
+:func:`text_char_budget` characters before tokenising, so memory does not grow with document size; such rows have
+``truncated`` set. A document that cannot be read, extracted or tokenised is listed in the errors file and the run
+goes on.
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ import torch
 
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.modeling import METADATA_FILE
-from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.provenance import sha256_file, write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
 from finrisk_nlp.serving.parts import (
     FORMATS,
     MANIFEST,
+    OutputLock,
     PartWriter,
     ScoringError,
     check_manifest,
@@ -55,6 +61,9 @@ from finrisk_nlp.serving.predictor import Predictor
 logger = logging.getLogger("finrisk_nlp")
 _DONE = object()  # end-of-input marker on the reader queue
 SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches
+# Characters kept per token a model window can read. English WordPiece/BPE tokens average 4-5 characters; 16 leaves
+# room for long numbers, URLs and whitespace, so only texts far longer than the windows can cover are cut.
+CHARS_PER_TOKEN = 16
 
 __all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "score_documents"]
 
@@ -138,6 +147,14 @@ def model_version(predictor: Predictor, fingerprint: str) -> str:
     return f"sha256:{fingerprint[:16]}"
 
 
+def text_char_budget(predictor: Predictor) -> int:
+    """How many characters of a document are kept before tokenising: ``max_chunks * max_length *``
+    :data:`CHARS_PER_TOKEN` (e.g. 4 windows of 128 tokens: 8,192 characters). Longer texts keep their head and tail
+    (see :func:`finrisk_nlp.serving.documents.fit_text`) and their row says ``truncated``; this bounds the memory
+    of tokenising a 20 MB text to that of a short one."""
+    return max(predictor.max_chunks, 1) * predictor.metadata.max_length * CHARS_PER_TOKEN
+
+
 def prepare_for_inference(predictor: Predictor) -> None:
     """Merge a single LoRA adapter into the encoder (no adapter matmuls per layer) and use SDPA attention."""
     from peft import PeftModel
@@ -195,7 +212,7 @@ def make_batches(predictor: Predictor, docs: list[Document], batch_size: int) ->
 
 
 def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: threading.Event,
-                counts: dict[str, int], ids: list[str], prepare: Callable[[list[Document]], list[_Batch]],
+                counts: dict[str, int], ids: list[tuple[int, str]], prepare: Callable[[list[Document]], list[_Batch]],
                 window: int, batch_size: int) -> None:
     """Reader thread: read, extract and tokenise documents while the model runs; drop those already scored."""
 
@@ -213,7 +230,7 @@ def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: 
         good: list[Document] = []
         failed: list[Document] = []
         for doc in docs:
-            ids.append(doc.doc_id)
+            ids.append((doc.index, doc.doc_id))
             if doc.doc_id in skip:
                 counts["skipped"] += 1
                 continue
@@ -224,14 +241,32 @@ def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: 
                     return
                 failed = []
             if len(good) >= window:
-                if not put(prepare(good)):
+                if not put(_prepare_each(prepare, good)):
                     return
                 good = []
-        if not put(([_Batch(failed)] if failed else []) + (prepare(good) if good else [])):
+        if not put(([_Batch(failed)] if failed else []) + (_prepare_each(prepare, good) if good else [])):
             return
         q.put(_DONE)
     except BaseException as exc:  # re-raised in the scoring thread
         q.put(exc)
+
+
+def _prepare_each(prepare: Callable[[list[Document]], list[_Batch]], docs: list[Document]) -> list[_Batch]:
+    """``prepare`` a group of documents; if it fails, each document alone, so that only the bad one fails."""
+    try:
+        return prepare(docs)
+    # The tokenizer or redaction may choke on one hostile text with any exception type.
+    except Exception:  # noqa: BLE001
+        pass
+    batches: list[_Batch] = []
+    failed: list[Document] = []
+    for doc in docs:
+        try:
+            batches.extend(prepare([doc]))
+        except Exception as exc:  # noqa: BLE001
+            failed.append(Document(doc.index, doc.source, doc.doc_id,
+                                   error=f"could not be tokenised ({type(exc).__name__}: {exc})"))
+    return ([_Batch(failed)] if failed else []) + batches
 
 
 def _next_batch(q: queue.Queue) -> _Batch | None:
@@ -265,7 +300,8 @@ def part_schema(labels: tuple[str, ...]) -> pa.Schema:
         [("index", pa.int64()), ("doc_id", pa.string()), ("source", pa.string()), ("label", pa.string())]
         + [(f"p_{name}", pa.float32()) for name in labels]
         + [("decision", pa.string()), ("threshold", pa.float64()), ("num_chunks", pa.int64()),
-           ("model_ref", pa.string()), ("model_version", pa.string()), ("error", pa.string())]
+           ("truncated", pa.bool_()), ("model_ref", pa.string()), ("model_version", pa.string()),
+           ("error", pa.string())]
     )
 
 
@@ -281,7 +317,8 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
         rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source, "label": label,
                      **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
                      "decision": ";".join(decision) if isinstance(decision, list) else decision,
-                     "threshold": predictor.positive_threshold, "num_chunks": int(n), **meta, "error": None})
+                     "threshold": predictor.positive_threshold, "num_chunks": int(n), "truncated": doc.truncated,
+                     **meta, "error": None})
     return rows
 
 
@@ -299,6 +336,13 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 
     fmt = output_format(options.out, options.fmt)
     state = PartialState(cpu=options.cpu)
+    # Two runs on one --out would delete each other's temp files and counts; the second refuses before writing.
+    with OutputLock(parts_dir(options.out)) if state.is_main_process else contextlib.nullcontext():
+        return _score_locked(model_ref, options, state, fmt)
+
+
+def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -> ScoreSummary:
+    """:func:`score_documents` once the main process holds the lock on ``OUT.parts``."""
     predictor = Predictor.load(model_ref, device=state.device, task=options.task)
     prepare_for_inference(predictor)
     if options.quantize == "int8":
@@ -311,6 +355,7 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
         "model_ref": model_ref, "model_sha256": fingerprint_hash, "inputs": list(options.inputs),
         "text_column": text_column, "limits": asdict(options.limits), "threshold": predictor.threshold,
         "labels": list(predictor.task.labels), "quantize": options.quantize,
+        "max_text_chars": text_char_budget(predictor),
         **({"task": options.task} if options.task else {}),
     }
     directory = parts_dir(options.out)
@@ -328,11 +373,12 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     writer = PartWriter(directory, rank, part_schema(predictor.task.labels))
     part_size = options.part_size or options.batch_size
     meta = {"model_ref": model_ref, "model_version": model_version(predictor, fingerprint_hash)}
-    docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world)
+    docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world,
+                          max_chars=text_char_budget(predictor))
     q: queue.Queue = queue.Queue(maxsize=max(2, options.queue_size // options.batch_size))
     stop = threading.Event()
     counts = {"skipped": 0, "scored": 0, "failed": 0}
-    ids: list[str] = []
+    ids: list[tuple[int, str]] = []
     reader = threading.Thread(target=_read_ahead, daemon=True, args=(
         docs, skip, q, stop, counts, ids, lambda window: make_batches(predictor, window, options.batch_size),
         options.batch_size * SORT_WINDOW_BATCHES, options.batch_size))
@@ -378,8 +424,8 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
         stop.set()
         bar.close()
     reader.join(timeout=5)
-    if exhausted:  # the ids this process enumerated: the merge checks that each is in exactly one row
-        write_text_atomic(directory / f"rank-{rank:03d}.ids", "".join(f"{i}\n" for i in ids))
+    if exhausted:  # what this process enumerated: the merge checks each id is in one row and orders by index
+        write_json_atomic(directory / f"rank-{rank:03d}.ids.json", ids)  # JSON: ids may hold newlines
     write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": exhausted,
                                                             "part_files": writer.num_files})
     state.wait_for_everyone()
@@ -406,17 +452,21 @@ def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> N
     Raises:
         ScoringError: if a document this run enumerated is in no part (which would be a bug).
     """
-    expected: set[str] = set()
+    # A part's index is the one of the run that scored it; inputs added or removed since shift this run's.
+    position: dict[str, int] = {}
     for rank in range(summary.num_processes):
-        expected.update((directory / f"rank-{rank:03d}.ids").read_text().splitlines())
+        for index, doc_id in json.loads((directory / f"rank-{rank:03d}.ids.json").read_text()):
+            position.setdefault(doc_id, index)
+    expected = set(position)
     tables = [pq.read_table(p) for p in part_files(directory)]
-    records = sorted((r for t in tables for r in t.to_pylist()), key=lambda r: r["index"])
+    records = [r for t in tables for r in t.to_pylist()]
     seen: set[str] = set()
     unique = []
     for record in records:
         if record["doc_id"] in expected and record["doc_id"] not in seen:
             seen.add(record["doc_id"])
             unique.append(record)
+    unique.sort(key=lambda r: position[r["doc_id"]])
     if missing := expected - seen:
         raise ScoringError(f"{len(missing)} document(s) were enumerated but are in no part, e.g. "
                            f"{sorted(missing)[:3]}; rerun the same command to score them")
