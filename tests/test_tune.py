@@ -10,7 +10,7 @@ from conftest import REPO, tiny_overrides
 from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import ConfigError, FinriskError
 from finrisk_nlp.training.search_space import DEFAULT_SEARCH_SPACE, check_search_space, suggest_values
-from finrisk_nlp.training.tuning import TuneBudget, selection_score, tune
+from finrisk_nlp.training.tuning import TuneBudget, read_validation_scores, selection_score, tune
 
 optuna = pytest.importorskip("optuna")
 CONFIG = REPO / "recipes" / "configs" / "credit_text.yaml"
@@ -56,6 +56,19 @@ def test_suggested_values_are_config_values():
     alone = suggest_values(optuna.trial.FixedTrial({"lora.alpha": 2}), {"lora.alpha": SMALL_SPACE["lora.alpha"]},
                            base)
     assert alone == {"lora.alpha": 2 * base.lora.r}  # times falls back to the config's own lora.r
+
+
+def test_validation_scores_are_read_as_the_run_appends_them(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    assert read_validation_scores(log, "pr_auc", 0) == ([], 0)  # the run has not started writing
+    lines = [{"step": 3, "event": "train", "loss": 0.6}, {"step": 6, "event": "validation", "epoch": 0,
+                                                          "validation/pr_auc": 0.41, "validation/macro_f1": 0.5}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 9, "event": "valid')
+    scores, offset = read_validation_scores(log, "pr_auc", 0)
+    assert scores == [(0, 0.41)]
+    with log.open("a") as f:  # the half-written line completes, and another epoch follows
+        f.write('ation", "epoch": 1, "validation/pr_auc": 0.52}\n')
+    assert read_validation_scores(log, "pr_auc", offset) == ([(1, 0.52)], log.stat().st_size)
 
 
 @pytest.fixture()

@@ -9,8 +9,9 @@ process (``python -m finrisk_nlp.training.tuning TRIAL_CONFIG``), so its memory 
 trial only. The seed is not searched, so every trial trains and selects on the same split. The study lives in
 ``OUT/study.journal``: the same command run again continues it up to the budget (``--trials`` counts every trial
 of the study, ``--minutes`` the training time of every trial). Trials whose validation score lags the median of
-earlier trials at the same epoch are stopped early. Results: ``OUT/best.yaml`` (a full recipe config),
-``OUT/trials.md`` (every trial) and ``OUT/trial-NNNN/`` (each trial's run directory, without checkpoints).
+earlier trials at the same epoch are stopped early. Results: ``OUT/best.yaml`` (a full recipe config that
+``accelerate launch recipes/<task>.py --config OUT/best.yaml`` trains), ``OUT/trials.md`` (every trial) and
+``OUT/trial-NNNN/`` (each trial's run directory, without checkpoints).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class TuneBudget:
             self.minutes is not None and seconds >= self.minutes * 60)
 
 
-def _validation_scores(metrics_log: Path, primary_metric: str, offset: int) -> tuple[list[tuple[int, float]], int]:
+def read_validation_scores(metrics_log: Path, primary_metric: str, offset: int) -> tuple[list[tuple[int, float]], int]:
     """``(epoch, score)`` of the validation lines appended to ``metrics.jsonl`` since byte ``offset``."""
     if not metrics_log.is_file():
         return [], offset
@@ -125,7 +126,7 @@ def run_trial(trial: Any, config_path: Path, run_dir: Path, primary_metric: str)
         try:
             while child.poll() is None:
                 time.sleep(POLL_SECONDS)
-                scores, offset = _validation_scores(run_dir / "metrics.jsonl", primary_metric, offset)
+                scores, offset = read_validation_scores(run_dir / "metrics.jsonl", primary_metric, offset)
                 for epoch, score in scores:
                     trial.report(score, epoch)
                     if trial.should_prune():
@@ -211,7 +212,6 @@ def tune(config: str | Path | None, overrides: list[str], out_dir: str | Path, b
     from optuna.trial import TrialState
 
     from finrisk_nlp.tasks import get_task
-    from finrisk_nlp.training.tuning_report import render_trials_markdown, write_best_config
 
     out_dir = Path(out_dir)
     base = load_config(config, overrides)  # fails fast on a bad config before any trial
@@ -270,6 +270,59 @@ def tune(config: str | Path | None, overrides: list[str], out_dir: str | Path, b
                 f"train it with: accelerate launch recipes/{base.task}.py --config {out_dir / 'best.yaml'}")
     return {"best_trial": best.number, "best_score": best.value, "best_values": best.user_attrs["values"],
             "trials": len(study.trials)}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value).replace("|", "\\|")
+
+
+def render_trials_markdown(study: Any, space: dict[str, dict[str, Any]], primary_metric: str) -> str:
+    """A markdown table of every trial of ``study``: state, validation score, seconds and the values it trained with.
+
+    Args:
+        study: an Optuna study run by :func:`finrisk_nlp.training.tuning.tune`.
+        space: the search space; its keys are the value columns.
+        primary_metric: the task's selection metric, named in the header.
+    """
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.value is not None]
+    best = max(done, key=lambda t: t.value) if done else None
+    lines = [f"# Tuning: validation {primary_metric} per trial", ""]
+    if best is not None:
+        lines += [f"Best: trial {best.number}, {primary_metric} {best.value:.4f} (config in best.yaml). "
+                  f"{len(trials)} trial(s), {sum(float(t.user_attrs.get('seconds', 0)) for t in trials) / 60:.1f} "
+                  f"min of training. Updated {time.strftime('%Y-%m-%d %H:%M')}.", ""]
+    keys = list(space)
+    header = ["trial", "state", primary_metric, "seconds", *keys, "note"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---:|" * 4 + ":---|" * (len(keys) + 1)]
+    for t in trials:
+        values = t.user_attrs.get("values", {})
+        score = "" if t.value is None else f"{t.value:.4f}" + (" **best**" if t is best else "")
+        row = [str(t.number), t.state.name.lower(), score, f"{float(t.user_attrs.get('seconds', 0)):.0f}",
+               *[_cell(values.get(k)) for k in keys], _cell(t.user_attrs.get("note", ""))]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_best_config(path: Path, base: dict[str, Any], best: Any, primary_metric: str) -> None:
+    """Write ``base`` plus the best trial's values as a full recipe config (validated before it is written).
+
+    The base keeps its own ``output_dir`` and registry settings, so the file trains and publishes like the config
+    the study started from.
+    """
+    values = best.user_attrs["values"]
+    raw = apply_overrides(json.loads(json.dumps(base)), [to_override(k, v) for k, v in values.items()])
+    cfg = config_from_dict(raw)
+    header = (f"# Best of `finrisk tune`: trial {best.number}, validation {primary_metric} {best.value:.4f}.\n"
+              f"# Tuned: {', '.join(to_override(k, v) for k, v in values.items())}\n"
+              f"#   accelerate launch recipes/{cfg.task}.py --config {path}\n")
+    write_text_atomic(path, header + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def _train_one(argv: list[str]) -> int:
