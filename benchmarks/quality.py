@@ -3,17 +3,25 @@
     python benchmarks/quality.py --out benchmarks/results/quality.md            # all tasks, recipe settings
     python benchmarks/quality.py --tasks credit_text,aml_alert --epochs 2 --max-train-rows 1200
     python benchmarks/quality.py --quick                                        # ~1 minute: credit_text, 200 rows
+    python benchmarks/quality.py --data-dir my_data/ --text-column narrative --label-column outcome   # your files
 
 For each task the data file (``--data-dir``/<task>.jsonl, default the shipped demo data) is split once with
 ``finrisk_nlp.data.tables.load_splits`` (stratified, the recipe's fractions and seed); the splits are written to
-files and
-every method trains on the same train rows (capped, stratified, by ``--max-train-rows``), selects on the same
+files and every method trains on the same train rows (capped, stratified, by ``--max-train-rows``), selects on the same
 validation rows and is scored on the same test rows with ``finrisk_nlp.evaluation.metrics.compute_metrics``. Methods:
 
 * ``tfidf``  word 1-2-gram + char 2-5-gram TF-IDF, logistic regression with balanced class weights; C chosen
              on validation by the task's primary metric (scikit-learn)
 * ``lora``   ``finrisk_nlp.training.engine.train`` with the task's recipe config (LoRA)
 * ``full``   the same with ``lora.enabled=false`` and ``--full-lr`` (every weight trains)
+* ``best achievable``  (demo data only) the generator's own probability of each test row's label
+             (``DemoRecord.meta``: ``p_default``, ``p_escalate``; for memo categories, which the generator stores
+             no probability for, its clean category), corrected for the uniform label noise. A ceiling: it knows
+             the latent score, including factors the text never states. Shown when the data file is the generator's
+             output (ids and labels match); otherwise a note says why it is missing.
+
+With ``--label-column`` (and ``--text-column``, default ``text``) every CSV/JSONL file in ``--data-dir`` is one
+dataset of your own, labels taken from the data; the table then shows TF-IDF, finrisk and, below it, the gap.
 
 "recall @ op" is the recall of the risk class (binary tasks) at the decision rule the method uses: argmax, or
 the tuned threshold when the run's ``metrics.json`` reports a test ``operating_point``; for multi-class tasks it
@@ -29,6 +37,7 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +52,14 @@ from bench_utils import (
     model_name,
     recipe_config,
 )
-from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import FeatureUnion
 
 from finrisk_nlp.config import EMBEDDED_MODEL
+from finrisk_nlp.data.demo import load_demo
+from finrisk_nlp.data.demo.generate import LABEL_NOISE_RATE, generate_task
 from finrisk_nlp.data.tables import load_splits
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.tasks import Task, get_task
@@ -56,12 +67,47 @@ from finrisk_nlp.tasks import Task, get_task
 TASKS = ("credit_text", "transaction_memo", "aml_alert")
 METHODS = ("tfidf", "lora", "full")
 C_GRID = (0.3, 1.0, 3.0, 10.0)
+OWN_DATA_SUFFIXES = (".csv", ".jsonl")
+# The generator's probability of its clean label, per binary demo task (DemoRecord.meta).
+GENERATOR_PROBABILITY = {"credit_text": "p_default", "aml_alert": "p_escalate"}
+CEILING = "best achievable"
 
 
-def write_splits(task_name: str, args: argparse.Namespace, workdir: Path) -> tuple[Task, dict[str, Path], dict]:
-    """Split the task's data once, cap the train rows, and write the three splits as JSONL files."""
-    cfg = recipe_config(task_name, [f"data.train_file={data_file(args.data_dir, task_name)}"])
-    task, splits = load_splits(cfg.data, get_task(task_name), cfg.seed)
+@dataclass
+class Dataset:
+    """One benchmarked data file: its name in the table, the recipe it trains with and the overrides that point
+    that recipe at it (data file, and for own data the text and label columns)."""
+
+    name: str
+    recipe: str
+    overrides: list[str]
+    demo: bool
+
+
+def demo_datasets(args: argparse.Namespace) -> list[Dataset]:
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if set(tasks) - set(TASKS):
+        sys.exit(f"error: tasks must come from {TASKS}, got {tasks}")
+    return [Dataset(t, t, [f"data.train_file={data_file(args.data_dir, t)}"], demo=True) for t in tasks]
+
+
+def own_datasets(args: argparse.Namespace) -> list[Dataset]:
+    """Every CSV/JSONL file in ``--data-dir``, read with the credit recipe and the given columns."""
+    files = sorted(p for p in Path(args.data_dir).iterdir() if p.suffix in OWN_DATA_SUFFIXES) \
+        if Path(args.data_dir).is_dir() else []
+    if not files:
+        sys.exit(f"error: --label-column reads every .csv/.jsonl file in --data-dir, but {args.data_dir} has none; "
+                 f"pass a directory holding your labelled files")
+    columns = [f"data.text_column={args.text_column}", f"data.label_column={args.label_column}"]
+    if args.positive_label:
+        columns.append(f"data.positive_label={args.positive_label}")
+    return [Dataset(p.stem, "credit_text", [f"data.train_file={p}", *columns], demo=False) for p in files]
+
+
+def write_splits(dataset: Dataset, args: argparse.Namespace, workdir: Path) -> tuple[Task, dict[str, Path], dict]:
+    """Split the data file once, cap the train rows, and write the three splits as JSONL files."""
+    cfg = recipe_config(dataset.recipe, dataset.overrides)
+    task, splits = load_splits(cfg.data, get_task(dataset.recipe), cfg.seed)
     train = splits["train"]
     if args.max_train_rows and len(train) > args.max_train_rows:
         keep, _ = train_test_split(np.arange(len(train)), train_size=args.max_train_rows, random_state=cfg.seed,
@@ -69,49 +115,80 @@ def write_splits(task_name: str, args: argparse.Namespace, workdir: Path) -> tup
         splits["train"] = train.select(sorted(keep))
     paths = {}
     for name, split in splits.items():
-        paths[name] = workdir / f"{task_name}.{name}.jsonl"
+        paths[name] = workdir / f"{dataset.name}.{name}.jsonl"
         split.remove_columns("labels").to_json(str(paths[name]), lines=True)
     return task, paths, splits
 
 
 def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
-    """Fit TF-IDF features once, pick C on validation, score the test split."""
-    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True)
+    """Fit word + character TF-IDF features once (a FeatureUnion), pick C on validation, score the test split."""
+    features = FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
+                                 lowercase=True)),
+    ])
     texts = {name: split[task.text_column] for name, split in splits.items()}
-    x_train = hstack([word.fit_transform(texts["train"]), char.fit_transform(texts["train"])]).tocsr()
-    features = {name: hstack([word.transform(t), char.transform(t)]).tocsr() for name, t in texts.items()}
+    x = {"train": features.fit_transform(texts["train"])}
+    x.update({name: features.transform(t) for name, t in texts.items() if name != "train"})
     y_train = np.asarray(splits["train"]["labels"])
 
-    def probabilities(clf: LogisticRegression, x: Any) -> np.ndarray:
-        probs = np.zeros((x.shape[0], len(task.labels)))
-        probs[:, clf.classes_] = clf.predict_proba(x)  # a class missing from train keeps probability 0
+    def probabilities(clf: LogisticRegression, features: Any) -> np.ndarray:
+        probs = np.zeros((features.shape[0], len(task.labels)))
+        probs[:, clf.classes_] = clf.predict_proba(features)  # a class missing from train keeps probability 0
         return probs
 
     best: tuple[float, LogisticRegression] | None = None
     for c in C_GRID:
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x_train, y_train)
-        val = compute_metrics(probabilities(clf, features["validation"]), np.asarray(splits["validation"]["labels"]),
-                              task)
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x["train"], y_train)
+        val = compute_metrics(probabilities(clf, x["validation"]), np.asarray(splits["validation"]["labels"]), task)
         score = val.get(task.primary_metric)
         score = -np.inf if score is None else score
         if best is None or score > best[0]:
             best = (score, clf)
     assert best is not None
     clf = best[1]
-    test = compute_metrics(probabilities(clf, features["test"]), np.asarray(splits["test"]["labels"]), task)
+    test = compute_metrics(probabilities(clf, x["test"]), np.asarray(splits["test"]["labels"]), task)
     return {"test": test, "parameters": {"trainable": int(clf.coef_.size + clf.intercept_.size)},
             "rule": f"argmax (C={clf.C:g})"}
 
 
-def run_finrisk(task_name: str, paths: dict[str, Path], args: argparse.Namespace, workdir: Path,
+def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, str]:
+    """The demo generator's probability of every label of each test row, or None and the reason why not.
+
+    Binary tasks: P(observed positive) = eps + (1 - 2 eps) p, where p is the generator's probability of the clean
+    label and eps the share of labels it flips uniformly at random. Memo categories have no probability in the
+    generator; the clean category gets 1 - eps and each other category eps / (K - 1).
+    """
+    if "id" not in test.column_names:
+        return None, "the data has no id column to match the generator's rows"
+    if not set(test["id"]) <= {row["id"] for row in load_demo(task.name)}:  # spares a regeneration (seconds)
+        return None, "the data is not the demo generator's output (seed 0, default size)"
+    records = {r.row["id"]: r for r in generate_task(task.name)}
+    rows = [records.get(i) for i in test["id"]]
+    if any(r is None or r.row[task.label_column] != label for r, label in zip(rows, test[task.label_column])):
+        return None, "the data is not the demo generator's output (seed 0, default size)"
+    eps, k = LABEL_NOISE_RATE, len(task.labels)
+    if task.name in GENERATOR_PROBABILITY:
+        positive = np.array([r.meta[GENERATOR_PROBABILITY[task.name]] for r in rows]) * (1 - 2 * eps) + eps
+        probs = np.zeros((len(rows), k))
+        probs[:, task.positive_index] = positive
+        probs[:, 1 - task.positive_index] = 1 - positive
+        return probs, f"argmax ({GENERATOR_PROBABILITY[task.name]})"
+    if task.name == "transaction_memo":
+        probs = np.full((len(rows), k), eps / (k - 1))
+        probs[np.arange(len(rows)), [task.labels.index(r.meta["clean_category"]) for r in rows]] = 1 - eps
+        return probs, "argmax (clean category; no generator probability)"
+    return None, f"the generator stores no probability for {task.name}"
+
+
+def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespace, workdir: Path,
                 full: bool) -> dict[str, Any]:
     from finrisk_nlp.training.engine import train
 
     overrides = [
-        f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
+        *dataset.overrides, f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
         f"data.validation_file={paths['validation']}", f"data.test_file={paths['test']}",
-        f"output_dir={workdir / (task_name + ('-full' if full else '-lora'))}", "log_with=[]",
+        f"output_dir={workdir / (dataset.name + ('-full' if full else '-lora'))}", "log_with=[]",
         "train.checkpoint_every=null", *args.override,
     ]
     if args.epochs:
@@ -120,7 +197,7 @@ def run_finrisk(task_name: str, paths: dict[str, Path], args: argparse.Namespace
         overrides.append(f"model.max_length={args.max_length}")
     if full:
         overrides += ["lora.enabled=false", f"train.lr={args.full_lr}"]
-    cfg = recipe_config(task_name, overrides)
+    cfg = recipe_config(dataset.recipe, overrides)
     train(cfg)
     metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     metrics["rule"] = "argmax"
@@ -140,29 +217,61 @@ def recall_at_operating_point(result: dict[str, Any], task: Task) -> tuple[float
     return float(test["per_class"][positive]["recall"]), result["rule"]
 
 
-def benchmark_task(task_name: str, methods: list[str], args: argparse.Namespace, workdir: Path) -> list[list[str]]:
-    task, paths, splits = write_splits(task_name, args, workdir)
+def benchmark_dataset(dataset: Dataset, methods: list[str], args: argparse.Namespace,
+                      workdir: Path) -> tuple[list[list[str]], dict[str, dict[str, Any]], list[str]]:
+    """Table rows, test metrics per method, and notes (why a ceiling row is missing) for one data file."""
+    task, paths, splits = write_splits(dataset, args, workdir)
     sizes = "/".join(str(len(splits[s])) for s in ("train", "validation", "test"))
-    rows = []
+    rows, tests, notes = [], {}, []
     for method in methods:
         started = time.perf_counter()
         if method == "tfidf":
             result = run_tfidf(task, splits)
         else:
-            result = run_finrisk(task_name, paths, args, workdir, full=method == "full")
+            result = run_finrisk(dataset, paths, args, workdir, full=method == "full")
         seconds = time.perf_counter() - started
         recall, rule = recall_at_operating_point(result, task)
-        test = result["test"]
-        print(f"{task_name} {method}: macro-F1 {test['macro_f1']:.3f} in {seconds:.0f}s", flush=True)
-        rows.append([task_name, sizes, method, f"{result['parameters']['trainable']:,}", fmt(test["macro_f1"]),
+        test = tests[method] = result["test"]
+        print(f"{dataset.name} {method}: macro-F1 {test['macro_f1']:.3f} in {seconds:.0f}s", flush=True)
+        rows.append([dataset.name, sizes, method, f"{result['parameters']['trainable']:,}", fmt(test["macro_f1"]),
                      fmt(test["pr_auc"]), fmt(recall), rule, f"{seconds:.0f}"])
+    if dataset.demo:
+        probs, why = generator_probabilities(task, splits["test"])
+        if probs is None:
+            notes.append(f"{dataset.name}: no {CEILING} row: {why}.")
+        else:
+            test = tests[CEILING] = compute_metrics(probs, np.asarray(splits["test"]["labels"]), task)
+            recall, rule = recall_at_operating_point({"test": test, "rule": why}, task)
+            rows.append([dataset.name, sizes, CEILING, "-", fmt(test["macro_f1"]), fmt(test["pr_auc"]), fmt(recall),
+                         rule, "-"])
+    return rows, tests, notes
+
+
+def gap_rows(name: str, tests: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """finrisk minus TF-IDF per finrisk method, and the share of the TF-IDF-to-ceiling distance it covers."""
+    if "tfidf" not in tests:
+        return []
+    base, ceiling, rows = tests["tfidf"], tests.get(CEILING), []
+    for method in (m for m in tests if m not in ("tfidf", CEILING)):
+        cells = [name, f"{method} - tfidf"]
+        for key in ("macro_f1", "pr_auc"):
+            ours, theirs = tests[method].get(key), base.get(key)
+            gap = None if ours is None or theirs is None else ours - theirs
+            cells.append("n/a" if gap is None else f"{gap:+.3f}")
+            room = None if ceiling is None or ceiling.get(key) is None or theirs is None else ceiling[key] - theirs
+            cells.append("n/a" if gap is None or not room or room <= 0 else f"{gap / room:.0%}")
+        rows.append(cells)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=EMBEDDED_MODEL, help="base encoder: the embedded MiniLM or a local dir")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="directory holding <task>.jsonl")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="directory holding <task>.jsonl, or with --label-column your own CSV/JSONL files")
+    parser.add_argument("--text-column", default="text", help="own data: the text column (default: text)")
+    parser.add_argument("--label-column", help="own data: the label column; every CSV/JSONL in --data-dir is read")
+    parser.add_argument("--positive-label", help="own binary data: the risk class PR-AUC refers to")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {TASKS}")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {METHODS}")
     parser.add_argument("--epochs", type=int, help="finrisk epochs (default: the recipe's)")
@@ -177,27 +286,36 @@ def main() -> None:
     if args.quick:
         args.tasks, args.epochs = "credit_text", 1
         args.max_train_rows, args.max_length = min(args.max_train_rows or 200, 200), args.max_length or 64
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if set(tasks) - set(TASKS) or set(methods) - set(METHODS):
-        sys.exit(f"error: tasks must come from {TASKS} and methods from {METHODS}")
+    if set(methods) - set(METHODS):
+        sys.exit(f"error: methods must come from {METHODS}, got {methods}")
+    datasets = own_datasets(args) if args.label_column else demo_datasets(args)
 
     from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # checkpoint chatter would bury the results
     rows: list[list[str]] = []
+    gaps: list[list[str]] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="finrisk-quality-") as tmp:
-        for task_name in tasks:
-            rows += benchmark_task(task_name, methods, args, Path(tmp))
+        for dataset in datasets:
+            more, tests, why = benchmark_dataset(dataset, methods, args, Path(tmp))
+            rows, notes, gaps = rows + more, notes + why, gaps + gap_rows(dataset.name, tests)
     settings = [f"epochs {args.epochs or 'recipe'}", f"max_length {args.max_length or 'recipe'}",
                 f"train rows capped at {args.max_train_rows or 'no cap'}", f"full fine-tuning lr {args.full_lr:g}",
                 *args.override]
     header = (f"Test-set quality, {model_name(args.model)}; finrisk runs: {', '.join(settings)}.\n"
               f"Machine: {machine_description()}. Date: {time.strftime('%Y-%m-%d')}.\n\n")
-    table = markdown_table(["task", "train/val/test", "method", "trainable params", "macro-F1", "PR-AUC",
-                            "recall @ op", "decision rule", "wall s"], rows)
-    emit(header + table, args.out)
+    text = header + markdown_table(["task", "train/val/test", "method", "trainable params", "macro-F1", "PR-AUC",
+                                    "recall @ op", "decision rule", "wall s"], rows)
+    if gaps:
+        text += ("\nGap to the TF-IDF baseline (positive: finrisk is better; \"of room\": share of the distance from "
+                 f"TF-IDF to the {CEILING} row):\n\n" + markdown_table(
+                     ["task", "comparison", "macro-F1", "of room", "PR-AUC", "of room"], gaps))
+    if notes:
+        text += "\n" + "\n".join(notes) + "\n"
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """The benchmark scripts run end to end in --quick mode on the tiny model and print their tables."""
 
+import importlib
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO, make_credit_records, write_jsonl
 
@@ -25,10 +28,15 @@ def run_script(name, *args):
     return done.stdout
 
 
-def table_rows(text):
-    """Data rows of the markdown table in ``text``, as lists of cells."""
-    lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]  # skip header and alignment
+def table_rows(text, which=0):
+    """Data rows of the ``which``-th markdown table in ``text``, as lists of cells."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("| "):
+            current.append(line)
+        elif current:
+            tables, current = [*tables, current], []
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in tables[which][2:]]  # skip header and alignment
 
 
 @pytest.mark.e2e
@@ -44,6 +52,82 @@ def test_quality_quick_reports_every_method_on_the_same_split(tiny_model_dir, da
     lora, full = (int(r[3].replace(",", "")) for r in rows[1:])
     assert 0 < lora < full  # LoRA trains a fraction of the weights
     assert table_rows(out.read_text()) == rows
+    gaps = table_rows(stdout, which=1)
+    assert [g[1] for g in gaps] == ["lora - tfidf", "full - tfidf"]
+    for gap, row in zip(gaps, rows[1:]):  # finrisk minus TF-IDF, from the rounded table cells
+        assert float(gap[2]) == pytest.approx(float(row[4]) - float(rows[0][4]), abs=0.0015)
+        assert gap[3] == "n/a"  # no ceiling to measure the room against
+    assert ("credit_text: no best achievable row: the data is not the demo generator's output (seed 0, default "
+            "size).") in stdout
+
+
+@pytest.mark.e2e
+def test_quality_reads_own_files_and_prints_the_gap(tiny_model_dir, tmp_path):
+    own = tmp_path / "own"
+    own.mkdir()
+    rows = [{"narrative": r["text"], "flag": "bad" if r["outcome"] == "default" else "good"}
+            for r in make_credit_records(120)]
+    write_jsonl(own / "loans.jsonl", rows)
+    stdout = run_script("quality.py", "--quick", "--model", tiny_model_dir, "--data-dir", own, "--methods",
+                        "tfidf,lora", "--text-column", "narrative", "--label-column", "flag", "--positive-label", "bad")
+    table = table_rows(stdout)
+    assert [(r[0], r[2]) for r in table] == [("loans", "tfidf"), ("loans", "lora")]
+    assert all(0.0 <= float(c) <= 1.0 for r in table for c in r[4:7])
+    (gap,) = table_rows(stdout, which=1)
+    assert gap[:2] == ["loans", "lora - tfidf"]
+    assert float(gap[4]) == pytest.approx(float(table[1][5]) - float(table[0][5]), abs=0.0015)  # PR-AUC gap
+
+
+def test_quality_own_data_needs_files(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "quality.py"), "--data-dir", str(tmp_path),
+                           "--label-column", "flag"], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode != 0
+    assert (f"error: --label-column reads every .csv/.jsonl file in --data-dir, but {tmp_path} has none; pass a "
+            "directory holding your labelled files") in done.stderr
+
+
+@pytest.fixture()
+def quality(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("quality")
+
+
+def test_best_achievable_uses_the_generator_probability_of_each_test_row(quality):
+    import datasets
+
+    from finrisk_nlp.data.demo import load_demo
+    from finrisk_nlp.data.demo.generate import LABEL_NOISE_RATE, generate_task
+    from finrisk_nlp.tasks import get_task
+
+    task = get_task("aml_alert")
+    rows = load_demo("aml_alert")[100:160]
+    probs, rule = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
+    assert rule == "argmax (p_escalate)"
+    meta = {r.row["id"]: r.meta["p_escalate"] for r in generate_task("aml_alert")}
+    expected = [LABEL_NOISE_RATE + (1 - 2 * LABEL_NOISE_RATE) * meta[r["id"]] for r in rows]
+    np.testing.assert_allclose(probs[:, task.positive_index], expected)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+    rows[0]["disposition"] = "close" if rows[0]["disposition"] == "escalate" else "escalate"
+    probs, why = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
+    assert probs is None and why == "the data is not the demo generator's output (seed 0, default size)"
+
+
+def test_best_achievable_for_memo_categories_is_the_clean_category(quality):
+    import datasets
+
+    from finrisk_nlp.data.demo import load_demo
+    from finrisk_nlp.data.demo.generate import generate_task
+    from finrisk_nlp.tasks import get_task
+
+    task = get_task("transaction_memo")
+    rows = load_demo("transaction_memo")[:200]
+    probs, rule = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
+    assert re.search("no generator probability", rule)
+    clean = {r.row["id"]: r.meta["clean_category"] for r in generate_task("transaction_memo")}
+    assert [task.labels[i] for i in probs.argmax(axis=1)] == [clean[r["id"]] for r in rows]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
 
 
 @pytest.mark.e2e

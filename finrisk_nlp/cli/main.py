@@ -6,6 +6,7 @@
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
     finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
     finrisk tasks
+    finrisk tune --config recipes/configs/credit_text.yaml --trials 20 --out runs/tune
 
 For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
 Errors caused by input (config, data, model references) print one message and exit with code 2.
@@ -131,6 +132,9 @@ EXTRA_COMMANDS.append(_add_score_command)
 from finrisk_nlp.cli.explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
 
 EXTRA_COMMANDS.append(add_explain_command)
+from finrisk_nlp.cli.tune import add_tune_command  # noqa: E402  (light import: Optuna and torch load on use)
+
+EXTRA_COMMANDS.append(add_tune_command)
 
 
 def main(argv: list[str] | None = None) -> int:
