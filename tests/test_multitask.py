@@ -13,7 +13,8 @@ from runs import launch_two_cpu_processes
 from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
 from finrisk_nlp.tasks import get_task
-from finrisk_nlp.training.multitask import sampling_probabilities, task_schedule
+from finrisk_nlp.training.schedule import sampling_probabilities, task_schedule
+from finrisk_nlp.training.task_data import task_data_config
 
 CONFIG = REPO / "recipes" / "configs" / "multitask.yaml"
 MEMO_CUES = {"groceries": "bread milk", "dining": "restaurant dinner", "travel": "flight hotel",
@@ -75,13 +76,14 @@ STRATEGIES = [("hard", "false"), ("soft", "false"), ("soft", "true")]
 
 @pytest.mark.parametrize(("strategy", "shared"), STRATEGIES)
 def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_tokenizer, strategy, shared):
-    from finrisk_nlp.modeling.loading import load_model
-    from finrisk_nlp.modeling.multitask import build_multitask_model, multitask_metadata, save_multitask_model
+    from finrisk_nlp.modeling import build_model, load_model, save_model
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.training.engine import build_metadata
 
     cfg = load_config(CONFIG, [f"model.name_or_path={tiny_model_dir}", f"multitask.strategy={strategy}",
                                f"multitask.shared_adapter={shared}", "lora.r=4"])
     tasks = {name: get_task(name) for name in cfg.multitask.tasks}
-    model, tokenizer = build_multitask_model(cfg.model, cfg.lora, tasks, strategy, shared == "true")
+    model, tokenizer = build_model(cfg.model, cfg.lora, tasks, strategy=strategy, shared_adapter=shared == "true")
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n or n.startswith("heads.") for n in trainable)
     assert any(n.startswith("heads.") for n in trainable)
@@ -92,28 +94,25 @@ def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_to
         for name in trainable:
             model.get_parameter(name).normal_(0, 0.2)
     model.eval()
-    meta = multitask_metadata(tasks, {}, str(tiny_model_dir), 32, strategy, shared == "true")
-    save_multitask_model(model, tokenizer, meta, tmp_path / "model")
+    save_model(model, tokenizer, build_metadata(cfg, tasks), tmp_path / "model")
     assert not list((tmp_path / "model").rglob("*.bin")) and (tmp_path / "model" / "heads.safetensors").is_file()
     inputs = tokenizer(["late payment on the loan", "cash at the atm"], return_tensors="pt", padding=True)
+    reloaded, _, meta = load_model(tmp_path / "model")
+    assert meta.task_names() == list(tasks) and not any(p.requires_grad for p in reloaded.parameters())
     logits = {}
     for name in tasks:
         with torch.no_grad():
             before = model(task=name, **inputs).logits
-        view, _, task_meta = load_model(tmp_path / "model", task=name)
-        assert task_meta.to_task().name == name and not any(p.requires_grad for p in view.parameters())
-        with torch.no_grad():
-            torch.testing.assert_close(view(**inputs).logits, before, atol=1e-6, rtol=0)
+            torch.testing.assert_close(reloaded(task=name, **inputs).logits, before, atol=1e-6, rtol=0)
         logits[name] = before
     if strategy == "soft":  # each task runs through its own adapter: another task's adapter changes the output
         with torch.no_grad():
-            model._activate("aml_alert")
-            mixed = model.heads["credit_text"](model.encoder(**inputs).last_hidden_state[:, 0])
+            mixed = model.classify(model.embed_windows(**inputs, task="aml_alert"), None, None, task="credit_text")
         assert not torch.allclose(mixed, logits["credit_text"])
     with pytest.raises(ModelLoadError, match="multi-task model"):
-        load_model(tmp_path / "model")
+        Predictor.load(tmp_path / "model")
     with pytest.raises(ModelLoadError, match="aml_typology"):
-        load_model(tmp_path / "model", task="aml_typology")
+        Predictor.load(tmp_path / "model", task="aml_typology")
 
 
 @pytest.mark.parametrize(("strategy", "shared"), [("hard", "false"), ("soft", "true")])
@@ -132,7 +131,7 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
     assert saved["test"]["mean_primary"] == pytest.approx(results["test"]["mean_primary"])
     assert set(saved["tasks"]) == {"credit_text", "transaction_memo", "aml_alert"}
     from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.training.multitask import task_data_config
+    from finrisk_nlp.training.task_data import task_data_config
 
     for name, entry in saved["tasks"].items():
         _, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed)
@@ -159,13 +158,72 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
                                torch.from_numpy(local.predict_proba(texts)), atol=1e-6, rtol=0)
 
 
-def test_unsupported_single_task_options_fail_early(tmp_path, tiny_model_dir, task_files):
+def test_impossible_multitask_options_fail_early(tmp_path, tiny_model_dir, task_files):
     from finrisk_nlp.training.engine import train
 
-    cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, tmp_path / "run", "train.resume=latest",
-                                           "save_merged=true"))
-    with pytest.raises(ConfigError, match="resume"):
+    cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, tmp_path / "run", "multitask.strategy=soft",
+                                           "save_merged=true", "data.train_file=x.csv"))
+    with pytest.raises(ConfigError) as err:
         train(cfg)
+    assert "save_merged" in str(err.value) and "multitask.data.<task>" in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_uneven_tasks_with_accumulation_step_only_on_full_windows(tmp_path, tiny_model_dir, task_files):
+    """Task loaders of different lengths never cut an accumulation window short: every optimizer step takes
+    exactly grad_accum_steps micro-batches, and each epoch is a whole number of steps."""
+    from finrisk_nlp.training.engine import train
+
+    out = tmp_path / "run"
+    cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, out, "train.grad_accum_steps=4"))
+    results = train(cfg)
+    sizes = {name: len(entry) for name, entry in _train_sizes(cfg).items()}
+    batches = sum(-(-n // 4) for n in sizes.values())  # batch_size=4 documents per micro-batch, one process
+    steps_per_epoch = -(-batches // 4)
+    assert len(set(sizes.values())) > 1  # the tasks really are uneven
+    assert results["optimizer_steps"] == 2 * steps_per_epoch
+    assert results["micro_batches"] == 4 * results["optimizer_steps"]
+
+
+def _train_sizes(cfg):
+    from finrisk_nlp.data.tables import load_splits
+
+    return {name: load_splits(task_data_config(cfg, name), get_task(name), cfg.seed)[1]["train"]
+            for name in cfg.multitask.tasks}
+
+
+def test_multitask_resume_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, task_files):
+    """Stopped after step 5 (checkpoints every 2 steps), resumed with train.resume=latest: the same final
+    metrics and weights as a run that never stopped."""
+    from finrisk_nlp.training.engine import train
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(step):
+        def callback(state):
+            if state.global_step == step:
+                raise Stop
+        return callback
+
+    full = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, tmp_path / "full", "train.checkpoint_every=2",
+                                            "eval.explain_examples=0", "multitask.strategy=soft"))
+    reference = train(full)
+    cut = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, tmp_path / "cut", "train.checkpoint_every=2",
+                                           "eval.explain_examples=0", "multitask.strategy=soft"))
+    with pytest.raises(Stop):
+        train(cut, callbacks=[stop_after(5)])
+    cut.train.resume = "latest"
+    resumed = train(cut)
+    assert resumed["optimizer_steps"] == reference["optimizer_steps"]
+    for name in reference["tasks"]:
+        scalars = {k: v for k, v in reference["tasks"][name]["test"].items() if isinstance(v, float)}
+        assert {k: resumed["tasks"][name]["test"][k] for k in scalars} == pytest.approx(scalars, rel=1e-5, abs=1e-6)
+    train_losses = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    resumed_losses = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    last = {r["step"]: r["loss"] for r in train_losses if r.get("event") == "train"}
+    again = {r["step"]: r["loss"] for r in resumed_losses if r.get("event") == "train"}
+    assert {s: again[s] for s in last if s > 5} == pytest.approx({s: last[s] for s in last if s > 5}, rel=1e-5)
 
 
 @pytest.mark.e2e
@@ -175,7 +233,7 @@ def test_two_process_cpu_multitask(tmp_path, tiny_model_dir, task_files):
         "multitask", [*mt_overrides(tiny_model_dir, task_files, out), "multitask.strategy=soft"], out, cwd=tmp_path
     )
     from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.training.multitask import task_data_config
+    from finrisk_nlp.training.task_data import task_data_config
 
     cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, out))
     for name, entry in metrics["tasks"].items():

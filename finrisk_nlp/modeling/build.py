@@ -115,7 +115,7 @@ def build_model(
             with quiet_peft():
                 encoder = get_peft_model(encoder, config, adapter_name=names[0])
                 for name in names[1:]:
-                    encoder.add_adapter(name, lora_config(lora_cfg, encoder.get_base_model()))
+                    encoder.add_adapter(name, config)  # targets resolved once, on the bare encoder
         except ValueError as exc:
             raise ModelLoadError(f"LoRA could not wrap this encoder with lora.target_modules="
                                  f"{lora_cfg.target_modules}: {exc}") from exc
