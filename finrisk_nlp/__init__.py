@@ -3,28 +3,51 @@
     accelerate launch recipes/credit_text.py          # fine-tune on the shipped loan narratives
     finrisk predict runs/credit_text "Applicant lost her job in March ..."
 
-The public API is re-exported here; recipes call :func:`run_recipe`.
+The public API is re-exported here. ``Predictor``, ``train``, ``build_model``, ``load_model`` and
+``score_documents`` load lazily, so ``import finrisk_nlp`` (and the CLI's help) does not import torch.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
 
 from finrisk_nlp.config import RecipeConfig, load_config, parse_cli  # noqa: E402
 from finrisk_nlp.errors import ConfigError, DataError, FinriskError, ModelLoadError  # noqa: E402
 from finrisk_nlp.tasks import Task, get_task, list_tasks, register_task  # noqa: E402
+
+_LAZY = {
+    "Predictor": "finrisk_nlp.serving.predictor",
+    "train": "finrisk_nlp.training.engine",
+    "build_model": "finrisk_nlp.modeling",
+    "load_model": "finrisk_nlp.modeling",
+    "score_documents": "finrisk_nlp.serving.scoring",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'finrisk_nlp' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",
     "DataError",
     "FinriskError",
     "ModelLoadError",
+    "Predictor",
     "RecipeConfig",
     "Task",
     "__version__",
+    "build_model",
     "get_task",
     "list_tasks",
     "load_config",
     "parse_cli",
     "register_task",
+    "score_documents",
+    "train",
 ]

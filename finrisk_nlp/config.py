@@ -25,6 +25,59 @@ from finrisk_nlp.errors import ConfigError
 EMBEDDED_MODEL = "all-MiniLM-L6-v2"
 
 
+# Operating-point targets (``threshold.target``), parsed here so that configs are checked where they are read.
+
+TargetKind = Literal["f1", "recall_at_precision", "precision_at_recall", "min_cost"]
+TARGET_KINDS: tuple[str, ...] = ("f1", "recall_at_precision", "precision_at_recall", "min_cost")
+
+
+@dataclass(frozen=True)
+class ThresholdTarget:
+    """A parsed ``threshold.target``: the kind, for constrained kinds the level in (0, 1], for ``min_cost`` the
+    cost of a missed risk case and of a false alert."""
+
+    kind: TargetKind
+    level: float | None = None
+    cost_fn: float = 1.0
+    cost_fp: float = 1.0
+
+    def __str__(self) -> str:
+        return self.kind if self.level is None else f"{self.kind}={self.level:g}"
+
+
+def parse_target(text: str, costs: dict[str, float] | None = None) -> ThresholdTarget:
+    """Parse ``f1``, ``min_cost``, ``recall_at_precision=0.9`` or ``precision_at_recall=0.95``.
+
+    Args:
+        text: the target.
+        costs: ``{"fn": ..., "fp": ...}`` for ``min_cost`` (default 1 each: the fewest errors).
+
+    Raises:
+        ValueError: naming the accepted forms when ``text`` is none of them or a cost is not > 0.
+    """
+    expected = "expected f1, min_cost, recall_at_precision=P or precision_at_recall=R with P, R in (0, 1]"
+    kind, sep, level_text = str(text).strip().partition("=")
+    if kind not in TARGET_KINDS:
+        raise ValueError(f"{expected}; got {text!r}")
+    if kind in ("f1", "min_cost"):
+        if sep:
+            raise ValueError(f"{expected} ({kind} takes no level); got {text!r}")
+        if kind == "f1":
+            return ThresholdTarget("f1")
+        costs = {"fn": 1.0, "fp": 1.0, **(costs or {})}
+        if set(costs) != {"fn", "fp"} or not all(isinstance(v, int | float) and v > 0 for v in costs.values()):
+            raise ValueError(f"min_cost needs costs {{fn: C_FN, fp: C_FP}} with both > 0, e.g. {{fn: 20, fp: 1}}; "
+                             f"got {costs}")
+        return ThresholdTarget("min_cost", cost_fn=float(costs["fn"]), cost_fp=float(costs["fp"]))
+    try:
+        level = float(level_text)
+    except ValueError:
+        raise ValueError(f"{expected}; got {text!r}") from None
+    if not 0.0 < level <= 1.0:
+        raise ValueError(f"{expected}; got level {level}")
+    return ThresholdTarget(kind, level)  # type: ignore[arg-type]
+
+
 @dataclass
 class ModelConfig:
     """Which encoder to fine-tune and how texts are cut to its input size."""
@@ -209,8 +262,6 @@ class ThresholdConfig:
     conformal_alpha: float | None = None  # decision "review" unless the conformal set (level 1-alpha) has one label
 
     def validate(self) -> list[str]:
-        from finrisk_nlp.evaluation.thresholds import parse_target
-
         problems = []
         try:
             parse_target(self.target, self.costs)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.data.loaders import DocumentCollator
+from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
 from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.tasks import get_task

@@ -8,7 +8,8 @@ import pytest
 from conftest import make_credit_records, write_jsonl
 
 from finrisk_nlp.config import DataConfig
-from finrisk_nlp.data.tables import LengthGroupedSampler, build_dataloader, load_splits, load_table, tokenize_splits
+from finrisk_nlp.data.loaders import DocumentCollator, LengthGroupedSampler, build_dataloader, tokenize_documents
+from finrisk_nlp.data.tables import load_splits, load_table
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.tasks import get_task
 
@@ -120,10 +121,11 @@ def test_dynamic_padding_and_length_grouping(tmp_path, tiny_tokenizer):
     for i, r in enumerate(rows):
         r["text"] = r["text"] + " family" * (i % 13)
     _, splits = load_splits(cfg(write_jsonl(tmp_path / "d.jsonl", rows)), CREDIT, seed=0)
-    tokenized = tokenize_splits(splits, tiny_tokenizer, CREDIT, max_length=32)
-    loader = build_dataloader(tokenized["train"], tiny_tokenizer, batch_size=4, shuffle=True, seed=1)
+    train = tokenize_documents(splits["train"], tiny_tokenizer, CREDIT, max_length=32)
+    loader = build_dataloader(train, DocumentCollator(tiny_tokenizer, multi_label=False), batch_size=4, shuffle=True,
+                              seed=1)
     widths = [batch["input_ids"].shape[1] for batch in loader]
-    longest = max(len(ids) for ids in tokenized["train"]["input_ids"])
+    longest = max(len(ids) for windows in train["input_ids"] for ids in windows)
     assert max(widths) == longest and min(widths) < longest  # padded per batch, not to a global length
     seen = [i for batch in LengthGroupedSampler([1] * 10, 2, seed=5) for i in [batch]]
     assert sorted(seen) == list(range(10))

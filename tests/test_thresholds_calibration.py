@@ -2,15 +2,13 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from finrisk_nlp.config import load_config
-from finrisk_nlp.data.windows import WindowScores, aggregate_windows
 from finrisk_nlp.errors import ConfigError
-from finrisk_nlp.evaluation.calibration import fit_temperature
+from finrisk_nlp.evaluation.calibration import fit_calibration, logits_to_probs
 from finrisk_nlp.evaluation.metrics import compute_metrics, expected_calibration_error, operating_point_metrics
 from finrisk_nlp.evaluation.thresholds import ThresholdTarget, decide, parse_target, tune_threshold, tune_thresholds
-from finrisk_nlp.tasks import Task, get_task
+from finrisk_nlp.tasks import get_task
 
 AML = get_task("aml_alert")  # close, escalate (positive)
 TYPOLOGY = get_task("aml_typology")
@@ -90,34 +88,23 @@ def _overconfident(task, n=4000, scale=5.0, seed=0):
     else:
         p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
         labels = np.array([rng.choice(k, p=row) for row in p])
-    return WindowScores(logits=(scale * true_logits).astype(np.float32), doc_index=np.arange(n), labels=labels)
+    return (scale * true_logits).astype(np.float32), labels
 
 
 @pytest.mark.parametrize("task", [AML, MEMO, TYPOLOGY], ids=lambda t: t.name)
 def test_temperature_scaling_lowers_ece_of_an_overconfident_model(task):
-    scores = _overconfident(task)
-    temperature = fit_temperature(scores, task)
-    before = expected_calibration_error(scores.probs(task, "max"), scores.labels, task)
-    after = expected_calibration_error(scores.probs(task, "max", temperature), scores.labels, task)
-    assert 3.5 < temperature < 7.0  # the scale put in is found again
+    logits, labels = _overconfident(task)
+    calibration, _ = fit_calibration(logits, labels, task, "temperature")
+    raw, calibrated = logits_to_probs(logits, task.multi_label), calibration.apply(logits)
+    before = expected_calibration_error(raw, labels, task)
+    after = expected_calibration_error(calibrated, labels, task)
+    assert 3.5 < calibration.params["temperature"] < 7.0  # the scale put in is found again
     assert after < before / 2
     # One temperature for all outputs does not reorder a binary or multi-label score column: PR-AUC is kept.
     if not task.multi_label and not task.is_binary:
         return
-    raw = compute_metrics(scores.probs(task, "max"), scores.labels, task)["pr_auc"]
-    assert compute_metrics(scores.probs(task, "max", temperature), scores.labels, task)["pr_auc"] == pytest.approx(raw)
-
-
-def test_window_aggregation():
-    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    doc = torch.tensor([0, 0, 1])
-    top = aggregate_windows(probs, doc, 2, "max", AML)
-    assert top.flatten().tolist() == pytest.approx([0.2, 0.8, 0.6, 0.4])  # the risk-class maximum decides
-    mean = aggregate_windows(probs, doc, 2, "mean", AML)
-    assert mean.flatten().tolist() == pytest.approx([0.55, 0.45, 0.6, 0.4])
-    three = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]])
-    out = aggregate_windows(three, torch.tensor([0, 0]), 1, "max", Task("x", "t", "l", labels=("a", "b", "c")))
-    assert out[0].tolist() == pytest.approx([0.7 / 1.6, 0.5 / 1.6, 0.4 / 1.6])  # per-class maxima, renormalised
+    assert compute_metrics(calibrated, labels, task)["pr_auc"] == pytest.approx(
+        compute_metrics(raw, labels, task)["pr_auc"])
 
 
 def _calibrated_binary(n, seed):
