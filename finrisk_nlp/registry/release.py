@@ -3,7 +3,10 @@
 A release folder holds the model files at its root (so ``load_model`` and ``PeftModel.from_pretrained`` read it
 as it is), the run's ``config.yaml``, ``metrics.json`` and ``run_info.json``, ``finrisk_release.json``
 (dataset fingerprint, versions, git commit), the model card ``README.md``, optionally ``merged/`` (the adapter
-merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load.
+merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load,
+and for adapters the fingerprint of the base model they were trained on (see ``base_model.py``).
+
+A run is published only when its model folder holds everything loading needs (:func:`required_model_files`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +23,8 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +32,67 @@ MANIFEST_FILE = "finrisk_manifest.json"
 RELEASE_FILE = "finrisk_release.json"
 RUN_FILES = ("config.yaml", "metrics.json", "run_info.json")
 IGNORED_DIRS = (".cache",)  # written by huggingface_hub next to downloaded files
+# Any one of these holds a tokenizer's vocabulary (fast tokenizers write tokenizer.json, sentencepiece ones a model).
+TOKENIZER_VOCAB = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.txt",
+                   "vocab.json")
+
+
+def required_model_files(model_dir: str | Path, metadata: Mapping[str, Any]) -> list[str]:
+    """The files a saved model cannot be loaded without, relative to ``model_dir``.
+
+    Follows the layout :mod:`finrisk_nlp.modeling` saves: the metadata, the tokenizer, and the weights the
+    metadata says the model has (a LoRA adapter, a full model, or a multi-task model's adapters and heads).
+
+    Args:
+        model_dir: the saved model folder (read only to find the shards of a sharded full model).
+        metadata: its ``finrisk_model.json``.
+
+    Returns:
+        Relative paths; an entry ``a|b`` is satisfied by either file.
+    """
+    from finrisk_nlp.modeling.loading import METADATA_FILE
+
+    required = [METADATA_FILE, "tokenizer_config.json", "|".join(TOKENIZER_VOCAB)]
+    if metadata.get("multitask"):
+        from finrisk_nlp.modeling.multitask import ADAPTERS_DIR, HEADS_FILE, adapter_names
+
+        info = metadata["multitask"]
+        names = adapter_names(list(info.get("tasks") or {}), info.get("strategy", ""), bool(info.get("shared_adapter")))
+        required.append(HEADS_FILE)
+        required += [f"{ADAPTERS_DIR}/{name}/{file}" for name in names
+                     for file in ("adapter_model.safetensors", "adapter_config.json")]
+    elif metadata.get("lora"):
+        required += ["adapter_model.safetensors", "adapter_config.json"]
+    else:
+        index = Path(model_dir) / "model.safetensors.index.json"
+        shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values())) if index.is_file() else []
+        required += ["config.json", *(["model.safetensors.index.json", *shards] if shards else ["model.safetensors"])]
+    return required
+
+
+def check_model_files(model_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Refuse a model folder that lacks a file of :func:`required_model_files`.
+
+    Raises:
+        ModelLoadError: naming every missing file.
+    """
+    missing = [entry for entry in required_model_files(model_dir, metadata)
+               if not any((model_dir / name).is_file() for name in entry.split("|"))]
+    if missing:
+        shown = ", ".join(entry.replace("|", " or ") for entry in missing)
+        raise ModelLoadError(
+            f"{model_dir} cannot be published: loading it needs {shown}, which {'is' if len(missing) == 1 else 'are'} "
+            "missing. Publish the run directory a recipe wrote once training has finished (a model folder copied "
+            "in part, or from a crashed save, is not a release); nothing was published."
+        )
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory."""
+    """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory.
+
+    Raises:
+        ModelLoadError: if a file the run or its model needs is missing (:func:`check_model_files`).
+    """
     from finrisk_nlp.modeling.loading import METADATA_FILE
 
     required = (f"model/{METADATA_FILE}", "config.yaml", "metrics.json")
@@ -42,6 +103,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
             "recipe wrote (its output_dir, e.g. runs/credit_text) after training has ended."
         )
     metadata = json.loads((run_dir / "model" / METADATA_FILE).read_text())
+    check_model_files(run_dir / "model", metadata)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     info_path = run_dir / "run_info.json"
