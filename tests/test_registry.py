@@ -297,3 +297,35 @@ def test_push_refuses_a_version_number_below_one(run_dir, registry, number):
         registry.publish(run_dir, "credit-text", version=number)
     assert cli_main(["registry", "push", str(run_dir), "--version", str(number), "--root", str(registry.root)]) == 2
     assert not registry.root.exists()
+
+
+def test_changed_base_weights_are_refused(tmp_path, tiny_model_dir, credit_file):
+    from finrisk_nlp.registry.base_model import base_model_fingerprint
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.serving.scoring import model_fingerprint
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    run = train_tiny_run(base, tmp_path / "run", data=credit_file)
+    registry = ModelRegistry(tmp_path / "registry")
+    registry.publish(run, "credit-text")
+    expected = base_model_fingerprint(base)
+    manifest = json.loads((registry.version_dir("credit-text", 1) / MANIFEST_FILE).read_text())
+    assert manifest["base_model"] == {"path": str(base), "sha256": expected}
+    resolve_model_ref("registry:credit-text", registry_root=registry.root)  # the base is as published: loads
+    predictor = Predictor.load(run)
+    scoring_before = model_fingerprint(str(run), predictor)
+
+    weights = base / "model.safetensors"  # other weights of the same size, as a swapped base model would be
+    data = bytearray(weights.read_bytes())
+    data[-4] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    found = base_model_fingerprint(base)
+    assert found != expected
+    with pytest.raises(ModelLoadError) as err:
+        resolve_model_ref("registry:credit-text", registry_root=registry.root)
+    message = str(err.value)
+    assert f"the base model {base} (at {base}) changed since" in message
+    assert f"expected fingerprint {expected}, found {found}" in message
+    assert "restore the original base model files at that path, or retrain" in message
+    assert model_fingerprint(str(run), predictor) != scoring_before

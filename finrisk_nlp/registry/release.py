@@ -24,6 +24,7 @@ import yaml
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.registry.base_model import base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 
 logger = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def stage_release(
             shutil.copy2(run_dir / file, dest / file)
     if merged:
         _stage_merged(run_dir, dest / "merged", metadata)
+    base = base_model_record(metadata)
     release = {
         "name": name,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -186,6 +188,7 @@ def stage_release(
         "task": metadata["task"]["name"],
         "labels": list(metadata["task"]["labels"]),
         "base_model": metadata["base_model"],
+        "base_model_sha256": base and base["sha256"],
         "dataset": dataset_fingerprint(config, run_dir),
         "git_commit": run_info.get("git_commit"),
         "versions": run_info.get("versions") or {"finrisk_nlp": __version__},
@@ -196,7 +199,7 @@ def stage_release(
     card = render_model_card(name=name, metadata=metadata, metrics=metrics, config=config, provenance=release,
                              license=license)
     write_text_atomic(dest / "README.md", card)
-    write_manifest(dest)
+    write_manifest(dest, base_model=base)
     return release
 
 
@@ -220,22 +223,27 @@ def _release_files(folder: Path) -> list[Path]:
     )
 
 
-def write_manifest(folder: Path) -> dict[str, str]:
-    """Record the sha256 of every file under ``folder`` in ``finrisk_manifest.json``."""
+def write_manifest(folder: Path, base_model: dict[str, Any] | None = None) -> dict[str, str]:
+    """Record the sha256 of every file under ``folder`` in ``finrisk_manifest.json``, and the fingerprint of the
+    base model (:func:`~finrisk_nlp.registry.base_model.base_model_record`) when the model is an adapter."""
     files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _release_files(folder)}
-    write_json_atomic(folder / MANIFEST_FILE, {"algorithm": "sha256", "files": files})
+    manifest: dict[str, Any] = {"algorithm": "sha256", "files": files}
+    if base_model:
+        manifest["base_model"] = base_model
+    write_json_atomic(folder / MANIFEST_FILE, manifest)
     return files
 
 
 def verify_release(folder: str | Path) -> None:
-    """Check every file of a release against its manifest.
+    """Check every file of a release against its manifest, then its base model against the recorded fingerprint.
 
     Raises:
         ModelLoadError: naming the first file that is changed, missing or not in the manifest, with the expected
-            and found sha256.
+            and found sha256; or the base model path whose weights changed (:func:`verify_base_model`).
     """
     folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST_FILE).read_text())["files"]
+    document = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest = document["files"]
     advice = ("The published files must not change: restore them from the registry or Hub, or publish the run "
               "again as a new version. Do not use this copy.")
     for rel, expected in manifest.items():
@@ -253,3 +261,4 @@ def verify_release(folder: str | Path) -> None:
         raise ModelLoadError(
             f"{folder} holds files that were not published: {', '.join(unknown)} (not in {MANIFEST_FILE}). {advice}"
         )
+    verify_base_model(document.get("base_model"), folder)
