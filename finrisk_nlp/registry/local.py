@@ -209,11 +209,8 @@ class ModelRegistry:
 def _exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if needed) for the duration of the block."""
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if the block raises
+        yield
 
 
 def parse_registry_ref(ref: str) -> tuple[str, str | None]:
