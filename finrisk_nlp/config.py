@@ -218,7 +218,7 @@ class RegistryConfig:
     name: str | None = None  # registry name; null: the task name with '-' for '_' (credit_text -> credit-text)
     root: str | None = None  # registry directory; null: $FINRISK_REGISTRY, else ./registry
     hub_repo: str | None = None  # also push to this Hugging Face Hub repo, ORG/NAME (token from HF_TOKEN/login)
-    private: bool = True  # a new Hub repo is created private
+    private: bool = True  # a new Hub repo is created private; false is also needed to push to an existing public one
 
     def validate(self) -> list[str]:
         import re

@@ -5,8 +5,8 @@ Endpoints (as called by huggingface_hub 2.x ``create_repo`` and ``create_commit`
     POST /api/validate-yaml                             -> checks the README front matter parses
     POST /api/models/{org}/{name}/preupload/{revision}  -> every file "regular" (inline base64 in the commit)
     POST /api/models/{org}/{name}/commit/{revision}     -> ndjson header + files, stored in memory
-and, for ``snapshot_download``:
-    GET /api/models/{org}/{name}/revision/{revision}    -> repo info with the head commit sha
+and, for ``model_info`` and ``snapshot_download``:
+    GET /api/models/{org}/{name}[/revision/{revision}]  -> repo info with the head commit sha and visibility
     GET /api/models/{org}/{name}/tree/{revision}        -> every file (one page)
     HEAD|GET /{org}/{name}/resolve/{revision}/{path}    -> file content with commit and etag headers
 Requests without ``Authorization: Bearer <token>`` get 401 (the repos are private).
@@ -84,9 +84,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
 
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
+        def _reply(self, status: int, body: dict[str, Any] | list[Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
+            if isinstance(body, dict) and body.get("error") == "Repository not found":  # as the Hub marks it
+                self.send_header("X-Error-Code", "RepoNotFound")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -110,10 +112,10 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             parts = path.split("/")
             api = parts[1:3] == ["api", "models"]
             repo_id = f"{parts[3]}/{parts[4]}" if api else "/".join(parts[1:3])
-            repo = hub.repos.get(repo_id) if len(parts) > 5 else None
+            repo = hub.repos.get(repo_id) if len(parts) > (4 if api else 5) else None
             if repo is None:
                 return self._reply(404, {"error": "Repository not found"})
-            if api and parts[5] == "revision":
+            if api and (len(parts) == 5 or parts[5] == "revision"):
                 return self._reply(200, {"id": f"{parts[3]}/{parts[4]}", "sha": repo.head, "private": repo.private,
                                          "siblings": [{"rfilename": name} for name in sorted(repo.files)]})
             if api and parts[5] == "tree":

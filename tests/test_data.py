@@ -139,3 +139,54 @@ def test_length_grouped_order_depends_only_on_seed_and_epoch():
     assert list(a) != list(b) and sorted(b) == list(range(100))
     first = list(a)[:8]  # within a mega-batch, longest first
     assert [lengths[i] for i in first] == sorted((lengths[i] for i in first), reverse=True)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_reading_training_data_leaves_no_raw_text_on_disk(tmp_path, monkeypatch, kind):
+    cache = tmp_path / "hf_datasets_cache"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    rows = make_credit_records(30)
+    for i, row in enumerate(rows):
+        row["text"] = f"Applicant Zebediah Quaritch-{i} (card 4111 1111 1111 1111) " + row["text"]
+    data = tmp_path / "data"
+    data.mkdir()
+    train, validation = data / f"train.{kind}", data / f"validation.{kind}"
+    for path, part in ((train, rows[:24]), (validation, rows[24:])):
+        if kind == "csv":
+            write_csv(path, part)
+        elif kind == "jsonl":
+            write_jsonl(path, part)
+        else:
+            datasets.Dataset.from_list(part).to_parquet(str(path))
+    _, splits = load_splits(cfg(train, validation_file=str(validation), test_file=str(validation)), CREDIT, seed=0)
+    assert len(splits["train"]) == 24 and "[CARD]" in splits["validation"]["text"][0]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and data not in p.parents]
+    leaked = [p for p in written if b"Zebediah" in p.read_bytes() or b"4111" in p.read_bytes()]
+    assert leaked == []
+
+
+def test_latin1_csv_names_the_encoding_and_the_fix(tmp_path):
+    path = tmp_path / "loans.csv"
+    path.write_bytes("text,outcome\nPr\u00eat r\u00e9gl\u00e9 en avance,repaid\n".encode("latin-1"))
+    expected = (f"{path} is not UTF-8 text: byte b'\\xea' at offset 15 cannot be decoded; the file was probably "
+                "saved as Latin-1 / Windows-1252 (e.g. by Excel). Re-save it as UTF-8, e.g. "
+                f"`iconv -f CP1252 -t UTF-8 {path} > {tmp_path / 'loans.utf8.csv'}`")
+    with pytest.raises(DataError, match=re.escape(expected)):
+        load_table(path)
+    converted = tmp_path / "loans.utf8.csv"
+    converted.write_bytes(path.read_bytes().decode("cp1252").encode("utf-8"))  # what the iconv command does
+    assert load_table(converted)["text"] == ["Pr\u00eat r\u00e9gl\u00e9 en avance"]
+
+
+def test_json_array_missing_keys_and_utf8_bom(tmp_path):
+    array = tmp_path / "rows.json"
+    array.write_text(json.dumps([{"text": "a", "outcome": "repaid"}, {"text": "b", "outcome": "default", "x": 1}]))
+    table = load_table(array)
+    assert table["text"] == ["a", "b"] and table["x"] == [None, 1]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("text,outcome\nsteady salary,repaid\n".encode("utf-8-sig"))
+    assert load_table(bom).column_names == ["text", "outcome"]
+    (tmp_path / "list.jsonl").write_text('{"text": "a", "outcome": "repaid"}\n[1, 2]\n')
+    with pytest.raises(DataError, match=re.escape("could not be read as json (record 2 is a list, not an object)")):
+        load_table(tmp_path / "list.jsonl")

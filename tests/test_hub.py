@@ -65,8 +65,8 @@ def test_push_uploads_release_and_card_to_a_private_repo(run_dir, tmp_path):
 
     # The token goes in the Authorization header and nowhere else.
     assert {path for _, path, _ in hub.requests} == {
-        "/api/repos/create", "/api/validate-yaml", "/api/models/acme/credit-text/preupload/main",
-        "/api/models/acme/credit-text/commit/main"}
+        "/api/models/acme/credit-text", "/api/repos/create", "/api/validate-yaml",
+        "/api/models/acme/credit-text/preupload/main", "/api/models/acme/credit-text/commit/main"}
     assert all(h.get("authorization") == f"Bearer {TOKEN}" for _, _, h in hub.requests)
     assert TOKEN not in proc.stdout + proc.stderr
     assert not any(TOKEN.encode() in content for content in files.values())
@@ -86,13 +86,44 @@ def test_push_merged_and_to_the_local_registry_in_one_go(run_dir, tmp_path):
     assert TOKEN not in proc.stdout + proc.stderr
 
 
-def test_public_flag_and_existing_repo(run_dir, tmp_path):
+def test_public_flag_and_existing_public_repo(run_dir, tmp_path):
     with FakeHub(TOKEN) as hub:
         assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open", "--public").returncode == 0
-        again = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open")
+        refused = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open")
+        commits_after_refusal = len(hub.repos["acme/open"].commits)
+        again = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/open", "--public")
+    assert refused.returncode == 2
+    assert (f"acme/open already exists on {hub.endpoint} and is PUBLIC: pushing would publish this model, its "
+            "metrics and model card to everyone. Nothing was pushed. If that is intended, push again with "
+            "--public (registry.private=false in a recipe config)") in refused.stderr
+    assert commits_after_refusal == 1
     assert again.returncode == 0, again.stderr
+    assert again.stderr.count("acme/open is a PUBLIC repo: everyone can download what is pushed now") == 1
     assert hub.repos["acme/open"].private is False
     assert len(hub.repos["acme/open"].commits) == 2
+
+
+def test_existing_private_repo_stays_private_and_takes_pushes(run_dir, tmp_path):
+    with FakeHub(TOKEN) as hub:
+        assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/closed").returncode == 0
+        again = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/closed")
+        public = _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/closed", "--public")
+    assert again.returncode == 0 and "PUBLIC" not in again.stderr
+    assert public.returncode == 0 and "acme/closed already exists and is private: it stays private" in public.stderr
+    assert hub.repos["acme/closed"].private is True and len(hub.repos["acme/closed"].commits) == 3
+
+
+def test_push_of_an_incomplete_run_reaches_no_hub(run_dir, tmp_path):
+    import shutil
+
+    incomplete = tmp_path / "run"
+    shutil.copytree(run_dir, incomplete)
+    (incomplete / "model" / "tokenizer.json").unlink()
+    with FakeHub(TOKEN) as hub:
+        proc = _push(hub, tmp_path / "hf", str(incomplete), "--hub", "acme/credit-text")
+    assert proc.returncode == 2
+    assert "cannot be published: loading it needs tokenizer.json or" in proc.stderr
+    assert hub.repos == {} and hub.requests == []
 
 
 def test_bad_token_and_missing_token_fail_clearly(run_dir, tmp_path):

@@ -16,6 +16,23 @@ IDENTIFIERS = [
     ("call (555) 123-4567 today", "[PHONE]", "PHONE"),
     ("call 555-123-4567 today", "[PHONE]", "PHONE"),
     ("call +44 20 7946 0958 today", "[PHONE]", "PHONE"),
+    # Realistic variants: letter case, spacing and keywords as investigators and customers write them.
+    ("iban de89 3704 0044 0532 0130 00 received", "[IBAN]", "IBAN"),
+    ("to gb82west12345698765432 today", "[IBAN]", "IBAN"),
+    ("iban De89370400440532013000 received", "[IBAN]", "IBAN"),
+    ("to Gb82 West 1234 5698 7654 32 today", "[IBAN]", "IBAN"),
+    ("from BE68 5390 0754 7034 into cash", "from [IBAN] into cash", "IBAN"),
+    ("SSN 123 45 6789 on file", "SSN [SSN] on file", "SSN"),
+    ("ssn: 123456789 on file", "ssn: [SSN] on file", "SSN"),
+    ("social security no. 123 45 6789 verified", "social security no. [SSN] verified", "SSN"),
+    ("call 0044 20 7946 0958 today", "call [PHONE] today", "PHONE"),
+    ("tel +33 6 12 34 56 78 today", "tel [PHONE] today", "PHONE"),
+    ("tel 0033 6 12 34 56 78 today", "tel [PHONE] today", "PHONE"),
+    ("call +44 (0)20 7946 0958 today", "call [PHONE] today", "PHONE"),
+    ("a/c 12345678 flagged", "a/c [ACCOUNT] flagged", "ACCOUNT"),
+    ("A/C: 5551234567 frozen", "A/C: [ACCOUNT] frozen", "ACCOUNT"),
+    ("acc no 987654321 closed", "acc no [ACCOUNT] closed", "ACCOUNT"),
+    ("acct# 1234-5678-90 frozen", "acct# [ACCOUNT] frozen", "ACCOUNT"),
 ]
 
 
@@ -37,6 +54,14 @@ ORDINARY = [
     "reference 20240315 and amount 4111111111111111,00 EUR",
     "invalid card 4111 1111 1111 1112 and bad iban DE00370400440532013000",
     "case 2024-000123 closed",
+    "fy24 loan paid back in full",
+    "Q3 revenue up +12.5% to 1,250,000",
+    "account opened 2024-03-15 with $12,500.00",
+    "acc balance 1,250,000.00 on 15 03 2024",
+    "scores +15 20 25 across the panel",
+    "ssn field left blank in 2023",
+    "invoice 0012 paid 00 44 times",
+    "BE68 5390 0754 7035 fails its check",
 ]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.provenance import sha256_file
 from finrisk_nlp.registry.local import ModelRegistry, RegistryError, diff_versions, resolve_model_ref
-from finrisk_nlp.registry.release import MANIFEST_FILE
+from finrisk_nlp.registry.release import MANIFEST_FILE, check_model_files, required_model_files
 
 TEXTS = ["steady salary, loan for a car.", "missed payments, lost job, family of four."]
 
@@ -213,3 +215,117 @@ def test_multitask_fingerprint_covers_every_task(tmp_path):
     assert set(entries) == {("credit_text", "train"), ("aml_alert", "train")}
     assert entries["credit_text", "train"]["sha256"] == sha256_file(demo_train_file("credit_text"))
     assert entries["aml_alert", "train"]["sha256"] == sha256_file(alerts)
+
+
+@pytest.mark.parametrize("removed", ["adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
+                                     "tokenizer_config.json"])
+def test_push_refuses_a_model_that_cannot_be_loaded(run_dir, tmp_path, removed):
+    incomplete = tmp_path / "run"
+    shutil.copytree(run_dir, incomplete)
+    (incomplete / "model" / removed).unlink()
+    root = tmp_path / "registry"
+    assert cli_main(["registry", "push", str(incomplete), "--root", str(root)]) == 2
+    assert not root.exists()  # nothing written, not even the name's folder
+    with pytest.raises(ModelLoadError, match=re.escape(f"{incomplete / 'model'} cannot be published: loading it "
+                                                       f"needs {removed}")) as err:
+        ModelRegistry(root).publish(incomplete, "credit-text")
+    assert "nothing was published" in str(err.value)
+    assert not root.exists()
+
+
+def test_required_files_follow_the_metadata(tmp_path):
+    tasks = {"credit_text": {}, "aml_alert": {}}
+    soft = {"lora": True, "multitask": {"strategy": "soft", "shared_adapter": True, "tasks": tasks}}
+    required = required_model_files(tmp_path, soft)
+    for entry in required:
+        target = tmp_path / entry.split("|")[0]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("{}")
+    check_model_files(tmp_path, soft)  # complete: no error
+    assert {"heads.safetensors", "adapters/shared/adapter_model.safetensors",
+            "adapters/aml_alert/adapter_config.json"} <= set(required)
+    (tmp_path / "adapters" / "aml_alert" / "adapter_model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=re.escape("needs adapters/aml_alert/adapter_model.safetensors, which "
+                                                       "is missing")):
+        check_model_files(tmp_path, soft)
+    full = required_model_files(tmp_path, {"lora": False})
+    assert "model.safetensors" in full and "config.json" in full and "adapter_config.json" not in full
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    sharded = required_model_files(tmp_path, {"lora": False})
+    assert "model-00002-of-00002.safetensors" in sharded and "model.safetensors" not in sharded
+
+
+def _fake_versions(registry: ModelRegistry, name: str, count: int) -> None:
+    for number in range(1, count + 1):
+        folder = registry.root / name / "versions" / str(number)
+        folder.mkdir(parents=True)
+        (folder / MANIFEST_FILE).write_text('{"files": {}}')
+
+
+def _promote_many(root: str, worker: int, count: int, barrier) -> None:
+    registry = ModelRegistry(root)
+    barrier.wait()
+    for i in range(count):
+        registry.promote("credit-text", 1 + (worker + i) % 3, f"stage-{worker}")
+
+
+def test_concurrent_promotes_keep_every_stage_and_history_entry(registry):
+    _fake_versions(registry, "credit-text", 3)
+    workers, count = 4, 10
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers)
+    procs = [context.Process(target=_promote_many, args=(str(registry.root), w, count, barrier))
+             for w in range(workers)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [proc.exitcode for proc in procs] == [0] * workers
+    state = json.loads((registry.root / "credit-text" / "aliases.json").read_text())
+    assert sorted(state["aliases"]) == [f"stage-{w}" for w in range(workers)]
+    assert len(state["history"]) == workers * count
+    for w in range(workers):  # each worker's entries chain: every one's previous is the one before it
+        mine = [h for h in state["history"] if h["stage"] == f"stage-{w}"]
+        assert [h["previous"] for h in mine] == [None] + [h["version"] for h in mine[:-1]]
+        assert state["aliases"][f"stage-{w}"] == mine[-1]["version"]
+
+
+@pytest.mark.parametrize("number", [0, -1])
+def test_push_refuses_a_version_number_below_one(run_dir, registry, number):
+    with pytest.raises(RegistryError, match=re.escape(f"--version must be a positive number, got {number}")):
+        registry.publish(run_dir, "credit-text", version=number)
+    assert cli_main(["registry", "push", str(run_dir), "--version", str(number), "--root", str(registry.root)]) == 2
+    assert not registry.root.exists()
+
+
+def test_changed_base_weights_are_refused(tmp_path, tiny_model_dir, credit_file):
+    from finrisk_nlp.registry.base_model import base_model_fingerprint
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.serving.scoring import model_fingerprint
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    run = train_tiny_run(base, tmp_path / "run", data=credit_file)
+    registry = ModelRegistry(tmp_path / "registry")
+    registry.publish(run, "credit-text")
+    expected = base_model_fingerprint(base)
+    manifest = json.loads((registry.version_dir("credit-text", 1) / MANIFEST_FILE).read_text())
+    assert manifest["base_model"] == {"path": str(base), "sha256": expected}
+    resolve_model_ref("registry:credit-text", registry_root=registry.root)  # the base is as published: loads
+    predictor = Predictor.load(run)
+    scoring_before = model_fingerprint(str(run), predictor)
+
+    weights = base / "model.safetensors"  # other weights of the same size, as a swapped base model would be
+    data = bytearray(weights.read_bytes())
+    data[-4] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    found = base_model_fingerprint(base)
+    assert found != expected
+    with pytest.raises(ModelLoadError) as err:
+        resolve_model_ref("registry:credit-text", registry_root=registry.root)
+    message = str(err.value)
+    assert f"the base model {base} (at {base}) changed since" in message
+    assert f"expected fingerprint {expected}, found {found}" in message
+    assert "restore the original base model files at that path, or retrain" in message
+    assert model_fingerprint(str(run), predictor) != scoring_before

@@ -4,8 +4,9 @@ Used by the training recipes (``accelerate launch recipes/credit_text.py``) and 
 
     finrisk validate --config recipes/configs/credit_text.yaml data.train_file=my_loans.csv
 
-Files may be CSV, JSONL/JSON, Parquet or a directory written by ``datasets.Dataset.save_to_disk``. Every
-schema problem is reported with the file, the row and the fix.
+Files may be CSV, JSONL/JSON, Parquet (UTF-8 text) or a directory written by ``datasets.Dataset.save_to_disk``.
+They are read into memory: no copy of their raw text is written to the datasets cache. Every schema problem is
+reported with the file, the row and the fix.
 """
 
 from __future__ import annotations
@@ -62,12 +63,62 @@ def load_table(path: str | Path) -> datasets.Dataset:
             f"{path}: unsupported file type {path.suffix!r}; expected one of {sorted(SUFFIXES)} "
             "or a directory written by save_to_disk"
         )
-    reader = {"csv": datasets.Dataset.from_csv, "json": datasets.Dataset.from_json,
-              "parquet": datasets.Dataset.from_parquet}[kind]
+    # Read here, into memory: datasets' from_csv/from_json/from_parquet copy the raw (unredacted) text into an
+    # Arrow file under the datasets cache even with keep_in_memory=True.
     try:
-        return reader(str(path), keep_in_memory=True)
-    except Exception as exc:  # pyarrow/pandas parse errors come in many types
+        if kind == "csv":
+            import pandas as pd
+
+            # utf-8-sig: a byte-order mark (Excel writes one) would otherwise become part of the first column's name.
+            return datasets.Dataset.from_pandas(pd.read_csv(path, encoding="utf-8-sig"), preserve_index=False)
+        if kind == "json":
+            return _read_json(path)
+        import pyarrow.parquet as pq
+        from datasets.table import InMemoryTable
+
+        return datasets.Dataset(InMemoryTable(pq.read_table(path)))
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text: byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} cannot be "
+            "decoded; the file was probably saved as Latin-1 / Windows-1252 (e.g. by Excel). Re-save it as UTF-8, "
+            f"e.g. `iconv -f CP1252 -t UTF-8 {path} > {path.with_suffix('.utf8' + path.suffix)}`, and point the "
+            "config at the new file."
+        ) from None
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parse errors come in many types
         raise DataError(f"{path}: could not be read as {kind} ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_json(path: Path) -> datasets.Dataset:
+    """JSON Lines (one object per line), or one JSON array of objects; columns in order of first appearance."""
+    import json
+
+    text = path.read_bytes().decode("utf-8-sig")
+    if text.lstrip().startswith("["):
+        rows = json.loads(text)
+        numbered = list(enumerate(rows, 1))
+    else:
+        numbered = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    numbered.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}: could not be read as json (line {number}: {exc.msg}); each line must "
+                                    "hold one JSON object") from None
+    columns: dict[str, list[Any]] = {}
+    for i, (number, row) in enumerate(numbered):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: could not be read as json (record {number} is a {type(row).__name__}, "
+                            "not an object); write one object per row, e.g. {\"text\": ..., \"label\": ...}")
+        for key, value in row.items():
+            columns.setdefault(key, [None] * i).append(value)
+        for values in columns.values():
+            if len(values) == i:  # a key this row does not have
+                values.append(None)
+    # A column mixing types (a number in a text column) stays as written, for validate_table to report the row.
+    return datasets.Dataset.from_dict(columns, on_mixed_types="use_json")
 
 
 def validate_table(

@@ -31,6 +31,23 @@ class ExplainError(FinriskError, ValueError):
     """An explanation was asked for no text, or for a label the model does not have."""
 
 
+class CaptumMissingError(FinriskError, ImportError):
+    """Captum (the ``explain`` extra) is not installed.
+
+    An ImportError, so a finished training run skips its example explanations with one log line, and a
+    FinriskError, so ``finrisk explain`` exits 2 with the install command.
+    """
+
+
+def _layer_integrated_gradients() -> type:
+    try:
+        from captum.attr import LayerIntegratedGradients
+    except ImportError:
+        raise CaptumMissingError("explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)") \
+            from None
+    return LayerIntegratedGradients
+
+
 @dataclass(frozen=True)
 class WordScore:
     """One word of the text (``text[start:end]``) and its attribution to the explained label."""
@@ -103,7 +120,9 @@ def explain(
     Raises:
         ExplainError: for an unknown ``label``.
         ModelLoadError: if the model's tokenizer is not a fast one (no word alignment).
+        CaptumMissingError: if captum is not installed (an ImportError).
     """
+    attribution = _layer_integrated_gradients()  # before any work: without captum there is nothing to explain with
     labels = list(predictor.task.labels)
     if label is not None and label not in labels:
         raise ExplainError(f"--label {label!r} is not a label of this model; choose one of {labels}")
@@ -112,19 +131,16 @@ def explain(
                              "save the model with a tokenizer.json")
     out: list[Explanation] = []
     for start in range(0, len(texts), batch_size):
-        out += _explain_batch(predictor, texts[start:start + batch_size], top_k, label, n_steps, internal_batch_size)
+        out += _explain_batch(predictor, texts[start:start + batch_size], top_k, label, n_steps, internal_batch_size,
+                              attribution)
     return out
 
 
 def _explain_batch(
-    predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int
+    predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int,
+    attribution: type,
 ) -> list[Explanation]:
     import torch
-
-    try:
-        from captum.attr import LayerIntegratedGradients
-    except ImportError:
-        raise ExplainError("explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)") from None
 
     task, model, tokenizer = predictor.task, predictor.model, predictor.tokenizer
     enc = tokenizer(texts, truncation=True, max_length=predictor.metadata.max_length, padding=True,
@@ -144,7 +160,7 @@ def _explain_batch(
         probs = forward(input_ids, *extra_args).cpu()
     targets = [task.labels.index(label) if label else int(row.argmax()) for row in probs]
     baseline = torch.where(special.to(input_ids.device), input_ids, torch.full_like(input_ids, tokenizer.pad_token_id))
-    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    lig = attribution(forward, model.get_input_embeddings())  # captum's LayerIntegratedGradients
     with torch.enable_grad():
         attributions, delta = lig.attribute(
             input_ids, baselines=baseline, target=targets, additional_forward_args=extra_args, n_steps=n_steps,

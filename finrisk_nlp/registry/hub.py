@@ -51,14 +51,16 @@ def push_to_hub(
     Args:
         run_dir: a recipe's output directory.
         repo_id: ``ORG/NAME`` on the Hub.
-        private: create the repo private (an existing repo keeps its visibility).
+        private: create the repo private (an existing repo keeps its visibility). Pushing to an existing
+            public repo needs ``private=False`` (``--public``, ``registry.private=false``).
         merged: also upload ``merged/``, the adapter merged into the base model.
         license: license id for the model card.
         endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co).
         token: access token (default: ``HF_TOKEN`` or the saved login).
 
     Raises:
-        HubError: if the Hub refuses the request; the token never appears in the message.
+        HubError: if the Hub refuses the request, or the repo is public and ``private`` is true; the token never
+            appears in the message.
     """
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
@@ -73,6 +75,7 @@ def push_to_hub(
         operations = [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
                       for p in files]
         try:
+            _check_visibility(api, repo_id, private)
             api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
             # One commit for the whole release: readers never see a mix of two pushes.
             info = api.create_commit(repo_id, operations, repo_type="model",
@@ -83,6 +86,27 @@ def push_to_hub(
                            "token can write to this organisation and that the repo id is right.") from None
     logger.info(f"uploaded {len(files)} files to {repo_id} ({'private' if private else 'public'} if new)")
     return info.commit_url
+
+
+def _check_visibility(api, repo_id: str, private: bool) -> None:  # api: HfApi
+    """Refuse to publish into an existing public repo unless public was asked for; warn where it was."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        existing = api.model_info(repo_id)
+    except RepositoryNotFoundError:
+        return  # created below with the visibility asked for
+    if existing.private is False and private:
+        raise HubError(
+            f"{repo_id} already exists on {api.endpoint} and is PUBLIC: pushing would publish this model, its "
+            "metrics and model card to everyone. Nothing was pushed. If that is intended, push again with "
+            "--public (registry.private=false in a recipe config); otherwise push to a private repo."
+        )
+    if existing.private is False:
+        logger.warning(f"{repo_id} is a PUBLIC repo: everyone can download what is pushed now")
+    elif not private:
+        logger.warning(f"{repo_id} already exists and is private: it stays private (--public only applies to a "
+                       "new repo; change the visibility in the repo's settings)")
 
 
 def download_model(repo_id: str, revision: str | None = None) -> Path:

@@ -18,6 +18,7 @@ existing version is never replaced. Every place that loads a model accepts a ref
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -26,6 +27,8 @@ import stat
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +117,16 @@ class ModelRegistry:
         """Publish a finished run as a new version and return its number.
 
         Raises:
-            RegistryError: if ``version`` is given and already exists (versions are never overwritten).
+            RegistryError: if ``version`` is given and is below 1 or already exists (versions are never
+                overwritten).
+            ModelLoadError: if the run is not finished or its model lacks a file loading needs; nothing is written.
         """
         model_dir = self._model_dir(name)
+        if version is not None and version < 1:
+            raise RegistryError(f"--version must be a positive number, got {version}: versions count up from 1 and "
+                                "a version with another number could never be loaded; leave out --version to get "
+                                "the next number")
+        read_run(Path(run_dir))  # refuse an unfinished or incomplete run before anything is created
         versions = model_dir / "versions"
         versions.mkdir(parents=True, exist_ok=True)
         self._remove_stale_staging(model_dir)
@@ -169,12 +179,15 @@ class ModelRegistry:
             raise RegistryError(f"invalid stage {stage!r}: use a lower case word such as production or staging "
                                 "('latest' is reserved for the newest version)")
         self.version_dir(name, version)
-        state = self._alias_file(name)
-        previous = state["aliases"].get(stage)
-        state["aliases"][stage] = version
-        state["history"].append({"stage": stage, "version": version, "previous": previous,
-                                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        write_json_atomic(self._model_dir(name) / "aliases.json", state)
+        # Read-modify-write under an exclusive lock: concurrent promotes would otherwise each start from the same
+        # state and the last rename would drop the others' stages and history entries.
+        with _exclusive_lock(self._model_dir(name) / "aliases.json.lock"):
+            state = self._alias_file(name)
+            previous = state["aliases"].get(stage)
+            state["aliases"][stage] = version
+            state["history"].append({"stage": stage, "version": version, "previous": previous,
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            write_json_atomic(self._model_dir(name) / "aliases.json", state)
         return previous
 
     def info(self, name: str, ref: str | int | None = None) -> dict[str, Any]:
@@ -190,6 +203,14 @@ class ModelRegistry:
             "metrics": json.loads((folder / "metrics.json").read_text()),
             "config": yaml.safe_load((folder / "config.yaml").read_text()),
         }
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the duration of the block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if the block raises
+        yield
 
 
 def parse_registry_ref(ref: str) -> tuple[str, str | None]:

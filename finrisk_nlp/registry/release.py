@@ -3,7 +3,10 @@
 A release folder holds the model files at its root (so ``load_model`` and ``PeftModel.from_pretrained`` read it
 as it is), the run's ``config.yaml``, ``metrics.json`` and ``run_info.json``, ``finrisk_release.json``
 (dataset fingerprint, versions, git commit), the model card ``README.md``, optionally ``merged/`` (the adapter
-merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load.
+merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load,
+and for adapters the fingerprint of the base model they were trained on (see ``base_model.py``).
+
+A run is published only when its model folder holds everything loading needs (:func:`required_model_files`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,10 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.modeling import METADATA_FILE, ModelMetadata
+from finrisk_nlp.modeling.saving import required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
+from finrisk_nlp.registry.base_model import base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
 
 logger = logging.getLogger(__name__)
@@ -28,11 +35,52 @@ MANIFEST_FILE = "finrisk_manifest.json"
 RELEASE_FILE = "finrisk_release.json"
 RUN_FILES = ("config.yaml", "metrics.json", "run_info.json")
 IGNORED_DIRS = (".cache",)  # written by huggingface_hub next to downloaded files
+# Any one of these holds a tokenizer's vocabulary (fast tokenizers write tokenizer.json, sentencepiece ones a model).
+TOKENIZER_VOCAB = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.txt",
+                   "vocab.json")
+
+
+def required_model_files(model_dir: str | Path, metadata: Mapping[str, Any]) -> list[str]:
+    """The files a saved model cannot be loaded without, relative to ``model_dir``.
+
+    Follows the layout :mod:`finrisk_nlp.modeling` saves: the metadata, the tokenizer, and the weights the
+    metadata says the model has (a LoRA adapter, a full model, or a multi-task model's adapters and heads).
+
+    Args:
+        model_dir: the saved model folder (read only to find the shards of a sharded full model).
+        metadata: its ``finrisk_model.json``.
+
+    Returns:
+        Relative paths; an entry ``a|b`` is satisfied by either file.
+    """
+    meta = ModelMetadata(**{k: v for k, v in metadata.items() if k in ModelMetadata.__dataclass_fields__})
+    weights = [p.relative_to(Path(model_dir)).as_posix() for p in required_files(Path(model_dir), meta)]
+    return [*weights, "tokenizer_config.json", "|".join(TOKENIZER_VOCAB)]
+
+
+def check_model_files(model_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Refuse a model folder that lacks a file of :func:`required_model_files`.
+
+    Raises:
+        ModelLoadError: naming every missing file.
+    """
+    missing = [entry for entry in required_model_files(model_dir, metadata)
+               if not any((model_dir / name).is_file() for name in entry.split("|"))]
+    if missing:
+        shown = ", ".join(entry.replace("|", " or ") for entry in missing)
+        raise ModelLoadError(
+            f"{model_dir} cannot be published: loading it needs {shown}, which {'is' if len(missing) == 1 else 'are'} "
+            "missing. Publish the run directory a recipe wrote once training has finished (a model folder copied "
+            "in part, or from a crashed save, is not a release); nothing was published."
+        )
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory."""
-    from finrisk_nlp.modeling import METADATA_FILE
+    """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory.
+
+    Raises:
+        ModelLoadError: if a file the run or its model needs is missing (:func:`check_model_files`).
+    """
 
     required = (f"model/{METADATA_FILE}", "config.yaml", "metrics.json")
     missing = [name for name in required if not (run_dir / name).is_file()]
@@ -42,6 +90,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
             "recipe wrote (its output_dir, e.g. runs/credit_text) after training has ended."
         )
     metadata = json.loads((run_dir / "model" / METADATA_FILE).read_text())
+    check_model_files(run_dir / "model", metadata)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     info_path = run_dir / "run_info.json"
@@ -117,6 +166,7 @@ def stage_release(
             shutil.copy2(run_dir / file, dest / file)
     if merged:
         _stage_merged(run_dir, dest / "merged", metadata)
+    base = base_model_record(metadata)
     release = {
         "name": name,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -124,6 +174,7 @@ def stage_release(
         "task": metadata["task"]["name"],
         "labels": list(metadata["task"]["labels"]),
         "base_model": metadata["base_model"],
+        "base_model_sha256": base and base["sha256"],
         "dataset": dataset_fingerprint(config, run_dir),
         "git_commit": run_info.get("git_commit"),
         "versions": run_info.get("versions") or {"finrisk_nlp": __version__},
@@ -134,7 +185,7 @@ def stage_release(
     card = render_model_card(name=name, metadata=metadata, metrics=metrics, config=config, provenance=release,
                              license=license)
     write_text_atomic(dest / "README.md", card)
-    write_manifest(dest)
+    write_manifest(dest, base_model=base)
     return release
 
 
@@ -158,22 +209,27 @@ def _release_files(folder: Path) -> list[Path]:
     )
 
 
-def write_manifest(folder: Path) -> dict[str, str]:
-    """Record the sha256 of every file under ``folder`` in ``finrisk_manifest.json``."""
+def write_manifest(folder: Path, base_model: dict[str, Any] | None = None) -> dict[str, str]:
+    """Record the sha256 of every file under ``folder`` in ``finrisk_manifest.json``, and the fingerprint of the
+    base model (:func:`~finrisk_nlp.registry.base_model.base_model_record`) when the model is an adapter."""
     files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in _release_files(folder)}
-    write_json_atomic(folder / MANIFEST_FILE, {"algorithm": "sha256", "files": files})
+    manifest: dict[str, Any] = {"algorithm": "sha256", "files": files}
+    if base_model:
+        manifest["base_model"] = base_model
+    write_json_atomic(folder / MANIFEST_FILE, manifest)
     return files
 
 
 def verify_release(folder: str | Path) -> None:
-    """Check every file of a release against its manifest.
+    """Check every file of a release against its manifest, then its base model against the recorded fingerprint.
 
     Raises:
         ModelLoadError: naming the first file that is changed, missing or not in the manifest, with the expected
-            and found sha256.
+            and found sha256; or the base model path whose weights changed (:func:`verify_base_model`).
     """
     folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST_FILE).read_text())["files"]
+    document = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest = document["files"]
     advice = ("The published files must not change: restore them from the registry or Hub, or publish the run "
               "again as a new version. Do not use this copy.")
     for rel, expected in manifest.items():
@@ -191,3 +247,4 @@ def verify_release(folder: str | Path) -> None:
         raise ModelLoadError(
             f"{folder} holds files that were not published: {', '.join(unknown)} (not in {MANIFEST_FILE}). {advice}"
         )
+    verify_base_model(document.get("base_model"), folder)

@@ -127,13 +127,18 @@ def parts_dir(out: str | Path) -> Path:
 
 
 def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
-    """sha256 over the model's weight and metadata files (over its metadata when the files are not local)."""
+    """sha256 over the model's weight and metadata files and, for an adapter, its base model's fingerprint
+    (over its metadata when the files are not local)."""
+    from finrisk_nlp.registry.base_model import base_model_fingerprint
+
     digest = hashlib.sha256()
     try:
         model_dir = Path(predictor.model_dir or resolve_model_ref(model_ref))
         files = sorted(model_dir.rglob("*.safetensors")) + [model_dir / METADATA_FILE]
         for path in files:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
+        if predictor.metadata.lora:  # an adapter's predictions change with its base weights too
+            digest.update(f"base:{base_model_fingerprint(predictor.metadata.base_model)}".encode())
     except (FinriskError, OSError):
         digest.update(json.dumps(asdict(predictor.metadata), sort_keys=True, default=str).encode())
     return digest.hexdigest()
