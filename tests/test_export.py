@@ -94,6 +94,9 @@ def test_onnx_export_and_backend_give_the_torch_probabilities(run_dir, tmp_path,
     ModelRegistry(registry).publish(run_dir, "credit")
     monkeypatch.setenv("FINRISK_REGISTRY", str(registry))
     np.testing.assert_allclose(_probs(Predictor.load("registry:credit", backend="onnx")), torch_probs, atol=1e-5)
+    int8 = Predictor.load(out, backend="onnx", quantize="int8")  # an fp32 export, quantised on load
+    assert int8.model.encoder_path.name == ENCODER_INT8_ONNX and not (out / ENCODER_INT8_ONNX).exists()
+    assert np.abs(_probs(int8) - torch_probs).max() > 0  # really a different graph
     with pytest.raises(ModelLoadError, match=re.escape("is an ONNX export; load it with backend='onnx'")):
         Predictor.load(out)
 

@@ -299,9 +299,11 @@ def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| method") and len(lines) == 6  # header, rule, finrisk fp32 + int8, 2 pipeline rows
-    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[4]
-    assert "int8 vs fp32: same decision for" in proc.stdout
+    # header, rule, finrisk torch fp32 + int8, onnx fp32 + int8, 2 pipeline rows
+    assert lines[0].startswith("| method") and len(lines) == 8
+    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[6]
+    assert "--backend onnx" in lines[4] and "--backend onnx --quantize int8" in lines[5]
+    assert "int8 vs fp32: same decision for" in proc.stdout and "onnx int8 vs onnx fp32" in proc.stdout
 
 
 def _many_docs(directory: Path, n: int) -> Path:

@@ -271,9 +271,9 @@ class OnnxDocumentModel:
 
 
 def load_onnx_export(folder: Path, quantize: str | None = None) -> tuple[OnnxDocumentModel, Any, ModelMetadata]:
-    """The model, tokenizer and metadata of an export directory. ``quantize``: ``int8`` for the int8 graph,
-    ``none`` for the fp32 one, None for the one the export was made for. The tokenizer produces exactly the
-    graph's inputs.
+    """The model, tokenizer and metadata of an export directory. ``quantize``: ``int8`` for the int8 graph
+    (quantised on load when the export has none), ``none`` for the fp32 one, None for the one the export was made
+    for. The tokenizer produces exactly the graph's inputs.
 
     Raises:
         ModelLoadError: when the int8 graph is asked for but the export has none.
@@ -283,11 +283,13 @@ def load_onnx_export(folder: Path, quantize: str | None = None) -> tuple[OnnxDoc
     if quantize not in (None, "none", *QUANTIZE_CHOICES):
         raise ModelLoadError(f"quantize={quantize!r} is not supported; use int8, none (the fp32 graph) or leave it out")
     int8 = quantize == "int8" or (quantize is None and manifest.get("quantize") == "int8")
-    encoder = folder / (ENCODER_INT8_ONNX if int8 else ENCODER_ONNX)
-    if not encoder.is_file():
-        raise ModelLoadError(f"{folder} has no {encoder.name}; export it with `finrisk export MODEL --format onnx "
-                             "--quantize int8 --out DIR`, or leave out --quantize")
-    model = OnnxDocumentModel(encoder, folder / HEADS_FILE, (meta.head or {}).get("pooling", "attention"))
+    pooling = (meta.head or {}).get("pooling", "attention")
+    if int8 and not (folder / ENCODER_INT8_ONNX).is_file():  # an fp32 export: quantised here, as on export
+        with tempfile.TemporaryDirectory(prefix="finrisk-int8-") as tmp:
+            quantize_graph(folder / ENCODER_ONNX, Path(tmp) / ENCODER_INT8_ONNX)
+            model = OnnxDocumentModel(Path(tmp) / ENCODER_INT8_ONNX, folder / HEADS_FILE, pooling)
+    else:
+        model = OnnxDocumentModel(folder / (ENCODER_INT8_ONNX if int8 else ENCODER_ONNX), folder / HEADS_FILE, pooling)
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as exc:
