@@ -1,17 +1,21 @@
-"""Documents per second: ``finrisk score`` (fp32 and ``--quantize int8``) vs ``transformers.pipeline``.
+"""Documents per second: ``finrisk score`` (torch and onnx, fp32 and int8) vs ``transformers.pipeline``.
 
     python benchmarks/score_throughput.py --quick                 # ~300 documents, a few minutes on CPU
     python benchmarks/score_throughput.py --num-docs 2000 --texts finrisk_nlp/data/demo/credit_text.jsonl
 
-The model is the embedded MiniLM with a classification head. When the texts come with labels (the demo data
-does) the head is fitted by logistic regression on the frozen encoder's pooled output of up to 400 of them, so
+The model is the embedded MiniLM with a document head (one window per document). When the texts come with labels
+(the demo data does) the head is fitted by logistic regression on the frozen encoder's window vectors of up to 400
+of them, so
 the decisions compared between fp32 and int8 are those of a model that separates the classes, not of a random
 head whose probabilities all sit near 0.5. Documents are the ``--texts`` JSONL (``text`` column), else the
 shipped demo texts when present, else synthetic loan narratives of varied length (5 to 600 words).
 finrisk reads them from ``.txt`` files and writes a Parquet table; the pipeline gets them as an in-memory list.
 All timings include loading the model. The methods run in turn ``--repeats`` times and the fastest run of each
-counts (the least disturbed by other work on the machine). Prints a markdown table, then how far int8 agrees
-with fp32: the share of identical decisions and the largest difference of a probability.
+counts (the least disturbed by other work on the machine). The onnx rows score an export of ``finrisk export
+--format onnx`` made once beforehand (``--backend onnx``; its int8 graph is quantised on load); the int8 rows pass
+``--force`` (the agreement is reported here instead). The pipeline runs the same encoder as a sequence
+classifier. Prints a markdown table, then how far each int8 agrees with its fp32: the share of identical decisions
+and the largest difference of a probability.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ import pyarrow.parquet as pq
 import torch
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
-from finrisk_nlp.modeling.loading import ModelMetadata, build_model, save_model
+from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+from finrisk_nlp.serving.export import export_model
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
 
@@ -62,46 +67,57 @@ def make_texts(n: int, path: Path | None, seed: int = 0) -> tuple[list[str], lis
 
 @torch.inference_mode()
 def fit_head(model: torch.nn.Module, tokenizer, texts: list[str], labels: list[str], task, max_length: int) -> None:
-    """Fit the classifier of a BERT-style model on its frozen pooled output (logistic regression)."""
+    """Fit the document head on the frozen encoder's window vectors: dense = identity, so the output layer is a
+    logistic regression on tanh(vector)."""
     from sklearn.linear_model import LogisticRegression
 
     feats = []
     for start in range(0, len(texts), 32):
         enc = tokenizer(texts[start:start + 32], truncation=True, max_length=max_length, padding=True,
                         return_tensors="pt")
-        feats.append(model.base_model(**enc).pooler_output.numpy())
+        feats.append(torch.tanh(model.embed_windows(**enc)).numpy())
     y = np.array([task.labels.index(label) for label in labels])
     clf = LogisticRegression(max_iter=2000).fit(np.concatenate(feats), y)
+    head = model.heads[task.name]
+    head.dense.weight.copy_(torch.eye(head.dense.weight.shape[0]))
+    head.dense.bias.zero_()
     weight = np.zeros((len(task.labels), clf.coef_.shape[1]), dtype=np.float32)
     bias = np.zeros(len(task.labels), dtype=np.float32)
     weight[1], bias[1] = clf.coef_[0], clf.intercept_[0]  # softmax over (0, z) == sigmoid(z) of the binary fit
-    model.classifier.weight.copy_(torch.from_numpy(weight))
-    model.classifier.bias.copy_(torch.from_numpy(bias))
+    head.out.weight.copy_(torch.from_numpy(weight))
+    head.out.bias.copy_(torch.from_numpy(bias))
 
 
 def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: list[str] | None) -> Path:
     task = get_task("credit_text")
-    model, tokenizer = build_model(ModelConfig(name_or_path=base, max_length=max_length), LoraSettings(), task)
-    model = model.merge_and_unload().eval()
+    model, tokenizer = build_model(ModelConfig(name_or_path=base, max_length=max_length, pooling="mean"),
+                                   LoraSettings(), {task.name: task})
+    model.eval()
     if labels and len(set(labels[:FIT_DOCS])) == len(task.labels):
         fit_head(model, tokenizer, texts[:FIT_DOCS], labels[:FIT_DOCS], task, max_length)
-    meta = ModelMetadata(task=asdict(task), base_model=base, max_length=max_length, lora=False)
-    return save_model(model, tokenizer, meta, out)
+    meta = ModelMetadata(task=asdict(task), base_model=base, max_length=max_length, lora=True,
+                         head={"pooling": "mean", "token_pooling": model.token_pooling, "strategy": "hard",
+                               "shared_adapter": False})
+    return save_model(model, tokenizer, meta, out, merged=True)
 
 
-def time_finrisk(model_dir: Path, docs_dir: Path, out: Path, batch_size: int, quantize: str | None) -> float:
+def time_finrisk(model_dir: Path, docs_dir: Path, out: Path, batch_size: int, quantize: str | None,
+                 backend: str = "torch") -> float:
     started = time.perf_counter()
-    summary = score_documents(str(model_dir), ScoreOptions(inputs=[str(docs_dir)], out=str(out),
-                                                           batch_size=batch_size, cpu=True, quantize=quantize))
+    summary = score_documents(str(model_dir), ScoreOptions(
+        inputs=[str(docs_dir)], out=str(out), batch_size=batch_size, cpu=True, backend=backend,
+        quantize=quantize, force=True))
     assert summary.complete and summary.failed == 0
     return time.perf_counter() - started
 
 
 def time_pipeline(model_dir: Path, texts: list[str], batch_size: int | None, max_length: int) -> float:
-    from transformers import pipeline
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     started = time.perf_counter()
-    pipe = pipeline("text-classification", model=str(model_dir), device=-1, top_k=None)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir / "encoder", num_labels=2)
+    pipe = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(model_dir),
+                    device=-1, top_k=None)
     kwargs = {"batch_size": batch_size} if batch_size else {}
     results = pipe(texts, truncation=True, max_length=max_length, **kwargs)
     assert len(results) == len(texts)
@@ -137,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
         model_dir = make_model(args.base_model, args.max_length, work / "model", texts, labels)
+        onnx_dir = work / "onnx"
+        export_model(str(model_dir), onnx_dir, fmt="onnx")
         docs = work / "docs"
         docs.mkdir(parents=True, exist_ok=True)
         for i, text in enumerate(texts):
@@ -146,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
             "finrisk score, fp32": (bs, lambda r: time_finrisk(model_dir, docs, work / f"fp32-{r}.parquet", bs, None)),
             "finrisk score --quantize int8": (
                 bs, lambda r: time_finrisk(model_dir, docs, work / f"int8-{r}.parquet", bs, "int8")),
+            "finrisk score --backend onnx": (
+                bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-{r}.parquet", bs, None, "onnx")),
+            "finrisk score --backend onnx --quantize int8": (
+                bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-int8-{r}.parquet", bs, "int8", "onnx")),
             "pipeline, default batch_size": (1, lambda r: time_pipeline(model_dir, texts, None, args.max_length)),
             "pipeline, same batch_size": (bs, lambda r: time_pipeline(model_dir, texts, bs, args.max_length)),
         }
@@ -154,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
             for name, (_, timed) in methods.items():
                 runs[name].append(timed(rep))
         same, max_diff, mean_diff = agreement(work / "fp32-0.parquet", work / "int8-0.parquet")
+        onnx_same, onnx_max, onnx_mean = agreement(work / "onnx-0.parquet", work / "onnx-int8-0.parquet")
+        _, backend_max, _ = agreement(work / "fp32-0.parquet", work / "onnx-0.parquet")
     rate = {name: n / min(seconds) for name, seconds in runs.items()}
     words = sorted(len(t.split()) for t in texts)
     print(f"\n{n} documents ({words[len(words) // 2]} words median, {words[-1]} max), max_length {args.max_length}, "
@@ -168,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{rate['finrisk score --quantize int8'] / rate[name]:.2f}x |")
     print(f"\nint8 vs fp32: same decision for {same:.2%} of documents; probability difference max {max_diff:.4f}, "
           f"mean {mean_diff:.4f}")
+    print(f"onnx int8 vs onnx fp32: same decision for {onnx_same:.2%} of documents; probability difference max "
+          f"{onnx_max:.4f}, mean {onnx_mean:.4f}; onnx fp32 vs torch fp32: max {backend_max:.2e}")
 
 
 if __name__ == "__main__":

@@ -299,9 +299,11 @@ def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    assert lines[0].startswith("| method") and len(lines) == 6  # header, rule, finrisk fp32 + int8, 2 pipeline rows
-    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[4]
-    assert "int8 vs fp32: same decision for" in proc.stdout
+    # header, rule, finrisk torch fp32 + int8, onnx fp32 + int8, 2 pipeline rows
+    assert lines[0].startswith("| method") and len(lines) == 8
+    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[6]
+    assert "--backend onnx" in lines[4] and "--backend onnx --quantize int8" in lines[5]
+    assert "int8 vs fp32: same decision for" in proc.stdout and "onnx int8 vs onnx fp32" in proc.stdout
 
 
 def _many_docs(directory: Path, n: int) -> Path:
@@ -376,7 +378,7 @@ def test_parts_are_compacted_and_keep_every_row(tmp_path):
 def test_int8_scores_every_document_and_its_parts_are_kept_apart(trained_run, archive_set, tmp_path):
     out, fp32 = tmp_path / "int8.parquet", tmp_path / "fp32.parquet"
     inputs = [str(archive_set["tree"])]
-    assert _score(trained_run, inputs, out, "--quantize", "int8") == 0
+    assert _score(trained_run, inputs, out, "--quantize", "int8", "--force") == 0  # tiny model: past the gate
     assert _score(trained_run, inputs, fp32) == 0
     a, b = pq.read_table(fp32).to_pandas(), pq.read_table(out).to_pandas()
     assert list(a["doc_id"]) == list(b["doc_id"])

@@ -135,6 +135,9 @@ EXTRA_COMMANDS.append(add_explain_command)
 from finrisk_nlp.cli.tune import add_tune_command  # noqa: E402  (light import: Optuna and torch load on use)
 
 EXTRA_COMMANDS.append(add_tune_command)
+from finrisk_nlp.cli.export import add_export_command  # noqa: E402  (light import: torch and onnx load on use)
+
+EXTRA_COMMANDS.append(add_export_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 :class:`Predictor` is the one way trained models are used for inference; batch scoring and the CLI build on it.
 It applies what training stored in ``finrisk_model.json``: PII redaction before tokenisation, the same token
-windows and document pooling as in training, the calibration and the operating threshold.
+windows and document pooling as in training, the calibration and the operating threshold. ``backend="onnx"`` runs
+the window encoder in onnxruntime instead (:mod:`finrisk_nlp.serving.onnx_backend`), from an ONNX export or, for
+any other model, from one made on load.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.tasks import Task
 
+BACKENDS = ("torch", "onnx")
+
 
 class Predictor:
     """A loaded model with its tokenizer, label names, calibration, threshold and window settings, for one task.
@@ -33,8 +37,9 @@ class Predictor:
     """
 
     def __init__(self, model: DocumentClassifier, tokenizer: Any, metadata: ModelMetadata,
-                 model_dir: Path | None = None) -> None:
+                 model_dir: Path | None = None, backend: str = "torch") -> None:
         self.model = model
+        self.backend = backend
         self.tokenizer = tokenizer
         self.metadata = metadata
         self.model_dir = model_dir
@@ -48,15 +53,35 @@ class Predictor:
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None) -> Predictor:
-        """Load a model by reference (run/model dir, ``registry:NAME[@STAGE]``, ``hub:ORG/NAME``); ``task`` picks
-        one task of a multi-task model (required for those).
+    def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None, *,
+             backend: str = "torch", quantize: str | None = None) -> Predictor:
+        """Load a model by reference (run/model dir, ``registry:NAME[@STAGE]``, ``hub:ORG/NAME``, an export of
+        ``finrisk export``); ``task`` picks one task of a multi-task model (required for those).
+
+        Args:
+            backend: ``torch``, or ``onnx`` (onnxruntime on CPU; needs the ``onnx`` extra). An ONNX export is
+                loaded as it is; any other model is exported on load, its parity with PyTorch checked.
+            quantize: ``int8`` for the onnx backend's int8 graph (an int8 export uses it by default).
 
         Raises:
-            ModelLoadError: when the reference does not resolve, or ``task`` is missing or unknown.
+            ModelLoadError: when the reference does not resolve, ``task`` is missing or unknown, or the backend
+                cannot load the model.
         """
-        model_dir = resolve_model_ref(path)
-        model, tokenizer, meta = load_model(model_dir, device=device)
+        if backend not in BACKENDS:
+            raise ModelLoadError(f"backend {backend!r} is unknown; use one of {list(BACKENDS)}")
+        from finrisk_nlp.serving import onnx_backend
+
+        model_dir = onnx_backend.task_export_dir(path, task) or resolve_model_ref(path)
+        if onnx_backend.is_onnx_export(model_dir):
+            if backend != "onnx":
+                raise ModelLoadError(f"{path} is an ONNX export; load it with backend='onnx' (--backend onnx), "
+                                     "or load the model it was exported from")
+            model, tokenizer, meta = onnx_backend.load_onnx_export(model_dir, quantize)
+        elif backend == "onnx":
+            model, tokenizer, meta, _ = onnx_backend.convert_to_onnx(model_dir, task, quantize,
+                                                                     onnx_backend.BUILT_IN_TEXTS)
+        else:
+            model, tokenizer, meta = load_model(model_dir, device=device)
         names = meta.task_names()
         if task is None and len(names) > 1:
             raise ModelLoadError(
@@ -66,10 +91,12 @@ class Predictor:
             kind = "multi-task model for" if len(names) > 1 else "single-task model for"
             raise ModelLoadError(f"{path} is a {kind} {names}, but task {task!r} was asked for; leave out the task "
                                  f"(--task) or pass one of {names}")
-        return cls(model, tokenizer, meta.for_task(task or names[0]), model_dir)
+        return cls(model, tokenizer, meta.for_task(task or names[0]), model_dir, backend)
 
     @property
     def device(self) -> torch.device:
+        if self.backend == "onnx":
+            return torch.device("cpu")
         return next(self.model.parameters()).device
 
     def predict_proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:

@@ -23,6 +23,7 @@ goes on.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -82,6 +83,8 @@ class ScoreOptions:
     limits: ReadLimits = field(default_factory=ReadLimits)  # fingerprint
     cpu: bool = False
     quantize: str | None = None  # fingerprint; "int8": dynamic int8 Linear layers, CPU only
+    backend: str = "torch"  # fingerprint; "onnx": onnxruntime (an ONNX export, or the model exported on load)
+    force: bool = False  # score with int8 even when the int8 quality gate fails
     queue_size: int = 2048  # documents read ahead of the model
     stop_after_parts: int | None = None  # per process; to cut a long job into sessions
 
@@ -134,7 +137,8 @@ def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
     digest = hashlib.sha256()
     try:
         model_dir = Path(predictor.model_dir or resolve_model_ref(model_ref))
-        files = sorted(model_dir.rglob("*.safetensors")) + [model_dir / METADATA_FILE]
+        files = [*sorted(model_dir.rglob("*.safetensors")), *sorted(model_dir.rglob("*.onnx")),
+                 model_dir / METADATA_FILE]
         for path in files:
             digest.update(f"{path.name}:{sha256_file(path)}".encode())
         if predictor.metadata.lora:  # an adapter's predictions change with its base weights too
@@ -293,6 +297,21 @@ def quantize_int8(predictor: Predictor) -> None:
 
         predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
 
+def _gate_int8(model_ref: str, predictor: Predictor, options: ScoreOptions) -> None:
+    """Quantise (torch backend) and check int8 against fp32 on the model's reference texts before any document is
+    scored (:func:`~finrisk_nlp.serving.export.gate_int8_predictor`); every process reaches the same verdict."""
+    from finrisk_nlp.serving.export import gate_int8_predictor
+
+    if options.backend == "onnx":
+        fp32 = Predictor.load(model_ref, task=options.task, backend="onnx", quantize="none")
+    else:
+        fp32_model = predictor.model
+        quantize_int8(predictor)
+        fp32 = copy.copy(predictor)
+        fp32.model = fp32_model
+    gate_int8_predictor(fp32, predictor, force=options.force)
+
+
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -348,12 +367,15 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 
 def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -> ScoreSummary:
     """:func:`score_documents` once the main process holds the lock on ``OUT.parts``."""
-    predictor = Predictor.load(model_ref, device=state.device, task=options.task)
-    prepare_for_inference(predictor)
-    if options.quantize == "int8":
-        quantize_int8(predictor)
-    elif options.quantize is not None:
+    if options.quantize not in (None, "int8"):
         raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
+    onnx = options.backend == "onnx"
+    predictor = Predictor.load(model_ref, device=state.device, task=options.task, backend=options.backend,
+                               quantize=options.quantize if onnx else None)
+    if not onnx:
+        prepare_for_inference(predictor)
+    if options.quantize == "int8":
+        _gate_int8(model_ref, predictor, options)
     text_column = options.text_column or predictor.task.text_column
     fingerprint_hash = model_fingerprint(model_ref, predictor)
     fingerprint = {
@@ -361,6 +383,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
         "text_column": text_column, "limits": asdict(options.limits), "threshold": predictor.threshold,
         "labels": list(predictor.task.labels), "quantize": options.quantize,
         "max_text_chars": text_char_budget(predictor),
+        **({"backend": options.backend} if onnx else {}),
         **({"task": options.task} if options.task else {}),
     }
     directory = parts_dir(options.out)
