@@ -45,7 +45,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     import torch
 
     from finrisk_nlp.config import LoraSettings, ModelConfig
-    from finrisk_nlp.modeling.loading import ModelMetadata, build_model, save_model
+    from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
     from finrisk_nlp.tasks import get_task
 
     task = get_task("credit_text")
@@ -53,7 +53,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     texts, targets = [r["text"] for r in rows], torch.tensor([task.labels.index(r["outcome"]) for r in rows])
     torch.manual_seed(0)
     model, tokenizer = build_model(ModelConfig(name_or_path=str(tiny_model_dir), max_length=32),
-                                   LoraSettings(r=4, alpha=8, dropout=0.0), task)
+                                   LoraSettings(r=4, alpha=8, dropout=0.0), {task.name: task})
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     everything = tokenizer(texts, padding=True, return_tensors="pt")
     rng = random.Random(0)
@@ -74,7 +74,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
         pytest.fail("the tiny model did not learn the one-word rule in 400 steps")
     out = tmp_path_factory.mktemp("explain") / "run"
     save_model(model, tokenizer, ModelMetadata(task=asdict(task), base_model=str(tiny_model_dir), max_length=32,
-                                               lora=True), out / "model")
+                                               lora=True, head={"pooling": "attention", "token_pooling": "cls"}), out / "model")
     return out
 
 
