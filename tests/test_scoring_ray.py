@@ -57,6 +57,11 @@ def test_read_units_shard_containers_and_keep_input_order(archive_set, tmp_path)
         plan_read_units([str(tmp_path / "missing")], 2)
     with pytest.raises(DataError, match=re.escape("matches no object; check the prefix or pattern")):
         plan_read_units([f"file://{archive_set['tree']}/*.nothing"], 2)
+    with pytest.raises(DataError, match=re.escape("does not exist; pass an object, a prefix or a glob")):
+        plan_read_units([f"file://{tmp_path}/missing"], 2)
+    remote = plan_read_units([f"file://{archive_set['tree']}/loans/2024"], 2)
+    assert [u.path.rsplit("/", 2)[-2:] for u in remote] == [["2024", "a.txt"], ["2024", "memo.docx"],
+                                                          ["q1", "b.md"]]  # files before folders, like a tree
 
 
 def test_missing_ray_extra_exits_2_naming_the_install(trained_run, archive_set, tmp_path, monkeypatch,  # noqa: F811
@@ -97,6 +102,7 @@ def test_object_store_inputs_are_named_by_uri(trained_run, archive_set, ray_addr
     assert {"file://" + k: v for k, v in _errors(local).items()} == _errors(remote)
 
 
+@pytest.mark.e2e
 def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_address, tmp_path):  # noqa: F811
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     n = 150
@@ -127,3 +133,15 @@ def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_addre
     clean = tmp_path / "clean.parquet"
     assert _score(trained_run, [str(docs)], clean, "--batch-size", "2") == 0
     _same_rows(clean, killed)
+
+
+@pytest.mark.e2e
+def test_ray_benchmark_prints_its_table(tiny_model_dir, ray_address, tmp_path):
+    cmd = [sys.executable, str(REPO / "benchmarks" / "score_ray.py"), "--quick", "--base-model", str(tiny_model_dir),
+           "--ray-address", ray_address, "--work-dir", str(tmp_path)]
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == ["local (1 process)", "ray: start-up", "ray: scoring"]
+    assert "same ids in the same order: True" in proc.stdout

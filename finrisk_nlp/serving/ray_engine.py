@@ -29,12 +29,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from finrisk_nlp.errors import DataError, FinriskError
+from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.serving.documents import (
     TABLE_SUFFIXES,
@@ -44,6 +44,7 @@ from finrisk_nlp.serving.documents import (
     expand_inputs,
     iter_documents,
 )
+from finrisk_nlp.serving.object_store import is_remote, list_objects, stage_object
 from finrisk_nlp.serving.parts import MANIFEST, OutputLock, PartWriter, ScoringError, check_manifest, done_ids
 from finrisk_nlp.serving.scoring import (
     SORT_WINDOW_BATCHES,
@@ -66,6 +67,7 @@ from finrisk_nlp.serving.scoring import (
 logger = logging.getLogger("finrisk_nlp")
 RAY_HINT = "pip install 'finrisk_nlp[ray]'"
 READ_BLOCK_DOCS = 256  # documents per block a read task hands on; bounds its memory, not its speed
+READER_MEMORY = 512 * 2**20  # reserved per read task: a block of texts, a zip's directory, a table being listed
 DOC_SCHEMA = pa.schema([("item", pa.int64()), ("index", pa.int64()), ("source", pa.string()),
                         ("doc_id", pa.string()), ("text", pa.string()), ("error", pa.string()),
                         ("truncated", pa.bool_()), ("skipped", pa.bool_())])
@@ -110,53 +112,8 @@ def require_ray() -> Any:
     return ray
 
 
-def is_remote(path: str) -> bool:
-    """Whether ``path`` is an object-store URI (``scheme://...``) rather than a local path."""
-    return "://" in path and not path.startswith("://")
-
-
 # ----------------------------------------------------------------------------------------------
 # Planning and reading
-
-
-def _walk_key(relative: str) -> tuple[tuple[int, str], ...]:
-    """Order the objects under a prefix like the local reader orders a tree: files before folders, by name."""
-    parts = relative.split("/")
-    return tuple((0 if i == len(parts) - 1 else 1, part) for i, part in enumerate(parts))
-
-
-def _list_remote(uri: str) -> list[tuple[str, str | None]]:
-    """The objects an object-store input names: ``(uri, base)`` pairs, base None for a single object.
-
-    Raises:
-        DataError: when the URI cannot be opened, does not exist, or its glob matches nothing.
-    """
-    import fnmatch
-
-    from pyarrow import fs as pafs
-
-    scheme, _, rest = uri.partition("://")
-    pattern = rest if glob.has_magic(rest) else None
-    base_rest = rest.split("*")[0].split("?")[0].split("[")[0].rsplit("/", 1)[0] if pattern else rest
-    try:
-        filesystem, base_path = pafs.FileSystem.from_uri(f"{scheme}://{base_rest}")
-        info = filesystem.get_file_info(base_path)
-        if info.type == pafs.FileType.File and not pattern:
-            return [(uri, None)]
-        if info.type != pafs.FileType.Directory:
-            raise DataError(f"input {uri!r} does not exist; pass an object, a prefix or a glob")
-        found = filesystem.get_file_info(pafs.FileSelector(base_path, recursive=True))
-    except (OSError, ValueError, pa.ArrowException) as exc:  # unknown scheme, credentials, network
-        raise DataError(f"cannot list input {uri!r} ({type(exc).__name__}: {exc}); check the URI and the "
-                        "object store's credentials") from None
-    prefix = f"{scheme}://{base_rest.rstrip('/')}"
-    relative = sorted((i.path[len(base_path.rstrip("/")) + 1:] for i in found if i.type == pafs.FileType.File),
-                      key=_walk_key)
-    objects = [(f"{prefix}/{name}", prefix) for name in relative
-               if pattern is None or fnmatch.fnmatchcase(f"{base_rest.rstrip('/')}/{name}", pattern)]
-    if not objects:
-        raise DataError(f"input {uri!r} matches no object; check the prefix or pattern")
-    return objects
 
 
 def plan_read_units(inputs: list[str], readers: int) -> list[ReadUnit]:
@@ -170,7 +127,7 @@ def plan_read_units(inputs: list[str], readers: int) -> list[ReadUnit]:
     """
     items: list[tuple[str, str | None]] = []
     for given in inputs:
-        items.extend(_list_remote(given) if is_remote(given) else [(p, None) for p in expand_inputs([given])])
+        items.extend(list_objects(given) if is_remote(given) else [(p, None) for p in expand_inputs([given])])
     items = list(dict.fromkeys(items))
     units = []
     for number, (path, base) in enumerate(items):
@@ -182,26 +139,6 @@ def plan_read_units(inputs: list[str], readers: int) -> list[ReadUnit]:
     return units
 
 
-def _stage(uri: str, directory: str, limits: ReadLimits) -> str:
-    """Copy one object to ``directory`` under its own name; a document only up to one byte past the limit."""
-    from pyarrow import fs as pafs
-
-    name = PurePosixPath(uri.partition("://")[2]).name or "object"
-    lower = name.lower()
-    whole = lower.endswith((".zip", *TAR_SUFFIXES)) or PurePosixPath(lower).suffix in TABLE_SUFFIXES
-    budget = None if whole else limits.max_doc_bytes + 1
-    filesystem, path = pafs.FileSystem.from_uri(uri)
-    target = os.path.join(directory, name)
-    with filesystem.open_input_stream(path) as src, open(target, "wb") as dst:
-        while budget is None or budget > 0:
-            chunk = src.read(1 << 20 if budget is None else min(1 << 20, budget))
-            if not chunk:
-                break
-            dst.write(chunk)
-            budget = None if budget is None else budget - len(chunk)
-    return target
-
-
 def _unit_documents(unit: ReadUnit, limits: ReadLimits, text_column: str | None,
                     max_chars: int | None) -> Iterator[Document]:
     """The documents of one read unit, named as the local scorer names them (object-store ones by URI)."""
@@ -211,7 +148,7 @@ def _unit_documents(unit: ReadUnit, limits: ReadLimits, text_column: str | None,
         return
     with tempfile.TemporaryDirectory(prefix="finrisk-ray-") as tmp:
         try:
-            staged = _stage(unit.path, tmp, limits)
+            staged = stage_object(unit.path, tmp, limits)
         except (OSError, pa.ArrowException) as exc:
             yield Document(0, unit.path, unit.path, error=f"unreadable ({type(exc).__name__}: {exc})")
             return
@@ -376,8 +313,10 @@ def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: 
     records = [{"item": u.item, "path": u.path, "shard": u.shard, "num_shards": u.num_shards, "base": u.base}
                for u in units]
     dataset = ray.data.from_items(records, override_num_blocks=max(1, min(len(records), 4 * readers)))
+    # Asking memory for readers only also keeps Ray Data from fusing reading into the actors (it fuses stages with
+    # equal resource requests), so --ray-readers and --ray-actors scale the two stages apart.
     dataset = dataset.map_batches(
-        read_units, batch_size=1, batch_format="pyarrow", num_cpus=1,
+        read_units, batch_size=1, batch_format="pyarrow", num_cpus=1, memory=READER_MEMORY,
         compute=ray.data.TaskPoolStrategy(size=readers),
         fn_kwargs={"limits": options.limits, "text_column": text_column, "max_chars": max_chars, "skip": skip})
     dataset = dataset.map_batches(
