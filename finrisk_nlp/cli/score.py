@@ -1,6 +1,7 @@
 """The ``finrisk score`` command and ``recipes/batch_score.py``: arguments, summary, exit codes.
 
     finrisk score runs/credit_text docs/ mail.zip 'letters/**/*.pdf' --out scores.parquet
+    finrisk score runs/credit_text docs/ --out scores.parquet --engine ray [--ray-address ray://head:10001]
     accelerate launch recipes/batch_score.py runs/credit_text docs/ --out scores.parquet
 
 Exit codes: 0 all documents done (those that could not be read are listed in the errors file), 2 bad input or
@@ -50,12 +51,24 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                              "--format onnx` or any model (exported on load); needs the onnx extra")
     parser.add_argument("--force", action="store_true", help="score with int8 even if the quality gate fails")
     parser.add_argument("--stop-after-parts", type=int, help="stop each process after N parts; rerun to go on")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this machine's processes (accelerate launch for several); ray: Ray Data "
+                             "readers and model actors on a local Ray or a cluster (needs finrisk_nlp[ray])")
+    parser.add_argument("--ray-address", help="--engine ray: the cluster to use (default: RAY_ADDRESS, else a Ray "
+                                              "started on this machine)")
+    parser.add_argument("--ray-readers", type=int,
+                        help="--engine ray: read tasks, each reading one shard of the inputs (default: a quarter "
+                             "of the cluster's CPUs)")
+    parser.add_argument("--ray-actors", type=int,
+                        help="--engine ray: model replicas, one CPU or GPU each (default: one per GPU, else one "
+                             "per CPU not reading)")
 
 
 def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
     from finrisk_nlp.serving.scoring import ScoreOptions, ScoringError
 
-    for name in ("batch_size", "part_size", "max_doc_bytes", "max_archive_bytes", "max_archive_members"):
+    for name in ("batch_size", "part_size", "max_doc_bytes", "max_archive_bytes", "max_archive_members",
+                 "ray_readers", "ray_actors"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ScoringError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return ScoreOptions(
@@ -69,9 +82,21 @@ def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
 
 def run_score_command(args: argparse.Namespace) -> int:
     """Score, then print the summary on the main process; exit code 0 done, 3 stopped early (rerun to finish)."""
-    from finrisk_nlp.serving.scoring import score_documents
+    options = options_from_args(args)
+    ray_flags = [f"--{n.replace('_', '-')}" for n in ("ray_address", "ray_readers", "ray_actors")
+                 if getattr(args, n, None) is not None]
+    if ray_flags and getattr(args, "engine", "local") != "ray":
+        raise FinriskError(f"{', '.join(ray_flags)} only apply to --engine ray, but the engine is local; add "
+                           "--engine ray or leave them out")
+    if getattr(args, "engine", "local") == "ray":
+        from finrisk_nlp.serving.ray_engine import RayOptions, score_documents_ray
 
-    summary = score_documents(args.model, options_from_args(args))
+        summary = score_documents_ray(args.model, options, RayOptions(args.ray_address, args.ray_readers,
+                                                                      args.ray_actors))
+    else:
+        from finrisk_nlp.serving.scoring import score_documents
+
+        summary = score_documents(args.model, options)
     if int(os.environ.get("RANK", "0")) == 0:
         sys.stdout.write(
             f"scored {summary.scored}, skipped (already done) {summary.skipped}, failed {summary.failed} "

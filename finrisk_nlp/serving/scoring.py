@@ -66,7 +66,7 @@ SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this
 # room for long numbers, URLs and whitespace, so only texts far longer than the windows can cover are cut.
 CHARS_PER_TOKEN = 16
 
-__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "score_documents"]
+__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "run_fingerprint", "score_documents", "score_group"]
 
 
 @dataclass
@@ -346,6 +346,60 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
     return rows
 
 
+def _batch_rows(predictor: Predictor, batch: _Batch, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Output rows of one padded batch of windows (see :func:`make_batches`)."""
+    with _autocast(predictor.device):
+        vectors = predictor.window_vectors(batch.encoding)
+    probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs))
+    chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
+    return _rows(batch.docs, probs, chunks, predictor, meta)
+
+
+def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
+                meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Part rows for a group of documents, as the local scorer writes them; for engines that batch elsewhere.
+
+    Documents with ``error`` set, and any the tokenizer chokes on, become error rows; the others are scored in
+    batches of at most ``batch_size`` windows (sorted by length, see :func:`make_batches`).
+
+    Args:
+        predictor: the loaded model (see :func:`prepare_for_inference`).
+        docs: documents in any order; each row keeps its document's ``index``.
+        batch_size: windows per forward pass.
+        meta: the ``model_ref`` and ``model_version`` columns.
+    """
+    rows = [{"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error} for d in docs if d.error]
+    good = [d for d in docs if not d.error]
+    for batch in _prepare_each(lambda group: make_batches(predictor, group, batch_size), good) if good else []:
+        if batch.encoding is None:
+            rows.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
+                        for d in batch.docs)
+        else:
+            rows.extend(_batch_rows(predictor, batch, meta))
+    return rows
+
+
+def run_fingerprint(model_ref: str, options: ScoreOptions, predictor: Predictor,
+                    model_sha256: str) -> dict[str, Any]:
+    """What ``OUT.parts/manifest.json`` records and a rerun must match (the same for every engine, so a run
+    started with one engine can be finished with another)."""
+    return {
+        "model_ref": model_ref, "model_sha256": model_sha256, "inputs": list(options.inputs),
+        "text_column": options.text_column or predictor.task.text_column, "limits": asdict(options.limits),
+        "threshold": predictor.threshold, "labels": list(predictor.task.labels), "quantize": options.quantize,
+        "max_text_chars": text_char_budget(predictor),
+        **({"backend": options.backend} if options.backend != "torch" else {}),
+        **({"task": options.task} if options.task else {}),
+    }
+
+
+def remove_stale_files(directory: Path) -> None:
+    """Delete a killed run's temp files and the last run's counts and id lists from ``OUT.parts``."""
+    for pattern in (".part-*.tmp", "rank-*.json", "rank-*.ids"):
+        for stale in directory.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
 def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
     """Score every document of ``options.inputs`` into ``options.out``; resumable, one or many processes.
 
@@ -378,20 +432,11 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
         _gate_int8(model_ref, predictor, options)
     text_column = options.text_column or predictor.task.text_column
     fingerprint_hash = model_fingerprint(model_ref, predictor)
-    fingerprint = {
-        "model_ref": model_ref, "model_sha256": fingerprint_hash, "inputs": list(options.inputs),
-        "text_column": text_column, "limits": asdict(options.limits), "threshold": predictor.threshold,
-        "labels": list(predictor.task.labels), "quantize": options.quantize,
-        "max_text_chars": text_char_budget(predictor),
-        **({"backend": options.backend} if onnx else {}),
-        **({"task": options.task} if options.task else {}),
-    }
+    fingerprint = run_fingerprint(model_ref, options, predictor, fingerprint_hash)
     directory = parts_dir(options.out)
     if state.is_main_process:
         check_manifest(directory, fingerprint, is_main=True)
-        for pattern in (".part-*.tmp", "rank-*.json", "rank-*.ids"):  # a killed run's temp files; last run's counts
-            for stale in directory.glob(pattern):
-                stale.unlink(missing_ok=True)
+        remove_stale_files(directory)
     state.wait_for_everyone()
     if not state.is_main_process:
         check_manifest(directory, fingerprint, is_main=False)
@@ -425,11 +470,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
                 pending.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
                                for d in batch.docs)
             elif batch is not None:
-                with _autocast(predictor.device):
-                    vectors = predictor.window_vectors(batch.encoding)
-                probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs))
-                chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
-                pending.extend(_rows(batch.docs, probs, chunks, predictor, meta))
+                pending.extend(_batch_rows(predictor, batch, meta))
             if batch is not None:
                 bar.update(len(batch.docs))
             # Full parts as soon as they are ready, the rest at the end: a kill loses at most one part's work.
