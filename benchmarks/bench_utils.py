@@ -16,7 +16,7 @@ import torch
 import finrisk_nlp
 from finrisk_nlp.config import EMBEDDED_MODEL, RecipeConfig, load_config
 from finrisk_nlp.provenance import write_text_atomic
-from finrisk_nlp.training.engine import available_cpu_cores
+from finrisk_nlp.training.accelerator import available_cpu_cores
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_CONFIGS = REPO / "recipes" / "configs"

@@ -52,7 +52,8 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     rows = _records(64)
     texts, targets = [r["text"] for r in rows], torch.tensor([task.labels.index(r["outcome"]) for r in rows])
     torch.manual_seed(0)
-    model, tokenizer = build_model(ModelConfig(name_or_path=str(tiny_model_dir), max_length=32, token_pooling="mean"),
+    config = ModelConfig(name_or_path=str(tiny_model_dir), max_length=32, token_pooling="mean")
+    model, tokenizer = build_model(config,
                                    LoraSettings(r=4, alpha=8, dropout=0.0), {task.name: task})
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     everything = tokenizer(texts, padding=True, return_tensors="pt")
@@ -73,8 +74,9 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     else:
         pytest.fail("the tiny model did not learn the one-word rule in 400 steps")
     out = tmp_path_factory.mktemp("explain") / "run"
+    head = {"pooling": "attention", "token_pooling": "mean"}
     save_model(model, tokenizer, ModelMetadata(task=asdict(task), base_model=str(tiny_model_dir), max_length=32,
-                                               lora=True, head={"pooling": "attention", "token_pooling": "mean"}), out / "model")
+                                               lora=True, head=head), out / "model")
     return out
 
 

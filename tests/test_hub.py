@@ -49,11 +49,13 @@ def test_push_uploads_release_and_card_to_a_private_repo(run_dir, tmp_path):
     assert len(repo.commits) == 1
 
     files = repo.files
-    for name in ("adapter_model.safetensors", "adapter_config.json", "finrisk_model.json", "tokenizer_config.json",
+    for name in ("adapters/shared/adapter_model.safetensors", "adapters/shared/adapter_config.json",
+                 "heads.safetensors", "finrisk_model.json", "tokenizer_config.json",
                  "config.yaml", "metrics.json", "README.md", "finrisk_release.json", "finrisk_manifest.json"):
         assert name in files, name
     assert not any(name.startswith(("checkpoints/", "merged/")) for name in files)
-    assert files["adapter_model.safetensors"] == (run_dir / "model" / "adapter_model.safetensors").read_bytes()
+    adapter = "adapters/shared/adapter_model.safetensors"
+    assert files[adapter] == (run_dir / "model" / adapter).read_bytes()
     assert files["config.yaml"] == (run_dir / "config.yaml").read_bytes()
     manifest = json.loads(files["finrisk_manifest.json"])["files"]
     assert set(manifest) == set(files) - {"finrisk_manifest.json"}
@@ -78,11 +80,12 @@ def test_push_merged_and_to_the_local_registry_in_one_go(run_dir, tmp_path):
                      "--name", "credit-text", "--root", str(tmp_path / "registry"))
     assert proc.returncode == 0, proc.stderr
     files = hub.repos["acme/credit-text"].files
-    assert files["merged/model.safetensors"] == (run_dir / "model_merged" / "model.safetensors").read_bytes()
+    merged = "encoder/model.safetensors"
+    assert files[f"merged/{merged}"] == (run_dir / "model_merged" / merged).read_bytes()
     assert json.loads(files["merged/finrisk_model.json"])["lora"] is False
     local = tmp_path / "registry" / "credit-text" / "versions" / "1"
-    assert sha256_file(local / "merged" / "model.safetensors") == sha256_file(
-        run_dir / "model_merged" / "model.safetensors")
+    assert sha256_file(local / "merged" / "encoder" / "model.safetensors") == sha256_file(
+        run_dir / "model_merged" / "encoder" / "model.safetensors")
     assert TOKEN not in proc.stdout + proc.stderr
 
 
@@ -146,7 +149,8 @@ def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_fil
         assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text").returncode == 0
         loaded = _finrisk(hub, tmp_path / "hf", "predict", "--json", "hub:acme/credit-text", *texts)
         files = hub.repos["acme/credit-text"].files
-        files["adapter_config.json"] = files["adapter_config.json"].replace(b'"r": 4', b'"r": 2')
+        config = "adapters/shared/adapter_config.json"
+        files[config] = files[config].replace(b'"r": 4', b'"r": 2')
         hub.repos["acme/credit-text"].commits.append({"summary": "tamper"})
         tampered = _finrisk(hub, tmp_path / "hf-fresh", "predict", "hub:acme/credit-text", *texts)
     assert loaded.returncode == 0, loaded.stderr

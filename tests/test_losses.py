@@ -78,12 +78,14 @@ def test_weighted_sampler_order_survives_resume(tmp_path, tiny_tokenizer):
     """The training loop skips the batches already done after a resume; that only works with a fixed order."""
     import datasets
 
-    from finrisk_nlp.data.tables import build_dataloader
+    from finrisk_nlp.data.loaders import DocumentCollator, build_dataloader
 
-    table = datasets.Dataset.from_dict({"input_ids": [[2, 10 + i, 3] for i in range(20)], "labels": [0] * 16 + [1] * 4})
+    table = datasets.Dataset.from_dict({"input_ids": [[[2, 10 + i, 3]] for i in range(20)],
+                                        "labels": [0] * 16 + [1] * 4})
     def order():
         sampler = ClassBalancedSampler(table["labels"], seed=7)
         sampler.set_epoch(2)
-        loader = build_dataloader(table, tiny_tokenizer, 4, shuffle=True, seed=7, sampler=sampler)
+        loader = build_dataloader(table, DocumentCollator(tiny_tokenizer, multi_label=False), 4, shuffle=True,
+                                  seed=7, sampler=sampler)
         return [row for batch in loader for row in batch["input_ids"][:, 1].tolist()]
     assert order() == order()

@@ -38,7 +38,8 @@ def registry(tmp_path) -> ModelRegistry:
 def test_publish_holds_model_metadata_fingerprint_and_manifest(run_dir, registry):
     assert registry.publish(run_dir, "credit-text") == 1
     folder = registry.version_dir("credit-text", 1)
-    for name in ("finrisk_model.json", "adapter_model.safetensors", "adapter_config.json", "tokenizer_config.json",
+    for name in ("finrisk_model.json", "adapters/shared/adapter_model.safetensors",
+                 "adapters/shared/adapter_config.json", "heads.safetensors", "tokenizer_config.json",
                  "config.yaml", "metrics.json", "run_info.json", "README.md", "finrisk_release.json", MANIFEST_FILE):
         assert (folder / name).is_file(), name
     assert not any("checkpoint" in p.as_posix() for p in folder.rglob("*"))
@@ -114,7 +115,7 @@ def test_unknown_references_fail_clearly(registry, tmp_path):
 
 def test_tampered_file_is_refused(run_dir, registry):
     registry.publish(run_dir, "credit-text")
-    weights = registry.version_dir("credit-text", 1) / "adapter_model.safetensors"
+    weights = registry.version_dir("credit-text", 1) / "adapters" / "shared" / "adapter_model.safetensors"
     expected = sha256_file(weights)
     weights.chmod(0o644)  # published files are read-only; an attacker or a careless script changes that first
     with weights.open("r+b") as f:
@@ -125,7 +126,8 @@ def test_tampered_file_is_refused(run_dir, registry):
     with pytest.raises(ModelLoadError) as err:
         resolve_model_ref("registry:credit-text@1", registry_root=registry.root)
     message = str(err.value)
-    assert "adapter_model.safetensors" in message and expected in message and sha256_file(weights) in message
+    assert "adapters/shared/adapter_model.safetensors" in message and expected in message
+    assert sha256_file(weights) in message
     assert "publish the run again" in message
 
 
@@ -217,8 +219,8 @@ def test_multitask_fingerprint_covers_every_task(tmp_path):
     assert entries["aml_alert", "train"]["sha256"] == sha256_file(alerts)
 
 
-@pytest.mark.parametrize("removed", ["adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
-                                     "tokenizer_config.json"])
+@pytest.mark.parametrize("removed", ["adapters/shared/adapter_model.safetensors", "adapters/shared/adapter_config.json",
+                                     "heads.safetensors", "tokenizer.json", "tokenizer_config.json"])
 def test_push_refuses_a_model_that_cannot_be_loaded(run_dir, tmp_path, removed):
     incomplete = tmp_path / "run"
     shutil.copytree(run_dir, incomplete)
@@ -235,7 +237,7 @@ def test_push_refuses_a_model_that_cannot_be_loaded(run_dir, tmp_path, removed):
 
 def test_required_files_follow_the_metadata(tmp_path):
     tasks = {"credit_text": {}, "aml_alert": {}}
-    soft = {"lora": True, "multitask": {"strategy": "soft", "shared_adapter": True, "tasks": tasks}}
+    soft = {"lora": True, "multitask": {"tasks": tasks}, "head": {"strategy": "soft", "shared_adapter": True}}
     required = required_model_files(tmp_path, soft)
     for entry in required:
         target = tmp_path / entry.split("|")[0]
@@ -249,11 +251,13 @@ def test_required_files_follow_the_metadata(tmp_path):
                                                        "is missing")):
         check_model_files(tmp_path, soft)
     full = required_model_files(tmp_path, {"lora": False})
-    assert "model.safetensors" in full and "config.json" in full and "adapter_config.json" not in full
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+    assert "encoder/model.safetensors" in full and "encoder/config.json" in full
+    assert not any("adapter" in entry for entry in full)
+    (tmp_path / "encoder").mkdir(exist_ok=True)
+    (tmp_path / "encoder" / "model.safetensors.index.json").write_text(json.dumps(
         {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
     sharded = required_model_files(tmp_path, {"lora": False})
-    assert "model-00002-of-00002.safetensors" in sharded and "model.safetensors" not in sharded
+    assert "encoder/model-00002-of-00002.safetensors" in sharded and "encoder/model.safetensors" not in sharded
 
 
 def _fake_versions(registry: ModelRegistry, name: str, count: int) -> None:

@@ -84,8 +84,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_model_dir):
     assert clean.returncode == 0, clean.stderr[-3000:]
 
     # 6 optimizer steps per epoch: killed at step 10 (mid epoch 1), the newest checkpoint is step 8.
-    crashed = _run(tiny_overrides(tiny_model_dir, data, tmp_path / "resumed") + common,
-                   env={"FINRISK_CRASH_AFTER_STEP": "10"})
+    crashed = subprocess.run([sys.executable, str(REPO / "tests" / "kill_after_step.py"), "10",
+                              *tiny_overrides(tiny_model_dir, data, tmp_path / "resumed"), *common],
+                             capture_output=True, text=True, timeout=300)
     assert crashed.returncode == -9
     assert not (tmp_path / "resumed" / "metrics.json").exists()
     assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())[-1] == "step-0000008"
@@ -101,17 +102,36 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_model_dir):
     assert b["best_epoch"] == a["best_epoch"]
     from safetensors.torch import load_file
 
-    wa = load_file(tmp_path / "clean" / "model" / "adapter_model.safetensors")
-    wb = load_file(tmp_path / "resumed" / "model" / "adapter_model.safetensors")
-    for name in wa:
-        assert (wa[name] - wb[name]).abs().max().item() < 1e-6, name
+    for weights in ("adapters/shared/adapter_model.safetensors", "heads.safetensors"):
+        wa = load_file(tmp_path / "clean" / "model" / weights)
+        wb = load_file(tmp_path / "resumed" / "model" / weights)
+        for name in wa:
+            assert (wa[name] - wb[name]).abs().max().item() < 1e-6, name
+
+
+def test_a_checkpoint_from_elsewhere_is_refused_before_anything_is_unpickled(tmp_path, tiny_model_dir, caplog):
+    data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(48))
+    common = ["train.checkpoint_every=4", "train.epochs=1", "eval.explain_examples=0"]
+    assert run_recipe(tiny_overrides(tiny_model_dir, data, tmp_path / "a") + common, CONFIG) == 0
+    assert run_recipe(tiny_overrides(tiny_model_dir, data, tmp_path / "b") + common, CONFIG) == 0
+    # A checkpoint copied in from another run (or changed since it was written) holds pickles this run never wrote.
+    foreign = tmp_path / "a" / "checkpoints" / "step-0000004"
+    target = tmp_path / "b" / "checkpoints" / "step-0000004"
+    (target / "random_states_0.pkl").write_bytes((foreign / "random_states_0.pkl").read_bytes() + b"tampered")
+    argv = tiny_overrides(tiny_model_dir, data, tmp_path / "b") + common + [f"train.resume={target}"]
+    assert run_recipe(argv, CONFIG) == 2
+    assert "is not a checkpoint this run wrote, or its files changed since" in caplog.text
+    caplog.clear()
+    argv[-1] = f"train.resume={foreign}"
+    assert run_recipe(argv, CONFIG) == 2
+    assert "is not a checkpoint this run wrote" in caplog.text
 
 
 def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_path, monkeypatch, caplog):
     import logging
 
     from finrisk_nlp.config import load_config
-    from finrisk_nlp.training.engine import available_cpu_cores, build_accelerator
+    from finrisk_nlp.training.accelerator import available_cpu_cores, build_accelerator
 
     if available_cpu_cores() < 2:
         pytest.skip("needs a machine with at least 2 cores")

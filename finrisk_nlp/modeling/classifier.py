@@ -61,21 +61,27 @@ def pool_windows(vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int, 
 class DocumentHead(torch.nn.Module):
     """Window vectors of a document -> pooled -> dense + tanh -> dropout -> logits of one task."""
 
-    def __init__(self, hidden_size: int, num_labels: int, pooling: str, dropout: float) -> None:
+    def __init__(self, hidden_size: int, num_labels: int, pooling: str, dropout: float,
+                 init_std: float = 0.02) -> None:
         super().__init__()
         self.pooling = pooling
         self.score = torch.nn.Linear(hidden_size, 1) if pooling == "attention" else None
-        if self.score is not None:  # start as the mean of the windows; training learns which windows matter
-            torch.nn.init.zeros_(self.score.weight)
-            torch.nn.init.zeros_(self.score.bias)
         self.dense = torch.nn.Linear(hidden_size, hidden_size)
         self.dropout = torch.nn.Dropout(dropout)
         self.out = torch.nn.Linear(hidden_size, num_labels)
+        # As transformers initialises its heads (normal, the encoder's initializer_range): PyTorch's default init is
+        # several times larger and saturates the tanh. The attention scores start at zero: a plain mean of windows.
+        for layer in (self.dense, self.out):
+            torch.nn.init.normal_(layer.weight, std=init_std)
+            torch.nn.init.zeros_(layer.bias)
+        if self.score is not None:
+            torch.nn.init.zeros_(self.score.weight)
+            torch.nn.init.zeros_(self.score.bias)
 
     def forward(self, vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int) -> torch.Tensor:
         scores = self.score(vectors).squeeze(-1) if self.score is not None else None
         document = pool_windows(vectors, doc_index, num_docs, self.pooling, scores)
-        return self.out(self.dropout(torch.tanh(self.dense(self.dropout(document)))))
+        return self.out(self.dropout(torch.tanh(self.dense(document))))
 
 
 def adapter_names(tasks: list[str], strategy: str, shared_adapter: bool) -> list[str]:
@@ -102,9 +108,9 @@ class DocumentClassifier(torch.nn.Module):
         self.shared_adapter = shared_adapter
         config = self.encoder_config
         dropout = float(getattr(config, "hidden_dropout_prob", getattr(config, "dropout", 0.1)) or 0.0)
-        self.heads = torch.nn.ModuleDict(
-            {name: DocumentHead(config.hidden_size, len(task.labels), pooling, dropout) for name, task in tasks.items()}
-        )
+        init_std = float(getattr(config, "initializer_range", 0.02))
+        self.heads = torch.nn.ModuleDict({name: DocumentHead(config.hidden_size, len(task.labels), pooling, dropout,
+                                                             init_std) for name, task in tasks.items()})
         base = encoder.get_base_model() if isinstance(encoder, PeftModel) else encoder
         self.input_names = set(inspect.signature(base.forward).parameters)
         # FSDP's transformer auto-wrap reads this to find the layer class to shard (BertLayer, DebertaV2Layer, ...).

@@ -20,7 +20,7 @@ import copy
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,18 +161,25 @@ def save_model(
     return write_dir_atomic(out_dir, fill)
 
 
-def required_files(model_dir: Path, metadata: ModelMetadata) -> list[Path]:
-    """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder."""
+def required_files(model_dir: Path, metadata: Mapping[str, Any]) -> list[Path]:
+    """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder's weights.
+
+    Args:
+        metadata: the ``finrisk_model.json`` contents (or ``asdict`` of a :class:`ModelMetadata`).
+    """
     files = [model_dir / METADATA_FILE, model_dir / HEADS_FILE]
-    if metadata.lora:
-        head = metadata.head or {}
-        for name in adapter_names(metadata.task_names(), head.get("strategy", "hard"),
-                                  bool(head.get("shared_adapter"))):
+    if metadata.get("lora"):
+        head = metadata.get("head") or {}
+        tasks = list((metadata.get("multitask") or {}).get("tasks") or {}) or [(metadata.get("task") or {}).get("name")]
+        for name in adapter_names(tasks, head.get("strategy", "hard"), bool(head.get("shared_adapter"))):
             folder = model_dir / ADAPTERS_DIR / name
             files += [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
-    else:
-        files += [model_dir / ENCODER_DIR / "config.json", model_dir / ENCODER_DIR / "model.safetensors"]
-    return files
+        return files
+    encoder = model_dir / ENCODER_DIR
+    index = encoder / "model.safetensors.index.json"
+    shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values())) if index.is_file() else []
+    return files + [encoder / "config.json", *([index, *(encoder / s for s in shards)] if shards
+                                               else [encoder / "model.safetensors"])]
 
 
 def load_model(
@@ -185,7 +192,7 @@ def load_model(
     """
     model_dir = Path(model_dir)
     meta = ModelMetadata.read(model_dir)
-    missing = [str(p) for p in required_files(model_dir, meta) if not p.is_file()]
+    missing = [str(p) for p in required_files(model_dir, asdict(meta)) if not p.is_file()]
     if missing:
         raise ModelLoadError(f"{model_dir} is incomplete: {missing} missing; save or publish the run again")
     head = meta.head or {}

@@ -32,7 +32,7 @@ def base_model_dir(name_or_path: str | Path) -> Path:
     Raises:
         ModelLoadError: if the base model is in none of these places.
     """
-    from finrisk_nlp.modeling.loading import resolve_model_path
+    from finrisk_nlp.modeling import resolve_model_path
 
     path = Path(resolve_model_path(str(name_or_path)))
     if path.is_dir():

@@ -23,7 +23,7 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling import METADATA_FILE, ModelMetadata
+from finrisk_nlp.modeling import METADATA_FILE
 from finrisk_nlp.modeling.saving import required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
 from finrisk_nlp.registry.base_model import base_model_record, verify_base_model
@@ -53,8 +53,7 @@ def required_model_files(model_dir: str | Path, metadata: Mapping[str, Any]) -> 
     Returns:
         Relative paths; an entry ``a|b`` is satisfied by either file.
     """
-    meta = ModelMetadata(**{k: v for k, v in metadata.items() if k in ModelMetadata.__dataclass_fields__})
-    weights = [p.relative_to(Path(model_dir)).as_posix() for p in required_files(Path(model_dir), meta)]
+    weights = [p.relative_to(Path(model_dir)).as_posix() for p in required_files(Path(model_dir), metadata)]
     return [*weights, "tokenizer_config.json", "|".join(TOKENIZER_VOCAB)]
 
 
