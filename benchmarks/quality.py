@@ -12,7 +12,9 @@ validation rows and is scored on the same test rows with ``finrisk_nlp.evaluatio
 
 * ``tfidf``  word 1-2-gram + char 2-5-gram TF-IDF, logistic regression with balanced class weights; C chosen
              on validation by the task's primary metric (scikit-learn)
-* ``lora``   ``finrisk_nlp.training.engine.train`` with the task's recipe config (LoRA)
+* ``lora``   ``finrisk_nlp.training.engine.train`` with the task's recipe config (LoRA; windows pooled by learned
+             attention)
+* ``lora-mean``, ``lora-max``  the same with ``model.pooling=mean`` / ``max`` (windows averaged / elementwise max)
 * ``full``   the same with ``lora.enabled=false`` and ``--full-lr`` (every weight trains)
 * ``best achievable``  (demo data only) the generator's own probability of each test row's label
              (``DemoRecord.meta``: ``p_default``, ``p_escalate``; for memo categories, which the generator stores
@@ -22,6 +24,10 @@ validation rows and is scored on the same test rows with ``finrisk_nlp.evaluatio
 
 With ``--label-column`` (and ``--text-column``, default ``text``) every CSV/JSONL file in ``--data-dir`` is one
 dataset of your own, labels taken from the data; the table then shows TF-IDF, finrisk and, below it, the gap.
+
+Every macro-F1 and PR-AUC carries a bootstrap 95% interval over the test rows; "macro-F1 @ op" is the macro-F1 of
+the decisions at the run's tuned operating threshold (binary tasks). Below the table, a paired bootstrap of each
+finrisk method against TF-IDF (the same resamples score both) gives the difference, its interval and a p-value.
 
 "recall @ op" is the recall of the risk class (binary tasks) at the decision rule the method uses: argmax, or
 the tuned threshold when the run's ``metrics.json`` reports a test ``operating_point``; for multi-class tasks it
@@ -61,11 +67,14 @@ from finrisk_nlp.config import EMBEDDED_MODEL
 from finrisk_nlp.data.demo import load_demo
 from finrisk_nlp.data.demo.generate import LABEL_NOISE_RATE, generate_task
 from finrisk_nlp.data.tables import load_splits
+from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals, paired_bootstrap
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.tasks import Task, get_task
 
 TASKS = ("credit_text", "transaction_memo", "aml_alert")
-METHODS = ("tfidf", "lora", "full")
+METHODS = ("tfidf", "lora", "lora-mean", "lora-max", "full")
+# The recipe's document pooling is learned attention over windows; these compare it with plain mean / max.
+POOLING = {"lora-mean": "mean", "lora-max": "max"}
 C_GRID = (0.3, 1.0, 3.0, 10.0)
 OWN_DATA_SUFFIXES = (".csv", ".jsonl")
 # The generator's probability of its clean label, per binary demo task (DemoRecord.meta).
@@ -148,8 +157,9 @@ def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
     assert best is not None
     clf = best[1]
     test = compute_metrics(probabilities(clf, x["test"]), np.asarray(splits["test"]["labels"]), task)
+    test_probs = probabilities(clf, x["test"])
     return {"test": test, "parameters": {"trainable": int(clf.coef_.size + clf.intercept_.size)},
-            "rule": f"argmax (C={clf.C:g})"}
+            "rule": f"argmax (C={clf.C:g})", "probs": test_probs}
 
 
 def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, str]:
@@ -182,13 +192,15 @@ def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, s
 
 
 def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespace, workdir: Path,
-                full: bool) -> dict[str, Any]:
+                method: str) -> dict[str, Any]:
+    from finrisk_nlp.serving.predictor import Predictor
     from finrisk_nlp.training.engine import train
 
+    full = method == "full"
     overrides = [
         *dataset.overrides, f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
         f"data.validation_file={paths['validation']}", f"data.test_file={paths['test']}",
-        f"output_dir={workdir / (dataset.name + ('-full' if full else '-lora'))}", "log_with=[]",
+        f"output_dir={workdir / (dataset.name + '-' + method)}", "log_with=[]", "eval.explain_examples=0",
         "train.checkpoint_every=null", *args.override,
     ]
     if args.epochs:
@@ -197,11 +209,20 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
         overrides.append(f"model.max_length={args.max_length}")
     if full:
         overrides += ["lora.enabled=false", f"train.lr={args.full_lr}"]
+    if method in POOLING:
+        overrides.append(f"model.pooling={POOLING[method]}")
     cfg = recipe_config(dataset.recipe, overrides)
     train(cfg)
     metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     metrics["rule"] = "argmax"
+    test_texts = [json.loads(line)[cfg.data.text_column or dataset_task(dataset).text_column]
+                  for line in paths["test"].read_text().splitlines() if line.strip()]
+    metrics["probs"] = Predictor.load(cfg.output_dir).predict_proba(test_texts)  # for the paired bootstrap
     return metrics
+
+
+def dataset_task(dataset: Dataset) -> Task:
+    return get_task(recipe_config(dataset.recipe, dataset.overrides).task)
 
 
 def recall_at_operating_point(result: dict[str, Any], task: Task) -> tuple[float, str]:
@@ -223,28 +244,49 @@ def benchmark_dataset(dataset: Dataset, methods: list[str], args: argparse.Names
     task, paths, splits = write_splits(dataset, args, workdir)
     sizes = "/".join(str(len(splits[s])) for s in ("train", "validation", "test"))
     rows, tests, notes = [], {}, []
+    probs: dict[str, np.ndarray] = {}
+    labels = np.asarray(splits["test"]["labels"])
     for method in methods:
         started = time.perf_counter()
         if method == "tfidf":
             result = run_tfidf(task, splits)
         else:
-            result = run_finrisk(dataset, paths, args, workdir, full=method == "full")
+            result = run_finrisk(dataset, paths, args, workdir, method)
         seconds = time.perf_counter() - started
         recall, rule = recall_at_operating_point(result, task)
         test = tests[method] = result["test"]
+        probs[method] = result["probs"]
         print(f"{dataset.name} {method}: macro-F1 {test['macro_f1']:.3f} in {seconds:.0f}s", flush=True)
-        rows.append([dataset.name, sizes, method, f"{result['parameters']['trainable']:,}", fmt(test["macro_f1"]),
-                     fmt(test["pr_auc"]), fmt(recall), rule, f"{seconds:.0f}"])
+        rows.append([dataset.name, sizes, method, f"{result['parameters']['trainable']:,}", *quality_cells(
+            test, result["probs"], labels, task), fmt(recall), rule, f"{seconds:.0f}"])
     if dataset.demo:
-        probs, why = generator_probabilities(task, splits["test"])
-        if probs is None:
+        ceiling, why = generator_probabilities(task, splits["test"])
+        if ceiling is None:
             notes.append(f"{dataset.name}: no {CEILING} row: {why}.")
         else:
-            test = tests[CEILING] = compute_metrics(probs, np.asarray(splits["test"]["labels"]), task)
+            test = tests[CEILING] = compute_metrics(ceiling, labels, task)
             recall, rule = recall_at_operating_point({"test": test, "rule": why}, task)
-            rows.append([dataset.name, sizes, CEILING, "-", fmt(test["macro_f1"]), fmt(test["pr_auc"]), fmt(recall),
+            rows.append([dataset.name, sizes, CEILING, "-", *quality_cells(test, ceiling, labels, task), fmt(recall),
                          rule, "-"])
+    for method in (m for m in probs if m != "tfidf" and "tfidf" in probs):
+        for metric in ("pr_auc", "macro_f1"):
+            paired = paired_bootstrap(probs[method], probs["tfidf"], labels, task, metric, seed=0)
+            notes.append(f"{dataset.name}: {method} - tfidf {metric} {paired['diff']:+.3f} (paired bootstrap 95% "
+                         f"[{paired['low']:+.3f}, {paired['high']:+.3f}], p {paired['p_value']:.3f})")
     return rows, tests, notes
+
+
+def quality_cells(test: dict[str, Any], probs: np.ndarray, labels: np.ndarray, task: Task) -> list[str]:
+    """macro-F1 (argmax), macro-F1 at the method's operating point, PR-AUC, each with a bootstrap 95% interval."""
+    intervals = bootstrap_intervals(probs, labels, task, metrics=("macro_f1", "pr_auc"), seed=0)
+    op = (test.get("operating_point") or {}).get("macro_f1")
+
+    def cell(value: float | None, key: str) -> str:
+        low, high = intervals.get(key) or (None, None)
+        return fmt(value) if low is None else f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+    return [cell(test.get("macro_f1"), "macro_f1"), fmt(op) if op is not None else "argmax",
+            cell(test.get("pr_auc"), "pr_auc")]
 
 
 def gap_rows(name: str, tests: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -307,8 +349,9 @@ def main() -> None:
                 *args.override]
     header = (f"Test-set quality, {model_name(args.model)}; finrisk runs: {', '.join(settings)}.\n"
               f"Machine: {machine_description()}. Date: {time.strftime('%Y-%m-%d')}.\n\n")
-    text = header + markdown_table(["task", "train/val/test", "method", "trainable params", "macro-F1", "PR-AUC",
-                                    "recall @ op", "decision rule", "wall s"], rows)
+    text = header + markdown_table(["task", "train/val/test", "method", "trainable params", "macro-F1 [95% CI]",
+                                    "macro-F1 @ op", "PR-AUC [95% CI]", "recall @ op", "decision rule", "wall s"],
+                                   rows)
     if gaps:
         text += ("\nGap to the TF-IDF baseline (positive: finrisk is better; \"of room\": share of the distance from "
                  f"TF-IDF to the {CEILING} row):\n\n" + markdown_table(

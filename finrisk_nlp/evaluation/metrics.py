@@ -197,8 +197,10 @@ def operating_point_metrics(
                 targets == pos, preds == pos, average="binary", zero_division=0
             )
             row = by_label.get(names[pos], {})
+            # Macro-F1 of the decisions themselves: what the model delivers at its operating point.
+            macro = f1_score(targets, preds, labels=range(len(names)), average="macro", zero_division=0)
             out.update(label=names[pos], threshold=row.get("value"), precision=float(p), recall=float(r),
-                       f1=float(f), flagged=int((preds == pos).sum()))
+                       f1=float(f), macro_f1=float(macro), flagged=int((preds == pos).sum()))
             if "costs" in row:
                 cost = risk_measures.expected_cost(preds == pos, targets == pos, row["costs"]["fn"],
                                                    row["costs"]["fp"])
