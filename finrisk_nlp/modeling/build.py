@@ -94,6 +94,21 @@ def lora_config(settings: LoraSettings, encoder: torch.nn.Module) -> LoraConfig:
                       modules_to_save=list(settings.modules_to_save) or None)
 
 
+def enable_gradient_checkpointing(encoder: torch.nn.Module) -> None:
+    """Recompute each encoder layer in backward instead of keeping its activations (``model.gradient_checkpointing``).
+
+    Non-reentrant checkpointing: the reentrant kind gives no gradients to LoRA weights behind frozen embeddings.
+    transformers 5 renamed the switch (``activation_checkpointing_enable``); older releases have the first name only.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(encoder, "activation_checkpointing_enable"):
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if hasattr(encoder.config, "use_cache"):
+        encoder.config.use_cache = False  # a cache is for generation; with checkpointing transformers warns about it
+
+
 def build_model(
     model_cfg: ModelConfig, lora_cfg: LoraSettings, tasks: dict[str, Task], *, strategy: str = "hard",
     shared_adapter: bool = False,
@@ -107,7 +122,7 @@ def build_model(
                            attn_implementation=model_cfg.attn_implementation)
     tokenizer = load_tokenizer(model_cfg.name_or_path, encoder, trust_remote_code=model_cfg.trust_remote_code)
     if model_cfg.gradient_checkpointing:
-        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_gradient_checkpointing(encoder)
     if lora_cfg.enabled:
         names = adapter_names(list(tasks), strategy, shared_adapter)
         config = lora_config(lora_cfg, encoder)

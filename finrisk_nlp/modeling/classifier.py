@@ -91,6 +91,22 @@ def adapter_names(tasks: list[str], strategy: str, shared_adapter: bool) -> list
     return ([SHARED] if shared_adapter else []) + list(tasks)
 
 
+def repeated_layer_classes(encoder: torch.nn.Module) -> list[str]:
+    """The class name of the encoder's transformer block (``BertLayer``, ``DebertaV2Layer``, ``TransformerBlock``...):
+    the modules of its longest ``ModuleList`` of one class.
+
+    FSDP shards each such block as one unit. The encoder's own ``_no_split_modules`` is not used as it is: several
+    architectures leave it empty (DeBERTa-v2, DistilBERT, ELECTRA), and BERT's also names ``BertEmbeddings``, which
+    accelerate's FSDP2 preparation then shards a second time (through the word embeddings) and fails.
+    """
+    best: list[torch.nn.Module] = []
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) > len(best):
+            if len({type(m) for m in module}) == 1:
+                best = list(module)
+    return [type(best[0]).__name__] if best else []
+
+
 class DocumentClassifier(torch.nn.Module):
     """An encoder (peft-wrapped or plain) and a ``ModuleDict`` of document heads, one per task.
 
@@ -113,8 +129,8 @@ class DocumentClassifier(torch.nn.Module):
                                                              init_std) for name, task in tasks.items()})
         base = encoder.get_base_model() if isinstance(encoder, PeftModel) else encoder
         self.input_names = set(inspect.signature(base.forward).parameters)
-        # FSDP's transformer auto-wrap reads this to find the layer class to shard (BertLayer, DebertaV2Layer, ...).
-        self._no_split_modules = list(getattr(base, "_no_split_modules", None) or [])
+        # FSDP's transformer auto-wrap (accelerate reads `_no_split_modules` when no layer class is configured).
+        self._no_split_modules = repeated_layer_classes(base)
         self._adapter_params = [p for n, p in encoder.named_parameters() if "lora_" in n]
         self._active: tuple[Any, ...] | None = None
 

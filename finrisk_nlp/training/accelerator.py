@@ -2,6 +2,12 @@
 
     accelerate launch --mixed_precision bf16 recipes/credit_text.py          # train.mixed_precision=auto follows it
     accelerate launch --config_file accelerate_configs/fsdp.yaml recipes/credit_text.py
+    accelerate launch --config_file accelerate_configs/deepspeed_zero2.yaml recipes/credit_text.py \\
+        train.grad_accum_steps=4
+
+``train.grad_accum_steps`` and ``train.max_grad_norm`` are the only source of accumulation and clipping in every
+mode: DeepSpeed gets them through its plugin (it clips and counts micro-batches itself), and a launcher or DeepSpeed
+JSON value that disagrees is an error rather than a silent override.
 """
 
 from __future__ import annotations
@@ -13,9 +19,16 @@ from typing import Any
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.logging import get_logger
-from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration
+from accelerate.utils import (
+    DeepSpeedPlugin,
+    DistributedType,
+    GradientAccumulationPlugin,
+    ProjectConfiguration,
+    parse_flag_from_env,
+)
 
 from finrisk_nlp.config import RecipeConfig
+from finrisk_nlp.errors import ConfigError
 
 logger = get_logger(__name__)
 
@@ -41,13 +54,76 @@ def build_accelerator(cfg: RecipeConfig, kwargs_handlers: list[Any] | None = Non
         mixed_precision=mixed_precision(cfg),
         gradient_accumulation_plugin=GradientAccumulationPlugin(
             num_steps=cfg.train.grad_accum_steps, sync_with_dataloader=False),
+        deepspeed_plugin=deepspeed_plugin(cfg),
         log_with=cfg.log_with or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        # Batches from pinned memory (the loaders pin it on CUDA) are copied while the GPU still computes; a no-op
+        # on CPU.
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, non_blocking=True),
         kwargs_handlers=kwargs_handlers,
     )
+    check_launch_mode(accelerator)
     warn_if_cpu_cores_idle(accelerator)
     return accelerator
+
+
+def deepspeed_plugin(cfg: RecipeConfig) -> DeepSpeedPlugin | None:
+    """The DeepSpeed plugin of a run launched with DeepSpeed (None otherwise), accumulating and clipping as
+    ``train.grad_accum_steps`` / ``train.max_grad_norm`` say.
+
+    Accelerate would otherwise take DeepSpeed's own values (1 and 1.0 unless configured) and let them override the
+    run's accumulation at ``prepare`` with only a warning, so the engine's step count and DeepSpeed's would differ.
+
+    Raises:
+        ConfigError: when the launcher (``deepspeed_config`` in the accelerate config,
+            ``--gradient_accumulation_steps``, ``--gradient_clipping``) or a DeepSpeed JSON file sets another number.
+    """
+    if not parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):
+        return None
+    wanted = {"gradient_accumulation_steps": (cfg.train.grad_accum_steps, "train.grad_accum_steps"),
+              "gradient_clipping": (cfg.train.max_grad_norm, "train.max_grad_norm")}
+    problems = []
+    for key, (value, option) in wanted.items():
+        given = os.environ.get(f"ACCELERATE_{key.upper()}", "auto")
+        if given != "auto" and float(given) != float(value):
+            problems.append(f"the accelerate config (deepspeed_config.{key}) or launcher (--{key}) says {given} but "
+                            f"{option}={value}; remove it from the accelerate config (it follows {option})")
+    plugin = DeepSpeedPlugin(gradient_accumulation_steps=cfg.train.grad_accum_steps,
+                             gradient_clipping=cfg.train.max_grad_norm)
+    for key, (value, option) in wanted.items():
+        given = plugin.deepspeed_config.get(key)
+        if given not in (None, "auto") and float(given) != float(value) and not problems:
+            problems.append(f"the DeepSpeed config file sets {key}={given} but {option}={value}; set it to \"auto\" "
+                            f"in the JSON file (it then follows {option})")
+    if problems:
+        raise ConfigError(problems)
+    return plugin
+
+
+def check_launch_mode(accelerator: Accelerator) -> None:
+    """Refuse a run whose launcher asked for FSDP or DeepSpeed that the processes did not get.
+
+    Accelerate turns FSDP and DeepSpeed on only for processes on GPUs (or other accelerators): with ``cpu=true`` the
+    same launch silently becomes plain data parallelism, and a user reading the config would believe otherwise.
+    """
+    for mode, flag in ((DistributedType.FSDP, "ACCELERATE_USE_FSDP"),
+                       (DistributedType.DEEPSPEED, "ACCELERATE_USE_DEEPSPEED")):
+        if parse_flag_from_env(flag) and accelerator.distributed_type != mode:
+            raise ConfigError([
+                f"accelerate launch asked for {mode.value} ({flag}=true) but these processes run as "
+                f"{accelerator.distributed_type.value} on {accelerator.device}: accelerate starts {mode.value} only "
+                "on GPUs, never with cpu=true. On a CPU machine launch with accelerate_configs/cpu.yaml (plain data "
+                "parallelism); on a GPU machine drop cpu=true"])
+
+
+def check_accumulation(accelerator: Accelerator, cfg: RecipeConfig) -> None:
+    """After ``prepare``: the accelerator still accumulates ``train.grad_accum_steps`` micro-batches per step (the
+    engine counts optimizer steps and epochs with that number)."""
+    if accelerator.gradient_accumulation_steps != cfg.train.grad_accum_steps:
+        raise ConfigError([
+            f"train.grad_accum_steps={cfg.train.grad_accum_steps} but the prepared accelerator accumulates "
+            f"{accelerator.gradient_accumulation_steps} micro-batches per step ({accelerator.distributed_type.value} "
+            "config); set gradient_accumulation_steps to auto in the launcher's config"])
 
 
 def available_cpu_cores() -> int:

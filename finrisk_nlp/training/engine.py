@@ -44,7 +44,7 @@ from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters, s
 from finrisk_nlp.modeling.classifier import DocumentClassifier
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.tasks import Task
-from finrisk_nlp.training.accelerator import build_accelerator
+from finrisk_nlp.training.accelerator import build_accelerator, check_accumulation
 from finrisk_nlp.training.checkpoints import TrainingState, load_checkpoint, resolve_resume, save_checkpoint
 from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
 from finrisk_nlp.training.inference import predict_split
@@ -174,6 +174,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     # One prepare call: FSDP2 shards model and optimizer together, DeepSpeed reads batch sizes from the loaders.
     flat = [data[name].loaders[split] for name in data for split in SPLITS]
     model, optimizer, *prepared = accelerator.prepare(model, optimizer, *flat)
+    check_accumulation(accelerator, cfg)
     for i, name in enumerate(data):
         data[name].loaders = dict(zip(SPLITS, prepared[3 * i:3 * i + 3], strict=True))
         data[name].loss.to(accelerator.device)
