@@ -26,7 +26,7 @@ def test_two_process_cpu_training(tmp_path, tiny_model_dir):
     assert metrics["validation"]["num_examples"] == len(splits["validation"])
     assert metrics["test"]["num_examples"] == len(splits["test"])
     assert sum(c["support"] for c in metrics["test"]["per_class"].values()) == len(splits["test"])
-    assert (out / "model" / "adapter_model.safetensors").is_file()
+    assert (out / "model" / "adapters" / "shared" / "adapter_model.safetensors").is_file()
     assert not list(out.glob(".model*")), "no temporary model directories may be left behind"
     # only one process writes logs: one line per optimizer step, no duplicates
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
