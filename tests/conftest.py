@@ -81,7 +81,7 @@ def credit_file(tmp_path) -> Path:
 def tiny_overrides(model_dir: Path, data_file: Path, output_dir: Path) -> list[str]:
     """Config overrides that make a recipe run in seconds on the tiny model."""
     return [
-        f"model.name_or_path={model_dir}", "model.max_length=32", f"data.train_file={data_file}",
+        f"model.name_or_path={model_dir}", "model.max_length=32", "model.stride=8", f"data.train_file={data_file}",
         f"output_dir={output_dir}", "cpu=true", "train.epochs=3", "train.batch_size=4", "train.eval_batch_size=4",
         "train.lr=5e-3", "train.log_every=1", "lora.r=4", "lora.alpha=8", "data.validation_fraction=0.25",
         "data.test_fraction=0.25", "data.min_examples_per_class=2", "train.early_stopping_patience=null",

@@ -275,7 +275,8 @@ def test_large_members_are_scored_in_bounded_memory(trained_run, tmp_path):
     assert bytes_per_input_byte < 5, bytes_per_input_byte  # tokenising the whole text took ~135
     table = pq.read_table(out).to_pylist()
     assert [r["source"] for r in table] == [f"{archive}!/big{i}.txt" for i in range(members)]
-    assert all(r["truncated"] and r["num_chunks"] == 4 for r in table)
+    windows = json.loads((trained_run / "model" / "finrisk_model.json").read_text())["extra"]["chunking"]["max_chunks"]
+    assert all(r["truncated"] and r["num_chunks"] == windows for r in table)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import queue
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +38,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from finrisk_nlp.errors import FinriskError
-from finrisk_nlp.modeling import METADATA_FILE
-from finrisk_nlp.provenance import sha256_file, write_json_atomic
-from finrisk_nlp.registry.local import resolve_model_ref
+from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
+from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module's API)
+    CHARS_PER_TOKEN,
+    model_fingerprint,
+    model_version,
+    prepare_for_inference,
+    quantize_int8,
+    text_char_budget,
+)
 from finrisk_nlp.serving.parts import (
     FORMATS,
     MANIFEST,
@@ -58,13 +60,16 @@ from finrisk_nlp.serving.parts import (
     write_table_atomic,
 )
 from finrisk_nlp.serving.predictor import Predictor
+from finrisk_nlp.serving.read_ahead import (
+    SORT_WINDOW_BATCHES,
+    Batch,
+    make_batches,
+    next_batch,
+    prepare_each,
+    read_ahead,
+)
 
 logger = logging.getLogger("finrisk_nlp")
-_DONE = object()  # end-of-input marker on the reader queue
-SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches
-# Characters kept per token a model window can read. English WordPiece/BPE tokens average 4-5 characters; 16 leaves
-# room for long numbers, URLs and whitespace, so only texts far longer than the windows can cover are cut.
-CHARS_PER_TOKEN = 16
 
 __all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "run_fingerprint", "score_documents", "score_group"]
 
@@ -126,176 +131,8 @@ def parts_dir(out: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------
-# Model: fingerprint, version, decisions
+# Scoring and merging
 
-
-def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
-    """sha256 over the model's weight and metadata files and, for an adapter, its base model's fingerprint
-    (over its metadata when the files are not local)."""
-    from finrisk_nlp.registry.base_model import base_model_fingerprint
-
-    digest = hashlib.sha256()
-    try:
-        model_dir = Path(predictor.model_dir or resolve_model_ref(model_ref))
-        files = [*sorted(model_dir.rglob("*.safetensors")), *sorted(model_dir.rglob("*.onnx")),
-                 model_dir / METADATA_FILE]
-        for path in files:
-            digest.update(f"{path.name}:{sha256_file(path)}".encode())
-        if predictor.metadata.lora:  # an adapter's predictions change with its base weights too
-            digest.update(f"base:{base_model_fingerprint(predictor.metadata.base_model)}".encode())
-    except (FinriskError, OSError):
-        digest.update(json.dumps(asdict(predictor.metadata), sort_keys=True, default=str).encode())
-    return digest.hexdigest()
-
-
-def model_version(predictor: Predictor, fingerprint: str) -> str:
-    extra = predictor.metadata.extra
-    for key in ("registry_version", "version"):
-        if extra.get(key) is not None:
-            return str(extra[key])
-    return f"sha256:{fingerprint[:16]}"
-
-
-def text_char_budget(predictor: Predictor) -> int:
-    """How many characters of a document are kept before tokenising: ``max_chunks * max_length *``
-    :data:`CHARS_PER_TOKEN` (e.g. 4 windows of 128 tokens: 8,192 characters). Longer texts keep their head and tail
-    (see :func:`finrisk_nlp.serving.documents.fit_text`) and their row says ``truncated``; this bounds the memory
-    of tokenising a 20 MB text to that of a short one."""
-    return max(predictor.max_chunks, 1) * predictor.metadata.max_length * CHARS_PER_TOKEN
-
-
-def prepare_for_inference(predictor: Predictor) -> None:
-    """Merge a single LoRA adapter into the encoder (no adapter matmuls per layer) and use SDPA attention."""
-    from peft import PeftModel
-
-    model = predictor.model
-    if isinstance(model.encoder, PeftModel) and len(model.encoder.peft_config) == 1:
-        model.encoder = model.encoder.merge_and_unload()
-    if getattr(model.config, "_attn_implementation", None) == "eager":
-        with contextlib.suppress(Exception):  # models without an SDPA kernel keep eager attention
-            model.encoder.set_attn_implementation("sdpa")
-    logger.info(f"attention implementation: {getattr(model.config, '_attn_implementation', None)}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading ahead, scoring, merging
-
-
-@dataclass
-class _Batch:
-    """What the reader thread hands to the model: documents, their padded windows and which document each window
-    belongs to (``encoding`` None: documents that failed to read)."""
-
-    docs: list[Document]
-    encoding: Any = None
-    doc_index: np.ndarray | None = None
-
-
-def make_batches(predictor: Predictor, docs: list[Document], batch_size: int) -> list[_Batch]:
-    """Redact and cut a group of documents into windows, sort them by length and pack them into batches.
-
-    A document's windows stay in one batch (so its probabilities can be aggregated right away) and a batch holds
-    at most ``batch_size`` windows unless one document alone has more. Sorting a group of several batches makes
-    the windows of a batch about equally long, so little of each forward pass is spent on padding; the output
-    is put back in input order at the merge.
-    """
-    columns, doc_index = predictor.encode([d.text or "" for d in docs])
-    windows_of: list[list[int]] = [[] for _ in docs]
-    for window, doc in enumerate(doc_index):
-        windows_of[doc].append(window)
-    lengths = [len(ids) for ids in columns["input_ids"]]
-    order = sorted(range(len(docs)), key=lambda i: (len(windows_of[i]), max(lengths[w] for w in windows_of[i])),
-                   reverse=True)
-    groups: list[list[int]] = [[]]
-    for i in order:
-        if groups[-1] and sum(len(windows_of[j]) for j in groups[-1]) + len(windows_of[i]) > batch_size:
-            groups.append([])
-        groups[-1].append(i)
-    batches = []
-    for group in groups:
-        windows = [w for i in group for w in windows_of[i]]
-        local = np.asarray([n for n, i in enumerate(group) for _ in windows_of[i]], dtype=np.int64)
-        padded = predictor.tokenizer.pad([{k: columns[k][w] for k in columns} for w in windows], return_tensors="pt")
-        batches.append(_Batch([docs[i] for i in group], padded, local))
-    return batches
-
-
-def _read_ahead(docs: Iterator[Document], skip: set[str], q: queue.Queue, stop: threading.Event,
-                counts: dict[str, int], ids: list[tuple[int, str]], prepare: Callable[[list[Document]], list[_Batch]],
-                window: int, batch_size: int) -> None:
-    """Reader thread: read, extract and tokenise documents while the model runs; drop those already scored."""
-
-    def put(items: list[_Batch]) -> bool:
-        for item in items:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-        return not stop.is_set()
-
-    try:
-        good: list[Document] = []
-        failed: list[Document] = []
-        for doc in docs:
-            ids.append((doc.index, doc.doc_id))
-            if doc.doc_id in skip:
-                counts["skipped"] += 1
-                continue
-            skip.add(doc.doc_id)
-            (failed if doc.error else good).append(doc)
-            if len(failed) >= batch_size:
-                if not put([_Batch(failed)]):
-                    return
-                failed = []
-            if len(good) >= window:
-                if not put(_prepare_each(prepare, good)):
-                    return
-                good = []
-        if not put(([_Batch(failed)] if failed else []) + (_prepare_each(prepare, good) if good else [])):
-            return
-        q.put(_DONE)
-    except BaseException as exc:  # re-raised in the scoring thread
-        q.put(exc)
-
-
-def _prepare_each(prepare: Callable[[list[Document]], list[_Batch]], docs: list[Document]) -> list[_Batch]:
-    """``prepare`` a group of documents; if it fails, each document alone, so that only the bad one fails."""
-    try:
-        return prepare(docs)
-    # The tokenizer or redaction may choke on one hostile text with any exception type.
-    except Exception:  # noqa: BLE001
-        pass
-    batches: list[_Batch] = []
-    failed: list[Document] = []
-    for doc in docs:
-        try:
-            batches.extend(prepare([doc]))
-        except Exception as exc:  # noqa: BLE001
-            failed.append(Document(doc.index, doc.source, doc.doc_id,
-                                   error=f"could not be tokenised ({type(exc).__name__}: {exc})"))
-    return ([_Batch(failed)] if failed else []) + batches
-
-
-def _next_batch(q: queue.Queue) -> _Batch | None:
-    """The next batch from the reader, or None when the input is exhausted."""
-    item = q.get()
-    if isinstance(item, BaseException):
-        raise item
-    return None if item is _DONE else item
-
-
-def quantize_int8(predictor: Predictor) -> None:
-    """Replace the model's Linear layers by int8 dynamically quantised ones (CPU only; opt-in, see the docs)."""
-    if predictor.device.type != "cpu":
-        raise ScoringError(f"--quantize int8 runs on CPU only, but the model is on {predictor.device}; "
-                           "add --cpu or leave out --quantize")
-    with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated in favour of torchao
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
-
-        predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
 
 def _gate_int8(model_ref: str, predictor: Predictor, options: ScoreOptions) -> None:
     """Quantise (torch backend) and check int8 against fp32 on the model's reference texts before any document is
@@ -346,7 +183,7 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
     return rows
 
 
-def _batch_rows(predictor: Predictor, batch: _Batch, meta: dict[str, Any]) -> list[dict[str, Any]]:
+def _batch_rows(predictor: Predictor, batch: Batch, meta: dict[str, Any]) -> list[dict[str, Any]]:
     """Output rows of one padded batch of windows (see :func:`make_batches`)."""
     with _autocast(predictor.device):
         vectors = predictor.window_vectors(batch.encoding)
@@ -370,7 +207,7 @@ def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
     """
     rows = [{"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error} for d in docs if d.error]
     good = [d for d in docs if not d.error]
-    for batch in _prepare_each(lambda group: make_batches(predictor, group, batch_size), good) if good else []:
+    for batch in prepare_each(lambda group: make_batches(predictor, group, batch_size), good) if good else []:
         if batch.encoding is None:
             rows.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
                         for d in batch.docs)
@@ -452,7 +289,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
     stop = threading.Event()
     counts = {"skipped": 0, "scored": 0, "failed": 0}
     ids: list[tuple[int, str]] = []
-    reader = threading.Thread(target=_read_ahead, daemon=True, args=(
+    reader = threading.Thread(target=read_ahead, daemon=True, args=(
         docs, skip, q, stop, counts, ids, lambda window: make_batches(predictor, window, options.batch_size),
         options.batch_size * SORT_WINDOW_BATCHES, options.batch_size))
     reader.start()
@@ -464,7 +301,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
     parts_written, exhausted, pending = 0, False, []
     try:
         while not exhausted:
-            batch = _next_batch(q)
+            batch = next_batch(q)
             exhausted = batch is None
             if batch is not None and batch.encoding is None:
                 pending.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
@@ -484,7 +321,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
                 if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
                     break
             if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
-                exhausted = not pending and _next_batch(q) is None  # nothing was left: the run is complete
+                exhausted = not pending and next_batch(q) is None  # nothing was left: the run is complete
                 if not exhausted:
                     logger.warning(f"process {rank}: stopping after {parts_written} part(s) (--stop-after-parts); "
                                    "rerun the same command to score the rest")
