@@ -6,6 +6,7 @@ so this module is found next to them).
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import sys
@@ -76,6 +77,23 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now (Linux ``/proc/self/statm``; elsewhere the peak so far)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return peak_rss_mb()
+    return pages * resource.getpagesize() / (1 << 20)
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, for a results header (timings on a shared machine are noisy)."""
+    try:
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def model_name(name_or_path: str) -> str:

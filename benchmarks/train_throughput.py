@@ -1,25 +1,27 @@
-"""Training throughput: the finrisk loop vs ``transformers.Trainer`` on the same LoRA model, data and batch size.
+"""Training throughput and memory: the finrisk engine vs plain peft + ``transformers.Trainer``, side by side.
 
     python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.md   # MiniLM, 30 steps x 16
     python benchmarks/train_throughput.py --quick                                         # ~1 minute smoke run
     python benchmarks/train_throughput.py --steps 30 --batch-size 16 --max-length 128 --repeats 2 \\
         --methods finrisk,trainer,trainer-grouped,trainer-padded --data-dir finrisk_nlp/data/demo
+    python benchmarks/train_throughput.py --steps 4 --max-chunks 4 --methods finrisk,trainer   # documents of windows
 
-Every method trains the model built by ``finrisk_nlp.modeling.loading.build_model`` (LoRA r=8 on query/value of the
-task's recipe config) for exactly ``--steps`` optimizer steps over the same ``steps x batch_size`` rows, i.e.
-one epoch, with the same learning rate, schedule, clipping and seed. Methods:
+Every method trains the task's recipe model (the encoder, LoRA rank, alpha, dropout and target layers of
+``recipes/configs/<task>.yaml``) for exactly ``--steps`` optimizer steps over the same ``steps x batch_size``
+rows (one epoch), with the same ``--max-length``, learning rate, warmup, clipping and seed. Methods:
 
-* ``finrisk``          ``finrisk_nlp.training.engine.train`` (length-grouped batches, dynamic padding)
-* ``trainer``          ``Trainer`` + ``DataCollatorWithPadding`` (random order, dynamic padding)
-* ``trainer-grouped``  ``Trainer`` with ``train_sampling_strategy="group_by_length"``
-* ``trainer-padded``   ``Trainer`` on data tokenized with ``padding="max_length"`` (what many tutorials do)
+* ``finrisk``          :func:`finrisk_nlp.training.engine.train` (document classifier; length-grouped batches,
+                       dynamic padding); with ``--max-chunks N`` a document brings up to N windows
+* ``trainer``          ``AutoModelForSequenceClassification`` + ``peft.get_peft_model`` (same LoRA targets) trained
+                       by ``Trainer`` with ``DataCollatorWithPadding`` (random order, dynamic padding)
+* ``trainer-grouped``  the same with ``train_sampling_strategy="group_by_length"``
+* ``trainer-padded``   the same on data tokenized with ``padding="max_length"`` (what many tutorials do)
 
-Each method runs in its own subprocess. Throughput is timed between the end of optimizer step 1 and the end of
-the last step (finrisk: the ``time`` of those two steps' lines in ``metrics.jsonl``, ``log_every=steps`` so
-nothing is logged in between; Trainer: a callback at ``on_step_end``), so model loading, tokenization,
-evaluation and saving are not counted. Peak memory is the
-growth of the process's peak RSS from after imports to the end of the loop (CUDA: peak allocated memory).
-With ``--repeats`` > 1 the methods run in turn and each keeps its fastest run (least disturbed by other load).
+Each method runs in its own subprocess. Throughput is timed from the end of optimizer step 1 to the end of the
+last step (a step callback in both loops), so model loading, tokenization, evaluation and saving are not counted.
+Memory, read in each child: its resident set when training starts (model, data and loaders built), and its peak
+resident set (``ru_maxrss``) at the end of the last step; on CUDA also the peak allocated GPU memory. With
+``--repeats`` > 1 the methods run in turn and each keeps its fastest run (least disturbed by other load).
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from typing import Any
 import torch
 from bench_utils import (
     DEFAULT_DATA_DIR,
+    current_rss_mb,
     data_file,
     emit,
     fmt,
+    load_average,
     machine_description,
     markdown_table,
     model_name,
@@ -57,77 +61,115 @@ RESULT_PREFIX = "THROUGHPUT_RESULT "
 def worker_config(args: argparse.Namespace, workdir: Path, run_name: str) -> RecipeConfig:
     return recipe_config(args.task, [
         f"model.name_or_path={args.model}", f"model.max_length={args.max_length}",
+        f"model.max_chunks={args.max_chunks}",
         f"data.train_file={workdir / 'train.jsonl'}", f"data.validation_file={workdir / 'eval.jsonl'}",
         f"data.test_file={workdir / 'eval.jsonl'}", "data.min_examples_per_class=1",
         f"output_dir={workdir / run_name}", "log_with=[]", "train.epochs=1", f"train.max_steps={args.steps}",
         f"train.batch_size={args.batch_size}", f"train.eval_batch_size={args.batch_size}", f"train.lr={args.lr}",
         # The loop always logs step 1; log_every=steps adds the last step and nothing in between.
         f"train.log_every={args.steps}", "train.checkpoint_every=null", "train.early_stopping_patience=null",
+        "eval.explain_examples=0",
     ])
 
 
-def loop_memory(base_rss: float) -> dict[str, float]:
-    if torch.cuda.is_available():
-        return {"peak_mb": torch.cuda.max_memory_allocated() / (1 << 20), "memory_kind": "CUDA peak allocated"}
-    return {"peak_mb": peak_rss_mb() - base_rss, "memory_kind": "peak RSS growth"}
+class StepRecorder:
+    """Wall and CPU time at the end of every optimizer step; memory when training starts and after the last step."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.times: list[float] = []
+        self.cpu_times: list[float] = []
+        self.memory: dict[str, float] = {}
+
+    def training_starts(self) -> None:
+        if "rss_before_mb" in self.memory:
+            return
+        self.memory["rss_before_mb"] = current_rss_mb()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+
+    def step_ends(self, step: int) -> None:
+        self.times.append(time.time())
+        self.cpu_times.append(time.process_time())
+        if step == self.steps:
+            self.memory["peak_rss_mb"] = peak_rss_mb()
+            if torch.cuda.is_available():
+                self.memory["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / (1 << 20)
 
 
-def run_finrisk(args: argparse.Namespace, workdir: Path, base_rss: float) -> dict[str, Any]:
-    import finrisk_nlp.training.engine as training
+def run_finrisk(args: argparse.Namespace, workdir: Path, recorder: StepRecorder) -> int:
+    from accelerate import Accelerator
 
+    from finrisk_nlp.training.engine import train
+
+    # The engine prepares model, optimizer and loaders in one call right before its loop: training starts there.
+    prepare = Accelerator.prepare
+
+    def prepare_then_mark(self: Accelerator, *objects: Any, **kwargs: Any) -> Any:
+        prepared = prepare(self, *objects, **kwargs)
+        recorder.training_starts()
+        return prepared
+
+    Accelerator.prepare = prepare_then_mark  # type: ignore[method-assign]
     cfg = worker_config(args, workdir, "finrisk")
-    marks: dict[str, Any] = {}
-    evaluate = training.evaluate
-
-    # The first evaluation starts right after the last optimizer step: read the loop's memory peak there.
-    def evaluate_after_loop(*a: Any, **k: Any) -> Any:
-        marks.setdefault("memory", loop_memory(base_rss))
-        return evaluate(*a, **k)
-
-    cpu_times: list[float] = []
-    log = training.MetricsLog.log
-
-    def log_with_cpu_time(self: Any, record: dict[str, Any], step: int) -> None:
-        if record.get("event") == "train":
-            cpu_times.append(time.process_time())
-        log(self, record, step)
-
-    training.evaluate = evaluate_after_loop
-    training.MetricsLog.log = log_with_cpu_time  # type: ignore[method-assign]
-    training.train(cfg)
-    lines = (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()
-    times = [r["time"] for r in map(json.loads, lines) if r.get("event") == "train"]
-    return {"step_times": times, "cpu_times": cpu_times, **marks["memory"]}
+    results = train(cfg, callbacks=[lambda state: recorder.step_ends(state.global_step)])
+    return int(results["parameters"]["trainable"])
 
 
-def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, variant: str) -> dict[str, Any]:
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+def encoder_lora_targets(model: torch.nn.Module, requested: list[str]) -> list[str] | str:
+    """finrisk's LoRA targets as full module names inside a sequence-classification model.
 
-    from finrisk_nlp.data.tables import load_splits, tokenize_splits
-    from finrisk_nlp.modeling.loading import build_model
+    finrisk resolves ``lora.target_modules`` on the bare encoder (no pooler, no head); the same short names here
+    would also adapt the pooler's ``dense`` layer, so the encoder's matching layers are listed one by one.
+    """
+    from finrisk_nlp.modeling.targets import resolve_target_modules
+
+    prefix = model.base_model_prefix
+    base = getattr(model, prefix)
+    resolved = resolve_target_modules(base, requested)
+    if isinstance(resolved, str):  # all-linear: peft's own keyword, which leaves the output layer alone
+        return resolved
+    return [f"{prefix}.{name}" for name, module in base.named_modules()
+            if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in resolved
+            and not name.startswith("pooler.")]
+
+
+def run_trainer(args: argparse.Namespace, workdir: Path, recorder: StepRecorder, variant: str) -> int:
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.modeling.build import resolve_model_path
     from finrisk_nlp.tasks import get_task
 
     cfg = worker_config(args, workdir, variant)
-    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)
-    model, tokenizer = build_model(cfg.model, cfg.lora, task)
-    if variant == "trainer-padded":
-        train_set = splits["train"].map(
-            lambda b: tokenizer(b[task.text_column], truncation=True, max_length=args.max_length,
-                                padding="max_length"),
-            batched=True, remove_columns=[c for c in splits["train"].column_names if c != "labels"])
-    else:
-        train_set = tokenize_splits(splits, tokenizer, task, args.max_length)["train"]
-    step_times: list[float] = []
-    cpu_times: list[float] = []
-    marks: dict[str, Any] = {}
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed)  # the rows (and redaction) finrisk trains on
+    path = resolve_model_path(cfg.model.name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(task.labels),
+        problem_type="multi_label_classification" if task.multi_label else "single_label_classification")
+    lora = LoraConfig(task_type="SEQ_CLS", r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=encoder_lora_targets(model, list(cfg.lora.target_modules)),
+                      modules_to_save=list(cfg.lora.modules_to_save) or None)
+    model = get_peft_model(model, lora)
+    padding = "max_length" if variant == "trainer-padded" else False
+    train_set = splits["train"].map(
+        lambda b: tokenizer(b[task.text_column], truncation=True, max_length=args.max_length, padding=padding),
+        batched=True, remove_columns=[c for c in splits["train"].column_names if c != "labels"])
 
-    class StepTimer(TrainerCallback):
-        def on_step_end(self, *a: Any, **k: Any) -> None:
-            step_times.append(time.time())
-            cpu_times.append(time.process_time())
+    class Timer(TrainerCallback):
+        def on_train_begin(self, *a: Any, **k: Any) -> None:
+            recorder.training_starts()
 
-        def on_train_end(self, *a: Any, **k: Any) -> None:
-            marks["memory"] = loop_memory(base_rss)
+        def on_step_end(self, _args: Any, state: Any, *a: Any, **k: Any) -> None:
+            recorder.step_ends(state.global_step)
 
     on_gpu = torch.cuda.is_available() and not cfg.cpu
     training_args = TrainingArguments(
@@ -137,37 +179,37 @@ def run_trainer(args: argparse.Namespace, workdir: Path, base_rss: float, varian
         train_sampling_strategy="group_by_length" if variant == "trainer-grouped" else "random",
         eval_strategy="no", save_strategy="no", report_to="none", logging_steps=args.steps, disable_tqdm=True,
         use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=2 if on_gpu else 0,  # as the finrisk engine's loaders
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set, processing_class=tokenizer,
-                      callbacks=[StepTimer()])
+                      callbacks=[Timer()])
     trainer.train()
-    return {"step_times": step_times, "cpu_times": cpu_times, **marks["memory"]}
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def worker(args: argparse.Namespace) -> None:
     """Run one method in this (fresh) process and print its measurements as one JSON line."""
-    import transformers  # noqa: F401  (imported before the memory baseline, like everything below)
+    import peft  # noqa: F401  (every method imports the same libraries before anything is measured)
+    import transformers  # noqa: F401
 
     import finrisk_nlp.training.engine  # noqa: F401
     from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    base_rss = peak_rss_mb()
+    recorder = StepRecorder(args.steps)
     workdir = Path(args.workdir)
     if args.worker == "finrisk":
-        result = run_finrisk(args, workdir, base_rss)
+        trainable = run_finrisk(args, workdir, recorder)
     else:
-        result = run_trainer(args, workdir, base_rss, args.worker)
-    times, cpu_times = result.pop("step_times"), result.pop("cpu_times")
-    if len(times) not in (2, args.steps):
-        raise RuntimeError(f"{args.worker}: expected timestamps of {args.steps} steps, recorded {len(times)}")
+        trainable = run_trainer(args, workdir, recorder, args.worker)
+    times, cpu_times = recorder.times, recorder.cpu_times
+    if len(times) != args.steps or "peak_rss_mb" not in recorder.memory:
+        raise RuntimeError(f"{args.worker}: expected {args.steps} optimizer steps, recorded {len(times)}")
     # From the end of step 1 (warm-up: allocations, first-call dispatch) to the end of the last step.
     seconds = times[-1] - times[0]
     samples = (args.steps - 1) * args.batch_size
-    result.update(samples_per_s=samples / seconds, loop_s=seconds,
-                  cpu_ms_per_sample=1000 * (cpu_times[-1] - cpu_times[0]) / samples)
+    result = {**recorder.memory, "trainable": trainable, "samples_per_s": samples / seconds, "loop_s": seconds,
+              "cpu_ms_per_sample": 1000 * (cpu_times[-1] - cpu_times[0]) / samples}
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
@@ -175,7 +217,7 @@ def prepare_data(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """Write ``steps x batch_size`` training rows and a small evaluation file; return token statistics."""
     from transformers import AutoTokenizer
 
-    from finrisk_nlp.modeling.loading import resolve_model_path
+    from finrisk_nlp.modeling.build import resolve_model_path
 
     rows = [json.loads(line) for line in data_file(args.data_dir, args.task).read_text().splitlines() if line]
     needed = args.steps * args.batch_size
@@ -196,7 +238,7 @@ def prepare_data(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
 def run_method(args: argparse.Namespace, method: str, workdir: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", method, "--workdir", str(workdir), "--model", args.model,
                "--task", args.task, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-               "--max-length", str(args.max_length), "--lr", str(args.lr)]
+               "--max-length", str(args.max_length), "--max-chunks", str(args.max_chunks), "--lr", str(args.lr)]
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not lines:
@@ -204,22 +246,28 @@ def run_method(args: argparse.Namespace, method: str, workdir: Path) -> dict[str
     return json.loads(lines[-1][len(RESULT_PREFIX):])
 
 
-def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], tokens: dict[str, float]) -> str:
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], tokens: dict[str, float],
+           load: tuple[str, str]) -> str:
     ours = results.get("finrisk", {}).get("samples_per_s")
+    cuda = any("cuda_peak_mb" in r for r in results.values())
     rows = []
     for method, r in results.items():
         speedup = "1.00 (reference)" if method == "finrisk" else fmt(ours / r["samples_per_s"], 2) if ours else "n/a"
+        memory = [fmt(r["rss_before_mb"], 0), fmt(r["peak_rss_mb"], 0)]
+        if cuda:
+            memory.append(fmt(r.get("cuda_peak_mb"), 0))
         rows.append([method, fmt(r["samples_per_s"], 1), fmt(r["loop_s"], 2), fmt(r["cpu_ms_per_sample"], 0),
-                     fmt(r["peak_mb"], 0), speedup])
-    memory_kind = next(iter(results.values()))["memory_kind"]
-    header = (f"Training throughput, {model_name(args.model)} + LoRA, task {args.task}: {args.steps} optimizer "
-              f"steps x batch {args.batch_size}, max_length {args.max_length} (texts: {tokens['mean_tokens']:.0f} "
-              f"tokens on average after truncation, {tokens['truncated']:.0%} truncated); best of {args.repeats} "
-              f"run(s) per method.\nMachine: {machine_description()}. Date: {time.strftime('%Y-%m-%d')}.\n\n")
-    headers = ["method", "samples/s", f"s for steps 2-{args.steps}", "CPU ms/sample", f"{memory_kind} (MB)",
+                     *memory, f"{r['trainable']:,}", speedup])
+    windows = (f"; finrisk reads up to {args.max_chunks} windows per document" if args.max_chunks > 1 else "")
+    header = (f"Training throughput and memory, {model_name(args.model)} + LoRA, task {args.task}: {args.steps} "
+              f"optimizer steps x batch {args.batch_size}, max_length {args.max_length}{windows} (texts: "
+              f"{tokens['mean_tokens']:.0f} tokens on average after truncation, {tokens['truncated']:.0%} "
+              f"truncated); best of {args.repeats} run(s) per method.\nMachine: {machine_description()}; load "
+              f"average (1/5/15 min) {load[0]} before, {load[1]} after. Date: {time.strftime('%Y-%m-%d')}.\n\n")
+    headers = ["method", "samples/s", f"s for steps 2-{args.steps}", "CPU ms/sample", "RSS at start (MB)",
+               "peak RSS (MB)", *(["CUDA peak allocated (MB)"] if cuda else []), "trainable params",
                "finrisk speed-up (x)"]
-    table = markdown_table(headers, rows)
-    return header + table
+    return header + markdown_table(headers, rows)
 
 
 def main() -> None:
@@ -230,6 +278,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per method (= one epoch)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-chunks", type=int, default=1,
+                        help="finrisk's windows per document (1: truncate, as the Trainer baselines do)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--methods", help=f"comma-separated subset of {METHODS} (default: all; --quick: 2)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per method; the fastest counts")
@@ -246,19 +296,23 @@ def main() -> None:
         args.methods = args.methods or "finrisk,trainer"
     methods = [m.strip() for m in (args.methods or ",".join(METHODS)).split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
-    if unknown or args.steps < 2:
-        sys.exit(f"error: unknown method(s) {unknown} (choose from {METHODS})" if unknown else "error: --steps >= 2")
+    if unknown:
+        sys.exit(f"error: unknown method(s) {unknown}; choose from {METHODS}")
+    if args.steps < 2 or args.max_chunks < 1:
+        sys.exit(f"error: --steps must be >= 2 (got {args.steps}) and --max-chunks >= 1 (got {args.max_chunks})")
     results: dict[str, dict[str, Any]] = {}
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="finrisk-throughput-") as tmp:
         workdir = Path(tmp)
         tokens = prepare_data(args, workdir)
         for repeat in range(args.repeats):
             for method in methods:
                 r = run_method(args, method, workdir)
-                print(f"run {repeat + 1}/{args.repeats} {method}: {r['samples_per_s']:.1f} samples/s", flush=True)
+                print(f"run {repeat + 1}/{args.repeats} {method}: {r['samples_per_s']:.1f} samples/s, peak RSS "
+                      f"{r['peak_rss_mb']:.0f} MB", flush=True)
                 if method not in results or r["samples_per_s"] > results[method]["samples_per_s"]:
                     results[method] = r
-    emit(report(args, results, tokens), args.out)
+    emit(report(args, results, tokens, (load_before, load_average())), args.out)
 
 
 if __name__ == "__main__":

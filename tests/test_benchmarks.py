@@ -137,8 +137,12 @@ def test_throughput_quick_compares_finrisk_with_trainer(tiny_model_dir, data_dir
                         "--out", out)
     rows = table_rows(stdout)
     assert [r[0] for r in rows] == ["finrisk", "trainer"]
-    assert all(float(r[1]) > 0 and float(r[3]) > 0 and float(r[4]) >= 0 for r in rows)
-    assert rows[0][5].startswith("1.00") and float(rows[1][5]) > 0
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows)
+    for row in rows:  # RSS when training starts, then the peak by the end of the last step
+        assert 0 < float(row[4]) <= float(row[5])
+        assert int(row[6].replace(",", "")) > 0
+    assert rows[0][7].startswith("1.00") and float(rows[1][7]) > 0
+    assert re.search(r"load average \(1/5/15 min\) [\d./]+ before", stdout)
     assert table_rows(out.read_text()) == rows
 
 
