@@ -73,6 +73,7 @@ from finrisk_nlp.tasks import Task, get_task
 
 TASKS = ("credit_text", "transaction_memo", "aml_alert")
 METHODS = ("tfidf", "lora", "lora-mean", "lora-max", "full")
+DEFAULT_METHODS = ("tfidf", "lora", "full")  # the pooling variants cost a training run each: ask for them
 # The recipe's document pooling is learned attention over windows; these compare it with plain mean / max.
 POOLING = {"lora-mean": "mean", "lora-max": "max"}
 C_GRID = (0.3, 1.0, 3.0, 10.0)
@@ -315,7 +316,8 @@ def main() -> None:
     parser.add_argument("--label-column", help="own data: the label column; every CSV/JSONL in --data-dir is read")
     parser.add_argument("--positive-label", help="own binary data: the risk class PR-AUC refers to")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {TASKS}")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {METHODS}")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated subset of {METHODS} (default: %(default)s)")
     parser.add_argument("--epochs", type=int, help="finrisk epochs (default: the recipe's)")
     parser.add_argument("--max-length", type=int, help="tokens per text (default: the recipe's)")
     parser.add_argument("--max-train-rows", type=int, help="cap the train split (stratified sample)")

@@ -47,15 +47,16 @@ def test_quality_quick_reports_every_method_on_the_same_split(tiny_model_dir, da
     assert [r[2] for r in rows] == ["tfidf", "lora", "full"]
     assert {r[0] for r in rows} == {"credit_text"} and len({r[1] for r in rows}) == 1  # one split for all
     for row in rows:
-        for cell in row[4:7]:  # macro-F1, PR-AUC, recall: probabilities-based scores in [0, 1]
-            assert 0.0 <= float(cell) <= 1.0
+        for cell in (row[4], row[6], row[7]):  # macro-F1 [CI], PR-AUC [CI], recall: scores in [0, 1]
+            low, high = _interval(cell)
+            assert 0.0 <= low <= _value(cell) <= high <= 1.0
     lora, full = (int(r[3].replace(",", "")) for r in rows[1:])
     assert 0 < lora < full  # LoRA trains a fraction of the weights
     assert table_rows(out.read_text()) == rows
     gaps = table_rows(stdout, which=1)
     assert [g[1] for g in gaps] == ["lora - tfidf", "full - tfidf"]
     for gap, row in zip(gaps, rows[1:]):  # finrisk minus TF-IDF, from the rounded table cells
-        assert float(gap[2]) == pytest.approx(float(row[4]) - float(rows[0][4]), abs=0.0015)
+        assert float(gap[2]) == pytest.approx(_value(row[4]) - _value(rows[0][4]), abs=0.0015)
         assert gap[3] == "n/a"  # no ceiling to measure the room against
     assert ("credit_text: no best achievable row: the data is not the demo generator's output (seed 0, default "
             "size).") in stdout
@@ -72,10 +73,23 @@ def test_quality_reads_own_files_and_prints_the_gap(tiny_model_dir, tmp_path):
                         "tfidf,lora", "--text-column", "narrative", "--label-column", "flag", "--positive-label", "bad")
     table = table_rows(stdout)
     assert [(r[0], r[2]) for r in table] == [("loans", "tfidf"), ("loans", "lora")]
-    assert all(0.0 <= float(c) <= 1.0 for r in table for c in r[4:7])
+    assert all(0.0 <= _value(c) <= 1.0 for r in table for c in (r[4], r[6], r[7]))
     (gap,) = table_rows(stdout, which=1)
     assert gap[:2] == ["loans", "lora - tfidf"]
-    assert float(gap[4]) == pytest.approx(float(table[1][5]) - float(table[0][5]), abs=0.0015)  # PR-AUC gap
+    assert float(gap[4]) == pytest.approx(_value(table[1][6]) - _value(table[0][6]), abs=0.0015)  # PR-AUC gap
+    assert "loans: lora - tfidf pr_auc" in stdout and "paired bootstrap 95%" in stdout
+
+
+def _value(cell: str) -> float:
+    """The estimate of a "0.712 [0.650, 0.770]" cell (or a plain number)."""
+    return float(cell.split()[0])
+
+
+def _interval(cell: str) -> tuple[float, float]:
+    if "[" not in cell:
+        return _value(cell), _value(cell)
+    low, high = cell.split("[", 1)[1].rstrip("]").split(",")
+    return float(low), float(high)
 
 
 def test_quality_own_data_needs_files(tmp_path):

@@ -52,7 +52,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     rows = _records(64)
     texts, targets = [r["text"] for r in rows], torch.tensor([task.labels.index(r["outcome"]) for r in rows])
     torch.manual_seed(0)
-    config = ModelConfig(name_or_path=str(tiny_model_dir), max_length=32, token_pooling="mean")
+    config = ModelConfig(name_or_path=str(tiny_model_dir), max_length=32, token_pooling="cls")
     model, tokenizer = build_model(config,
                                    LoraSettings(r=4, alpha=8, dropout=0.0), {task.name: task})
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -69,12 +69,12 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
         with torch.no_grad():
             probs = model.eval()(**everything).logits.softmax(-1)
         model.train()
-        if (probs.argmax(-1) == targets).all() and probs.max(-1).values.min() > 0.8:
+        if (probs.argmax(-1) == targets).all() and probs.max(-1).values.min() > 0.95:
             break
     else:
         pytest.fail("the tiny model did not learn the one-word rule in 400 steps")
     out = tmp_path_factory.mktemp("explain") / "run"
-    head = {"pooling": "attention", "token_pooling": "mean"}
+    head = {"pooling": "attention", "token_pooling": "cls"}
     save_model(model, tokenizer, ModelMetadata(task=asdict(task), base_model=str(tiny_model_dir), max_length=32,
                                                lora=True, head=head), out / "model")
     return out
@@ -105,7 +105,8 @@ def test_word_pieces_are_summed_into_words(predictor):
     # "gamblings" is gambling + ##s, "paid" is p ##a ##i ##d: each is one word with one score.
     (exp,) = explain(predictor, ["rent paid by card, gamblings."])
     assert [w.text for w in exp.words] == ["rent", "paid", "by", "card", ",", "gamblings", "."]
-    assert exp.evidence[0].text == "gamblings" and (exp.evidence[0].start, exp.evidence[0].end) == (19, 28)
+    (word,) = [w for w in exp.words if w.text == "gamblings"]
+    assert (word.start, word.end) == (19, 28) and word in exp.evidence  # one score for both pieces, for default
 
 
 def test_a_given_label_turns_the_decisive_word_into_counter_evidence(predictor):

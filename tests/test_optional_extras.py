@@ -45,7 +45,7 @@ def test_the_training_explanation_step_returns_nothing_and_logs_once(run_without
     from finrisk_nlp.config import RecipeConfig
     from finrisk_nlp.evaluation.report import ReportInputs
     from finrisk_nlp.tasks import get_task
-    from finrisk_nlp.training.engine import _explain_examples
+    from finrisk_nlp.training.final import explain_examples
 
     PartialState(cpu=True)  # accelerate's logger needs its state
     _hide_captum(monkeypatch)
@@ -54,8 +54,8 @@ def test_the_training_explanation_step_returns_nothing_and_logs_once(run_without
     inputs = ReportInputs(task=task, labels=np.array([0, 1, 0]), probs_raw=probs, probs=probs, threshold=None)
     cfg = RecipeConfig()
     cfg.eval.explain_examples = 2
-    with caplog.at_level(logging.INFO, logger="finrisk_nlp.training.engine"):
-        out = _explain_examples(run_without_captum, ["steady salary.", "missed payments.", "lost job."], inputs, cfg)
+    with caplog.at_level(logging.INFO, logger="finrisk_nlp.training.final"):
+        out = explain_examples(None, None, run_without_captum / "model", None, inputs, cfg)
     assert out == []
     skipped = [r for r in caplog.records if "explanations skipped" in r.getMessage()]
     assert len(skipped) == 1 and INSTALL in skipped[0].getMessage()

@@ -106,13 +106,14 @@ def test_aml_alert_recipe_chunks_redacts_and_stores_the_operating_point(tmp_path
     assert op["label"] == "escalate" and 0 <= op["recall"] <= 1 and 0 <= op["precision"] <= 1
     assert test["num_chunked_documents"] > 0 and 1 < test["max_chunks_used"] <= 8
     assert metrics["threshold"]["target"] == "precision_at_recall=0.95"
-    assert metrics["calibration"]["temperature"] > 0 and set(metrics["calibration"]["ece_after"]) == {"validation",
-                                                                                                     "test"}
+    calibration = metrics["calibration"]
+    assert calibration["method"] in {"none", "temperature", "platt", "isotonic"} and calibration["requested"] == "auto"
+    assert set(calibration["cv_nll"]) >= {"none", "temperature", "platt"}
     assert sum(metrics["pii_redactions"].values()) == 48 and all(v == 8 for v in metrics["pii_redactions"].values())
 
     meta = json.loads((out / "model" / "finrisk_model.json").read_text())
     assert meta["extra"]["threshold"] == metrics["threshold"]
-    assert meta["extra"]["calibration"]["temperature"] == metrics["calibration"]["temperature"]
+    assert meta["extra"]["calibration"]["method"] == metrics["calibration"]["method"]
 
     from finrisk_nlp.serving.predictor import Predictor
 

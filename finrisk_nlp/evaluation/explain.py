@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     Predictor = Any
 
 METHOD = "Layer Integrated Gradients (Captum) on the word embeddings, baseline [PAD]"
+CAPTUM_MISSING = "explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)"
 
 
 class ExplainError(FinriskError, ValueError):
@@ -43,7 +44,7 @@ def _layer_integrated_gradients() -> type:
     try:
         from captum.attr import LayerIntegratedGradients
     except ImportError:
-        raise CaptumMissingError("explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)") \
+        raise CaptumMissingError(CAPTUM_MISSING) \
             from None
     return LayerIntegratedGradients
 

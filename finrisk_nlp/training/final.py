@@ -9,7 +9,6 @@ evaluated on test: metrics, operating point, fairness slices, report with plots 
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -159,8 +158,12 @@ def explain_examples(model: Any, tokenizer: Any, meta_dir: Path, item: TaskData,
     Returns [] (with one log line) when the ``explain`` extra is not installed."""
     if not cfg.eval.explain_examples or not len(inputs.labels):
         return []
-    if importlib.util.find_spec("captum") is None:
-        logger.warning("example explanations skipped: captum is not installed (pip install 'finrisk_nlp[explain]')")
+    try:
+        import captum  # noqa: F401  (an optional extra)
+    except ImportError:
+        from finrisk_nlp.evaluation.explain import CAPTUM_MISSING
+
+        logger.warning(f"example explanations skipped ({CAPTUM_MISSING}); the run goes on without them")
         return []
     try:
         from finrisk_nlp.evaluation.explain import explain
