@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
@@ -197,8 +198,10 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     if resume_from is not None:
         state = load_checkpoint(accelerator, resume_from)
         streams.restore(state.streams)
-        for _ in range(state.global_step):
-            scheduler.step()
+        with warnings.catch_warnings():  # the optimizer's state was restored, not stepped: only the position moves
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            for _ in range(state.global_step):
+                scheduler.step()
 
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training",
                     disable=not accelerator.is_local_main_process)
