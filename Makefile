@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # One epoch keeps the CPU demo under 15 minutes (the recipe trains 2; its validation PR-AUC peaks in the first).
 DEMO_ARGS ?= train.epochs=1
 
-demo: install   ## fine-tune the credit model on the shipped demo data (CPU: ~11 min)
+demo: install   ## fine-tune the credit model on the shipped demo data (CPU: ~9 min)
 	$(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
 		--num_cpu_threads_per_process $(NPROC) \
 		recipes/credit_text.py $(DEMO_ARGS) $(ARGS)
