@@ -216,14 +216,10 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
     train(cfg)
     metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     metrics["rule"] = "argmax"
-    test_texts = [json.loads(line)[cfg.data.text_column or dataset_task(dataset).text_column]
-                  for line in paths["test"].read_text().splitlines() if line.strip()]
+    text_column = cfg.data.text_column or get_task(cfg.task).text_column
+    test_texts = [json.loads(line)[text_column] for line in paths["test"].read_text().splitlines() if line.strip()]
     metrics["probs"] = Predictor.load(cfg.output_dir).predict_proba(test_texts)  # for the paired bootstrap
     return metrics
-
-
-def dataset_task(dataset: Dataset) -> Task:
-    return get_task(recipe_config(dataset.recipe, dataset.overrides).task)
 
 
 def recall_at_operating_point(result: dict[str, Any], task: Task) -> tuple[float, str]:

@@ -36,3 +36,18 @@ def launch_two_cpu_processes(recipe: str, overrides: list[str], out_dir: Path, c
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     return metrics
+
+
+def kill_once_a_part_is_written(cmd: list[str], parts: Path, env: dict[str, str], timeout: float) -> bool:
+    """Start a scoring command and SIGKILL it as soon as its first part file exists; True when the kill landed
+    (the run had not already finished)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline and not list(parts.glob("part-*.parquet")):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return proc.returncode == -signal.SIGKILL

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+from runs import kill_once_a_part_is_written
 
 from finrisk_nlp.cli.score import main as score_main
 from finrisk_nlp.serving.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
@@ -321,8 +322,6 @@ def _cli_score(run: Path, docs: Path, out: Path) -> list[str]:
 
 @pytest.mark.e2e
 def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tmp_path):
-    import signal
-    import time
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     n = 120
@@ -330,14 +329,7 @@ def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tm
         docs = _many_docs(tmp_path / f"docs{n}", n)
         killed = tmp_path / f"killed{n}.parquet"
         parts = Path(f"{killed}.parts")
-        proc = subprocess.Popen(_cli_score(trained_run, docs, killed), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 240
-        while proc.poll() is None and time.monotonic() < deadline and not list(parts.glob("part-*.parquet")):
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.returncode == -signal.SIGKILL and not killed.exists():
+        if kill_once_a_part_is_written(_cli_score(trained_run, docs, killed), parts, env, 240) and not killed.exists():
             break
         n *= 4
     else:

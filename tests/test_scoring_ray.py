@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
+from runs import kill_once_a_part_is_written
 from test_scoring import _errors, _expected, _inputs, _many_docs, _score, archive_set, trained_run  # noqa: F401
 
 from finrisk_nlp.serving.ray_engine import plan_read_units
@@ -112,13 +111,7 @@ def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_addre
         parts = Path(f"{killed}.parts")
         cmd = [sys.executable, "-m", "finrisk_nlp.cli.main", "score", str(trained_run), str(docs), "--out",
                str(killed), "--cpu", "--batch-size", "2", *_ray("--ray-address", ray_address)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline and not list(parts.glob("part-*.parquet")):
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        if proc.returncode == -signal.SIGKILL and not killed.exists():
+        if kill_once_a_part_is_written(cmd, parts, env, 120) and not killed.exists():
             break
         n *= 4
     else:

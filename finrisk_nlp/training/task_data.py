@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import datasets
-import torch
 from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
@@ -107,9 +106,3 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
             item.loaders[split] = build_dataloader(tokenized[split], collator, cfg.train.eval_batch_size,
                                                    shuffle=False, **workers)
         item.loss = build_loss(cfg.loss, item.task, labels)
-
-
-def loss_device_move(item: TaskData, device: torch.device) -> None:
-    """Class weights live on the model's device, moved once rather than every step."""
-    if item.loss is not None:
-        item.loss.to(device)
