@@ -1,21 +1,23 @@
 """Documents per second: ``finrisk score`` (torch and onnx, fp32 and int8) vs ``transformers.pipeline``.
 
     python benchmarks/score_throughput.py --quick                 # ~300 documents, a few minutes on CPU
+    python benchmarks/score_throughput.py --num-docs 1200 --archive mixed     # the mixed-length archive
     python benchmarks/score_throughput.py --num-docs 2000 --texts finrisk_nlp/data/demo/credit_text.jsonl
 
 The model is the embedded MiniLM with a document head (one window per document). When the texts come with labels
 (the demo data does) the head is fitted by logistic regression on the frozen encoder's window vectors of up to 400
-of them, so
-the decisions compared between fp32 and int8 are those of a model that separates the classes, not of a random
-head whose probabilities all sit near 0.5. Documents are the ``--texts`` JSONL (``text`` column), else the
-shipped demo texts when present, else synthetic loan narratives of varied length (5 to 600 words).
-finrisk reads them from ``.txt`` files and writes a Parquet table; the pipeline gets them as an in-memory list.
+credit narratives, so the decisions compared between fp32 and int8 are those of a model that separates the
+classes, not of a random head whose probabilities all sit near 0.5. Documents are the ``--texts`` JSONL (``text``
+column); ``--archive mixed`` (the default) interleaves the shipped transaction memos (short), loan narratives
+(mid) and AML alert notes (long) in equal shares, shuffled, as real archives are; ``--archive credit`` takes the
+narratives only. finrisk reads them from ``.txt`` files and writes a Parquet table; the pipeline gets them as an
+in-memory list and runs at each of ``--pipeline-batch-sizes``; the speed-ups are against its fastest.
 All timings include loading the model. The methods run in turn ``--repeats`` times and the fastest run of each
 counts (the least disturbed by other work on the machine). The onnx rows score an export of ``finrisk export
 --format onnx`` made once beforehand (``--backend onnx``; its int8 graph is quantised on load); the int8 rows pass
 ``--force`` (the agreement is reported here instead). The pipeline runs the same encoder as a sequence
-classifier. Prints a markdown table, then how far each int8 agrees with its fp32: the share of identical decisions
-and the largest difference of a probability.
+classifier. Prints a markdown table, how far each int8 agrees with its fp32, and how close the fp32 forward pass
+on full-length windows comes to this CPU's fp32 matrix-multiply peak (measured here with one large matmul).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from finrisk_nlp.serving.export import export_model
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
 
-DEMO = Path(__file__).resolve().parent.parent / "finrisk_nlp" / "data" / "demo" / "credit_text.jsonl"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "finrisk_nlp" / "data" / "demo"
+DEMO = DEMO_DIR / "credit_text.jsonl"
+MIXED = ("transaction_memo", "credit_text", "aml_alert")  # short, mid and long documents
 WORDS = ("applicant borrower loan payment missed late salary employer savings debt income mortgage rent card "
          "balance account overdraft arrears collections bankruptcy business revenue invoice repayment schedule "
          "restructured guarantor collateral vehicle property months years steady stable lost job medical bills "
@@ -49,20 +53,70 @@ WORDS = ("applicant borrower loan payment missed late salary employer savings de
 FIT_DOCS = 400
 
 
-def make_texts(n: int, path: Path | None, seed: int = 0) -> tuple[list[str], list[str] | None]:
-    """``n`` texts (cycled if the file has fewer) and their labels when the file has an ``outcome`` column."""
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def make_texts(n: int, path: Path | None, archive: str = "mixed", seed: int = 0
+               ) -> tuple[list[str], list[str], list[str]]:
+    """``n`` texts (cycled if the source has fewer) plus texts and labels to fit the head on (credit narratives)."""
+    rng = random.Random(seed)
+    if path is None and archive == "mixed" and all((DEMO_DIR / f"{t}.jsonl").is_file() for t in MIXED):
+        sources = [read_rows(DEMO_DIR / f"{t}.jsonl") for t in MIXED]
+        for rows in sources:
+            rng.shuffle(rows)
+        texts = [sources[i % 3][(i // 3) % len(sources[i % 3])]["text"] for i in range(n)]
+        rng.shuffle(texts)
+        credit = sources[1][:FIT_DOCS]
+        return texts, [r["text"] for r in credit], [r["outcome"] for r in credit]
     path = path or (DEMO if DEMO.is_file() else None)
     if path is not None:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_rows(path)
         rows = [rows[i % len(rows)] for i in range(n)]
-        labels = [r["outcome"] for r in rows] if all("outcome" in r for r in rows) else None
-        return [r["text"] for r in rows], labels
-    rng = random.Random(seed)
+        fit = rows[:FIT_DOCS] if all("outcome" in r for r in rows[:FIT_DOCS]) else []
+        return [r["text"] for r in rows], [r["text"] for r in fit], [r["outcome"] for r in fit]
     texts = []
     for _ in range(n):
         words = int(min(600, max(5, rng.lognormvariate(4.0, 0.9))))  # median ~55 words, long tail
         texts.append(" ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + ".")
-    return texts, None
+    return texts, [], []
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """This CPU's fp32 matrix-multiply rate with torch's threads: the best of a few square products."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def encoder_flops_per_window(config, tokens: int) -> float:
+    """Multiply-add FLOPs of one encoder forward pass over a window of ``tokens`` (Linears plus attention)."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    linear = 2 * (4 * h * h + 2 * h * i) * tokens
+    attention = 2 * 2 * tokens * tokens * h
+    return float(layers * (linear + attention))
+
+
+@torch.inference_mode()
+def forward_gflops(model_dir: Path, texts: list[str], max_length: int, batch_size: int, repeats: int = 3
+                   ) -> tuple[float, float]:
+    """Documents/s and achieved GFLOP/s of the fp32 forward pass on full-length windows (no padding)."""
+    from finrisk_nlp.serving.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, device="cpu")
+    enc = predictor.tokenizer(texts[:batch_size], truncation=True, max_length=max_length, padding="max_length",
+                              return_tensors="pt")
+    predictor.window_vectors(enc)
+    seconds = min(_timed(lambda: predictor.window_vectors(enc)) for _ in range(repeats))
+    flops = encoder_flops_per_window(predictor.model.encoder_config, max_length) * batch_size
+    return batch_size / seconds, flops / seconds / 1e9
 
 
 @torch.inference_mode()
@@ -88,13 +142,13 @@ def fit_head(model: torch.nn.Module, tokenizer, texts: list[str], labels: list[s
     head.out.bias.copy_(torch.from_numpy(bias))
 
 
-def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: list[str] | None) -> Path:
+def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: list[str]) -> Path:
     task = get_task("credit_text")
     model, tokenizer = build_model(ModelConfig(name_or_path=base, max_length=max_length, pooling="mean"),
                                    LoraSettings(), {task.name: task})
     model.eval()
-    if labels and len(set(labels[:FIT_DOCS])) == len(task.labels):
-        fit_head(model, tokenizer, texts[:FIT_DOCS], labels[:FIT_DOCS], task, max_length)
+    if labels and len(set(labels)) == len(task.labels):
+        fit_head(model, tokenizer, texts, labels, task, max_length)
     meta = ModelMetadata(task=asdict(task), base_model=base, max_length=max_length, lora=True,
                          head={"pooling": "mean", "token_pooling": model.token_pooling, "strategy": "hard",
                                "shared_adapter": False})
@@ -140,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--base-model", default=EMBEDDED_MODEL, help="encoder to build the classifier from")
     parser.add_argument("--texts", type=Path, help="JSONL with a text column (and outcome labels to fit the head)")
+    parser.add_argument("--archive", choices=["mixed", "credit"], default="mixed",
+                        help="without --texts: memos, narratives and AML notes mixed, or the narratives only")
+    parser.add_argument("--pipeline-batch-sizes", default="1,8,32,64",
+                        help="comma-separated batch sizes the pipeline runs at; the fastest is the baseline")
     parser.add_argument("--repeats", type=int, default=3, help="runs per method; the fastest counts")
     parser.add_argument("--quick", action="store_true", help="300 documents, 2 repeats")
     parser.add_argument("--work-dir", help="where the model, documents and scores go (default: a temp dir)")
@@ -149,10 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     from finrisk_nlp.cli.recipe import setup_logging
 
     setup_logging()
-    texts, labels = make_texts(n, args.texts)
+    texts, fit_texts, labels = make_texts(n, args.texts, args.archive)
+    pipeline_sizes = [int(b) for b in args.pipeline_batch_sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
-        model_dir = make_model(args.base_model, args.max_length, work / "model", texts, labels)
+        model_dir = make_model(args.base_model, args.max_length, work / "model", fit_texts, labels)
         onnx_dir = work / "onnx"
         export_model(str(model_dir), onnx_dir, fmt="onnx")
         docs = work / "docs"
@@ -168,9 +227,10 @@ def main(argv: list[str] | None = None) -> None:
                 bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-{r}.parquet", bs, None, "onnx")),
             "finrisk score --backend onnx --quantize int8": (
                 bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-int8-{r}.parquet", bs, "int8", "onnx")),
-            "pipeline, default batch_size": (1, lambda r: time_pipeline(model_dir, texts, None, args.max_length)),
-            "pipeline, same batch_size": (bs, lambda r: time_pipeline(model_dir, texts, bs, args.max_length)),
         }
+        for size in pipeline_sizes:
+            methods[f"pipeline, batch_size {size}"] = (
+                size, lambda r, size=size: time_pipeline(model_dir, texts, size, args.max_length))
         runs: dict[str, list[float]] = {name: [] for name in methods}
         for rep in range(repeats):  # interleaved, so a busy spell on the machine hits every method alike
             for name, (_, timed) in methods.items():
@@ -178,22 +238,31 @@ def main(argv: list[str] | None = None) -> None:
         same, max_diff, mean_diff = agreement(work / "fp32-0.parquet", work / "int8-0.parquet")
         onnx_same, onnx_max, onnx_mean = agreement(work / "onnx-0.parquet", work / "onnx-int8-0.parquet")
         _, backend_max, _ = agreement(work / "fp32-0.parquet", work / "onnx-0.parquet")
+        full_length = [t for t in fit_texts or texts if len(t.split()) > args.max_length] or texts
+        forward_rate, achieved = forward_gflops(model_dir, full_length, args.max_length, bs)
+        peak = matmul_peak_gflops()
     rate = {name: n / min(seconds) for name, seconds in runs.items()}
+    pipelines = [name for name in methods if name.startswith("pipeline")]
+    best_pipeline = max(pipelines, key=rate.__getitem__)
     words = sorted(len(t.split()) for t in texts)
     print(f"\n{n} documents ({words[len(words) // 2]} words median, {words[-1]} max), max_length {args.max_length}, "
+          f"{'mixed archive: memos, narratives, AML notes; ' if args.texts is None and args.archive == 'mixed' else ''}"
           f"model {args.base_model} (head {'fitted' if labels else 'untrained'}); "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads); fastest of {repeats} runs each\n")
-    print("| method | batch size | seconds | documents/s | finrisk fp32 speed-up | finrisk int8 speed-up |")
-    print("|---|---:|---:|---:|---:|---:|")
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
+          f"{torch.backends.cpu.get_cpu_capability()} kernels); fastest of {repeats} runs each\n")
+    print(f"| method | batch size | seconds | documents/s | x {best_pipeline} |")
+    print("|---|---:|---:|---:|---:|")
     for name, (batch, _) in methods.items():
-        print(f"| {name} | {batch} | {min(runs[name]):.1f} | {rate[name]:.1f} | "
-              f"{rate['finrisk score, fp32'] / rate[name]:.2f}x | "
-              f"{rate['finrisk score --quantize int8'] / rate[name]:.2f}x |")
+        speedup = rate[name] / rate[best_pipeline]
+        print(f"| {name} | {batch} | {min(runs[name]):.1f} | {rate[name]:.1f} | {speedup:.2f}x |")
     print(f"\nint8 vs fp32: same decision for {same:.2%} of documents; probability difference max {max_diff:.4f}, "
           f"mean {mean_diff:.4f}")
     print(f"onnx int8 vs onnx fp32: same decision for {onnx_same:.2%} of documents; probability difference max "
           f"{onnx_max:.4f}, mean {onnx_mean:.4f}; onnx fp32 vs torch fp32: max {backend_max:.2e}")
+    print(f"fp32 forward on full-length windows ({bs} x {args.max_length} tokens): {forward_rate:.1f} windows/s, "
+          f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of this CPU's fp32 matmul peak ({peak:.0f} GFLOP/s, "
+          f"2048^3 torch.mm)")
 
 
 if __name__ == "__main__":

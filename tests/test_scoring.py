@@ -295,16 +295,19 @@ def test_two_processes_give_the_same_rows_as_one(trained_run, archive_set, tmp_p
 
 def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
     cmd = [sys.executable, str(REPO / "benchmarks" / "score_throughput.py"), "--base-model", str(tiny_model_dir),
-           "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--repeats", "1", "--work-dir", str(tmp_path)]
+           "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--repeats", "1", "--work-dir", str(tmp_path),
+           "--pipeline-batch-sizes", "1,8"]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    # header, rule, finrisk torch fp32 + int8, onnx fp32 + int8, 2 pipeline rows
+    # header, rule, finrisk torch fp32 + int8, onnx fp32 + int8, one pipeline row per batch size
     assert lines[0].startswith("| method") and len(lines) == 8
-    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline" in lines[6]
+    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline, batch_size 1 " in lines[6]
     assert "--backend onnx" in lines[4] and "--backend onnx --quantize int8" in lines[5]
+    assert "pipeline, batch_size 8 " in lines[7] and "mixed archive" in proc.stdout
     assert "int8 vs fp32: same decision for" in proc.stdout and "onnx int8 vs onnx fp32" in proc.stdout
+    assert re.search(r"GFLOP/s = \d+% of this CPU's fp32 matmul peak", proc.stdout)
 
 
 def _many_docs(directory: Path, n: int) -> Path:

@@ -7,6 +7,7 @@
     finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
     finrisk tasks
     finrisk tune --config recipes/configs/credit_text.yaml --trials 20 --out runs/tune
+    finrisk serve registry:credit-text@production --port 8000
 
 For several processes or GPUs use ``accelerate launch recipes/<recipe>.py`` instead of ``finrisk train``.
 Errors caused by input (config, data, model references) print one message and exit with code 2.
@@ -138,6 +139,9 @@ EXTRA_COMMANDS.append(add_tune_command)
 from finrisk_nlp.cli.export import add_export_command  # noqa: E402  (light import: torch and onnx load on use)
 
 EXTRA_COMMANDS.append(add_export_command)
+from finrisk_nlp.cli.serve import add_serve_command  # noqa: E402  (light import: FastAPI and torch load on use)
+
+EXTRA_COMMANDS.append(add_serve_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from finrisk_nlp.errors import FinriskError
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "credit_text.yaml"
 
 
-def _positive(kind: type) -> object:
+def positive(kind: type) -> object:
+    """An argparse type: ``kind`` of the text, refused unless > 0."""
     def parse(text: str) -> int | float:
         value = kind(text)
         if value <= 0:
@@ -49,8 +50,8 @@ def add_tune_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="recipe YAML (default: %(default)s)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides for every trial, e.g. data.train_file=x")
     parser.add_argument("--out", required=True, help="study directory: study.journal, best.yaml, trials.md, trials")
-    parser.add_argument("--trials", type=_positive(int), help="total trials of the study (earlier runs included)")
-    parser.add_argument("--minutes", type=_positive(float),
+    parser.add_argument("--trials", type=positive(int), help="total trials of the study (earlier runs included)")
+    parser.add_argument("--minutes", type=positive(float),
                         help="total training minutes of the study; a trial started in time runs to its end")
     parser.add_argument("--space", help="search space YAML (default: the built-in one, written to OUT/space.yaml)")
     parser.set_defaults(func=run_tune_command)

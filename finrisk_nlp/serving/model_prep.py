@@ -1,11 +1,14 @@
-"""The model side of ``finrisk score``: which model (fingerprint, version), how it is readied for fast inference.
+"""The model side of ``finrisk score`` and ``finrisk serve``: which model (fingerprint, version), how it is readied
+for fast inference.
 
     finrisk score runs/credit_text docs/ --out scores.parquet [--quantize int8]
+    finrisk serve registry:credit-text@production [--backend onnx] [--quantize int8]
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -86,3 +89,34 @@ def quantize_int8(predictor: Predictor) -> None:
         from torch.ao.quantization import quantize_dynamic
 
         predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def load_for_inference(model_ref: str, *, task: str | None = None, backend: str = "torch",
+                       quantize: str | None = None, force: bool = False,
+                       device: str | torch.device | None = None) -> Predictor:
+    """Load ``model_ref`` as scoring and serving use it: LoRA merged and SDPA attention (torch), or onnxruntime, and
+    with ``quantize="int8"`` int8 weights that must pass the quality gate against fp32 on the model's reference
+    texts (:func:`~finrisk_nlp.serving.export.gate_int8_predictor`; ``force`` only warns).
+
+    Raises:
+        ScoringError: an unsupported ``quantize``, or int8 failing the gate without ``force``.
+    """
+    from finrisk_nlp.serving.export import gate_int8_predictor
+
+    if quantize not in (None, "int8"):
+        raise ScoringError(f"--quantize {quantize!r} is not supported; use int8 or leave it out")
+    onnx = backend == "onnx"
+    predictor = Predictor.load(model_ref, device=device, task=task, backend=backend,
+                               quantize=quantize if onnx else None)
+    if not onnx:
+        prepare_for_inference(predictor)
+    if quantize == "int8":
+        if onnx:
+            fp32 = Predictor.load(model_ref, task=task, backend="onnx", quantize="none")
+        else:
+            fp32_model = predictor.model
+            quantize_int8(predictor)
+            fp32 = copy.copy(predictor)
+            fp32.model = fp32_model
+        gate_int8_predictor(fp32, predictor, force=force)
+    return predictor

@@ -23,7 +23,6 @@ goes on.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import queue
@@ -42,6 +41,7 @@ from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
 from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module's API)
     CHARS_PER_TOKEN,
+    load_for_inference,
     model_fingerprint,
     model_version,
     prepare_for_inference,
@@ -132,21 +132,6 @@ def parts_dir(out: str | Path) -> Path:
 
 # ----------------------------------------------------------------------------------------------
 # Scoring and merging
-
-
-def _gate_int8(model_ref: str, predictor: Predictor, options: ScoreOptions) -> None:
-    """Quantise (torch backend) and check int8 against fp32 on the model's reference texts before any document is
-    scored (:func:`~finrisk_nlp.serving.export.gate_int8_predictor`); every process reaches the same verdict."""
-    from finrisk_nlp.serving.export import gate_int8_predictor
-
-    if options.backend == "onnx":
-        fp32 = Predictor.load(model_ref, task=options.task, backend="onnx", quantize="none")
-    else:
-        fp32_model = predictor.model
-        quantize_int8(predictor)
-        fp32 = copy.copy(predictor)
-        fp32.model = fp32_model
-    gate_int8_predictor(fp32, predictor, force=options.force)
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -258,15 +243,8 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 
 def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -> ScoreSummary:
     """:func:`score_documents` once the main process holds the lock on ``OUT.parts``."""
-    if options.quantize not in (None, "int8"):
-        raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
-    onnx = options.backend == "onnx"
-    predictor = Predictor.load(model_ref, device=state.device, task=options.task, backend=options.backend,
-                               quantize=options.quantize if onnx else None)
-    if not onnx:
-        prepare_for_inference(predictor)
-    if options.quantize == "int8":
-        _gate_int8(model_ref, predictor, options)
+    predictor = load_for_inference(model_ref, task=options.task, backend=options.backend, quantize=options.quantize,
+                                   force=options.force, device=state.device)
     text_column = options.text_column or predictor.task.text_column
     fingerprint_hash = model_fingerprint(model_ref, predictor)
     fingerprint = run_fingerprint(model_ref, options, predictor, fingerprint_hash)
