@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             server = start_server(model_dir, port, max_batch)
             url = f"http://127.0.0.1:{port}/predict"
             try:
-                asyncio.run(load(url, texts, 4, 3.0))  # warm-up: first forward passes, connection set-up
+                asyncio.run(load(url, texts, 4, min(3.0, args.seconds)))  # warm-up: first passes, connections
                 for clients in (int(c) for c in args.clients.split(",")):
                     before = httpx.get(f"http://127.0.0.1:{port}/health").json()
                     latencies, errors = asyncio.run(load(url, texts, clients, args.seconds))

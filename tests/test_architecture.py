@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -77,3 +79,12 @@ def test_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_command_line_parser_and_the_package_load_without_torch():
+    # `finrisk --help`, `finrisk registry list` and `import finrisk_nlp` should not pay torch's ~7 s import.
+    code = ("import sys; import finrisk_nlp; from finrisk_nlp.cli.main import build_parser; build_parser(); "
+            "heavy = sorted({'torch', 'transformers', 'peft', 'fastapi', 'optuna', 'ray'} & set(sys.modules)); "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]

@@ -216,7 +216,7 @@ def test_load_benchmark_prints_its_table(tiny_model_dir):
     from conftest import REPO
 
     cmd = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--base-model", str(tiny_model_dir),
-           "--seconds", "1", "--clients", "1,4", "--max-length", "32"]
+           "--seconds", "0.5", "--clients", "1,4", "--max-length", "32"]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

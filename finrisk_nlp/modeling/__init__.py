@@ -1,8 +1,30 @@
-"""Encoders and document heads: build a fresh model, save it, load it by local directory."""
+"""Encoders and document heads: build a fresh model, save it, load it by local directory.
 
-from finrisk_nlp.modeling.build import build_model, count_parameters, resolve_model_path
-from finrisk_nlp.modeling.classifier import DocumentClassifier
-from finrisk_nlp.modeling.saving import METADATA_FILE, ModelMetadata, load_model, save_model
+The heavy names (torch, transformers, peft) load on first use, so the CLI and the registry can read a model
+directory's layout (:mod:`finrisk_nlp.modeling.layout`) without importing torch.
+"""
 
-__all__ = ["METADATA_FILE", "DocumentClassifier", "ModelMetadata", "build_model", "count_parameters", "load_model",
-           "resolve_model_path", "save_model"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from finrisk_nlp.modeling.layout import METADATA_FILE
+
+_LAZY = {
+    "build_model": "finrisk_nlp.modeling.build",
+    "count_parameters": "finrisk_nlp.modeling.build",
+    "resolve_model_path": "finrisk_nlp.modeling.build",
+    "DocumentClassifier": "finrisk_nlp.modeling.classifier",
+    "ModelMetadata": "finrisk_nlp.modeling.saving",
+    "load_model": "finrisk_nlp.modeling.saving",
+    "save_model": "finrisk_nlp.modeling.saving",
+}
+
+__all__ = ["METADATA_FILE", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,9 +24,9 @@ import torch
 from peft import PeftModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from finrisk_nlp.modeling.layout import SHARED, adapter_names  # noqa: F401  (adapter_names: this module's API)
 from finrisk_nlp.tasks import Task
 
-SHARED = "shared"
 Pooling = Literal["attention", "mean", "max"]
 TokenPooling = Literal["cls", "mean"]
 
@@ -82,13 +82,6 @@ class DocumentHead(torch.nn.Module):
         scores = self.score(vectors).squeeze(-1) if self.score is not None else None
         document = pool_windows(vectors, doc_index, num_docs, self.pooling, scores)
         return self.out(self.dropout(torch.tanh(self.dense(document))))
-
-
-def adapter_names(tasks: list[str], strategy: str, shared_adapter: bool) -> list[str]:
-    """Every LoRA adapter a model of this sharing strategy holds."""
-    if strategy == "hard":
-        return [SHARED]
-    return ([SHARED] if shared_adapter else []) + list(tasks)
 
 
 def repeated_layer_classes(encoder: torch.nn.Module) -> list[str]:

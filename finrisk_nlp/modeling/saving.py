@@ -20,7 +20,7 @@ import copy
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,17 @@ from transformers import PreTrainedTokenizerBase
 
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling.build import load_encoder, load_tokenizer, quiet_peft, resolve_model_path
-from finrisk_nlp.modeling.classifier import DocumentClassifier, adapter_names
+from finrisk_nlp.modeling.classifier import DocumentClassifier
+from finrisk_nlp.modeling.layout import (  # noqa: F401  (required_files: part of this module's API)
+    ADAPTERS_DIR,
+    ENCODER_DIR,
+    FORMAT_VERSION,
+    HEADS_FILE,
+    METADATA_FILE,
+    adapter_names,
+    required_files,
+)
 from finrisk_nlp.tasks import Task
-
-METADATA_FILE = "finrisk_model.json"
-HEADS_FILE = "heads.safetensors"
-ADAPTERS_DIR = "adapters"
-ENCODER_DIR = "encoder"
-FORMAT_VERSION = 2
 
 
 @dataclass
@@ -159,27 +162,6 @@ def save_model(
         (tmp / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2))
 
     return write_dir_atomic(out_dir, fill)
-
-
-def required_files(model_dir: Path, metadata: Mapping[str, Any]) -> list[Path]:
-    """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder's weights.
-
-    Args:
-        metadata: the ``finrisk_model.json`` contents (or ``asdict`` of a :class:`ModelMetadata`).
-    """
-    files = [model_dir / METADATA_FILE, model_dir / HEADS_FILE]
-    if metadata.get("lora"):
-        head = metadata.get("head") or {}
-        tasks = list((metadata.get("multitask") or {}).get("tasks") or {}) or [(metadata.get("task") or {}).get("name")]
-        for name in adapter_names(tasks, head.get("strategy", "hard"), bool(head.get("shared_adapter"))):
-            folder = model_dir / ADAPTERS_DIR / name
-            files += [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
-        return files
-    encoder = model_dir / ENCODER_DIR
-    index = encoder / "model.safetensors.index.json"
-    shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values())) if index.is_file() else []
-    return files + [encoder / "config.json", *([index, *(encoder / s for s in shards)] if shards
-                                               else [encoder / "model.safetensors"])]
 
 
 def load_model(

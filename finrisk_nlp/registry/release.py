@@ -23,8 +23,7 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling import METADATA_FILE
-from finrisk_nlp.modeling.saving import required_files
+from finrisk_nlp.modeling.layout import METADATA_FILE, required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
 from finrisk_nlp.registry.base_model import base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
