@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -156,6 +157,19 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
     texts = ["cash deposits just below limit", "salary payment from known employer"]
     torch.testing.assert_close(torch.from_numpy(published.predict_proba(texts)),
                                torch.from_numpy(local.predict_proba(texts)), atol=1e-6, rtol=0)
+
+    # Exports: hard sharing is one encoder with every head; soft sharing one export per task in DIR/<task>/.
+    from finrisk_nlp.serving.export import export_model
+
+    formats = ["merged", "onnx"] if importlib.util.find_spec("onnxruntime") else ["merged"]
+    for fmt in formats:
+        export_model(str(out), tmp_path / fmt, fmt=fmt)
+        assert (tmp_path / fmt / "aml_alert").is_dir() == (strategy == "soft")
+        for name in ("credit_text", "transaction_memo", "aml_alert"):
+            exported = Predictor.load(tmp_path / fmt, task=name, backend="onnx" if fmt == "onnx" else "torch")
+            torch.testing.assert_close(torch.from_numpy(exported.predict_proba(texts)),
+                                       torch.from_numpy(Predictor.load(out, task=name).predict_proba(texts)),
+                                       atol=1e-5, rtol=0)
 
 
 def test_impossible_multitask_options_fail_early(tmp_path, tiny_model_dir, task_files):

@@ -143,7 +143,9 @@ class _WindowEncoder(torch.nn.Module):
         self.input_names = input_names
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model.embed_windows(**dict(zip(self.input_names, tensors, strict=True)))
+        # The encoder is merged (one set of weights for every task), so any of its tasks names the same windows.
+        return self.model.embed_windows(**dict(zip(self.input_names, tensors, strict=True)),
+                                        task=self.model.task_names[0])
 
 
 def export_encoder(model: DocumentClassifier, tokenizer: Any, path: Path, sample_texts: list[str]) -> list[str]:
