@@ -9,7 +9,12 @@ from conftest import REPO, tiny_overrides
 
 from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import ConfigError, FinriskError
-from finrisk_nlp.training.search_space import DEFAULT_SEARCH_SPACE, check_search_space, suggest_values
+from finrisk_nlp.training.search_space import (
+    DEFAULT_SEARCH_SPACE,
+    base_params,
+    check_search_space,
+    suggest_values,
+)
 from finrisk_nlp.training.tuning import TuneBudget, read_validation_scores, selection_score, tune
 
 optuna = pytest.importorskip("optuna")
@@ -71,6 +76,20 @@ def test_validation_scores_are_read_as_the_run_appends_them(tmp_path):
     assert read_validation_scores(log, "pr_auc", offset) == ([(1, 0.52)], log.stat().st_size)
 
 
+def test_the_base_config_as_parameters_reads_back_as_the_base_config():
+    base = load_config(CONFIG)  # lr 1e-3, r 8, alpha 16, target_modules [auto]
+    space = {"train.lr": {"low": 1.0e-4, "high": 2.0e-3, "log": True}, "lora.r": {"choices": [4, 8]},
+             "lora.alpha": {"choices": [1, 2], "times": "lora.r"},
+             "lora.target_modules": {"choices": [["query", "value"], ["auto"]]}}
+    params = base_params(space, base)
+    assert params == {"train.lr": 1e-3, "lora.r": 8, "lora.alpha": 2, "lora.target_modules": '["auto"]'}
+    assert suggest_values(optuna.trial.FixedTrial(params), space, base) == {
+        "train.lr": base.train.lr, "lora.r": base.lora.r, "lora.alpha": base.lora.alpha,
+        "lora.target_modules": base.lora.target_modules}
+    assert base_params({**space, "train.lr": {"low": 2e-3, "high": 5e-3}}, base) is None  # lr outside the range
+    assert base_params({**space, "lora.r": {"choices": [4, 16]}}, base) is None
+
+
 @pytest.fixture()
 def tiny_setup(tiny_model_dir, credit_file, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_model_dir, credit_file, tmp_path / "final") if "epochs" not in o]
@@ -104,6 +123,9 @@ def test_tune_resumes_up_to_the_budget_and_writes_a_loadable_best_config(tiny_se
     assert best.output_dir == str(tmp_path / "final") and best.eval.explain_examples == 2  # the user's, not a trial's
     rows = [ln for ln in (out / "trials.md").read_text().splitlines() if re.match(r"\| \d+ \|", ln)]
     assert [r.split("|")[2].strip() for r in rows] == ["complete"] * 2
+    # The study starts from the config it was given (tiny overrides: lr 5e-3, r 4, alpha 8), then searches.
+    assert study.trials[0].user_attrs["values"] == {"train.lr": 5e-3, "lora.r": 4, "lora.alpha": 8}
+    assert rows[0].rstrip(" |").endswith("base config")
     assert yaml.safe_load((out / "space.yaml").read_text()) == SMALL_SPACE
 
     with pytest.raises(ConfigError, match=re.escape("belongs to a study with another space; rerun it with the same")):

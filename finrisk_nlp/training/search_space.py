@@ -152,3 +152,32 @@ def suggest_values(trial: Any, space: dict[str, dict[str, Any]], base: RecipeCon
             # 1.5 x r = 12.0 must still fit an integer key such as lora.alpha.
             drawn[key] = round(product) if math.isclose(product, round(product)) else product
     return drawn
+
+
+def base_params(space: dict[str, dict[str, Any]], base: RecipeConfig) -> dict[str, Any] | None:
+    """The base config's own values as Optuna parameters of ``space`` (what :func:`suggest_values` would read back
+    as the base config), or None when one of them lies outside the space (e.g. an lr below ``low``).
+
+    A study starts with this trial so that its best is never worse on validation than the config it started from.
+    """
+    params: dict[str, Any] = {}
+    for key, spec in space.items():
+        value = _config_value(base, key)
+        other = spec.get("times")
+        if other:
+            factor = _config_value(base, other)
+            if not factor:
+                return None
+            value = value / factor
+            value = round(value) if math.isclose(value, round(value)) else value
+        if "choices" in spec:
+            labels = [json.dumps(c) if isinstance(c, list | dict) else c for c in spec["choices"]]
+            matches = [label for label, choice in zip(labels, spec["choices"], strict=True) if choice == value]
+            if not matches:
+                return None
+            params[key] = matches[0]
+        elif spec["low"] <= value <= spec["high"]:
+            params[key] = value
+        else:
+            return None
+    return params

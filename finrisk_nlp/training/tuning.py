@@ -34,7 +34,7 @@ import yaml
 from finrisk_nlp.config import apply_overrides, config_from_dict, load_config, save_config
 from finrisk_nlp.errors import ConfigError, FinriskError
 from finrisk_nlp.provenance import write_text_atomic
-from finrisk_nlp.training.search_space import check_search_space, suggest_values, to_override
+from finrisk_nlp.training.search_space import base_params, check_search_space, suggest_values, to_override
 
 logger = logging.getLogger("finrisk_nlp")
 STUDY_NAME = "finrisk-tune"
@@ -222,6 +222,12 @@ def tune(config: str | Path | None, overrides: list[str], out_dir: str | Path, b
     study = _open_study(out_dir, {"config": raw, "space": space}, base.seed)
     write_text_atomic(out_dir / "space.yaml", yaml.safe_dump(space, sort_keys=False))
     _fail_orphaned_trials(study)
+    if not study.trials:
+        start = base_params(space, base)
+        if start is None:
+            logger.info("the base config's values lie outside the search space; the study starts from Optuna's draws")
+        else:
+            study.enqueue_trial(start, user_attrs={"note": "base config"})
     while not budget.exhausted(*_spent(study)):
         trial = study.ask()
         trial.set_user_attr("tuner", {"pid": os.getpid(), "host": socket.gethostname()})
@@ -251,7 +257,7 @@ def tune(config: str | Path | None, overrides: list[str], out_dir: str | Path, b
         finally:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # model/ keeps the trial's best epoch
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
-        trial.set_user_attr("note", note)
+        trial.set_user_attr("note", "; ".join(filter(None, [trial.user_attrs.get("note"), note])))
         if state == TrialState.COMPLETE:
             study.tell(trial, score)
         else:
