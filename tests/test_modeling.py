@@ -7,7 +7,7 @@ from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling import ModelMetadata, build_model, load_model, save_model
 from finrisk_nlp.modeling.classifier import pool_windows
-from finrisk_nlp.modeling.saving import HEADS_FILE
+from finrisk_nlp.modeling.layout import HEADS_FILE
 from finrisk_nlp.tasks import get_task
 
 CREDIT = get_task("credit_text")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from runs import train_tiny_run
 
 from finrisk_nlp.serving.service import MicroBatcher, ServeLimits
@@ -213,8 +214,6 @@ def test_serve_without_the_extra_names_the_install(monkeypatch, run_dir, caplog)
 
 
 def test_load_benchmark_prints_its_table(tiny_model_dir):
-    from conftest import REPO
-
     cmd = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--base-model", str(tiny_model_dir),
            "--seconds", "0.5", "--clients", "1,4", "--max-length", "32"]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,

@@ -22,7 +22,8 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling.classifier import DocumentClassifier, adapter_names
+from finrisk_nlp.modeling.classifier import DocumentClassifier
+from finrisk_nlp.modeling.layout import adapter_names
 from finrisk_nlp.modeling.targets import resolve_target_modules
 from finrisk_nlp.tasks import Task
 

@@ -24,7 +24,7 @@ import torch
 from peft import PeftModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from finrisk_nlp.modeling.layout import SHARED, adapter_names  # noqa: F401  (adapter_names: this module's API)
+from finrisk_nlp.modeling.layout import SHARED
 from finrisk_nlp.tasks import Task
 
 Pooling = Literal["attention", "mean", "max"]

@@ -33,7 +33,7 @@ from transformers import PreTrainedTokenizerBase
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling.build import load_encoder, load_tokenizer, quiet_peft, resolve_model_path
 from finrisk_nlp.modeling.classifier import DocumentClassifier
-from finrisk_nlp.modeling.layout import (  # noqa: F401  (required_files: part of this module's API)
+from finrisk_nlp.modeling.layout import (
     ADAPTERS_DIR,
     ENCODER_DIR,
     FORMAT_VERSION,

@@ -31,7 +31,8 @@ from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
-from finrisk_nlp.modeling.saving import HEADS_FILE, METADATA_FILE, write_dir_atomic
+from finrisk_nlp.modeling.layout import HEADS_FILE, METADATA_FILE
+from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.serving import onnx_backend

@@ -35,7 +35,7 @@ from transformers import AutoTokenizer
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
-from finrisk_nlp.modeling.saving import HEADS_FILE
+from finrisk_nlp.modeling.layout import HEADS_FILE
 
 logger = logging.getLogger("finrisk_nlp")
 

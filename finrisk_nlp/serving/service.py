@@ -56,7 +56,7 @@ class MicroBatcher:
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
-        self.batches = 0  # forward passes run so far (for /health and the load test)
+        self.batches = 0  # batches predicted so far (for /health and the load test)
         self.texts = 0
         self._queue: asyncio.Queue[tuple[list[str], asyncio.Future]] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finrisk-model")
@@ -142,7 +142,6 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
     from pydantic import BaseModel, Field
 
     limits = limits or ServeLimits()
-    version_header = {"X-Model-Version": model_info["version"]}
 
     class PredictRequest(BaseModel):
         texts: list[str] = Field(min_length=1, description="documents to classify")
@@ -163,16 +162,17 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
     app.state.batcher = batcher
 
     def refuse(status: int, message: str) -> Any:
-        return JSONResponse({"error": message, "model": model_info}, status_code=status, headers=version_header)
+        return JSONResponse({"error": message, "model": model_info}, status_code=status)
 
     @app.middleware("http")
-    async def body_limit(request: Any, call_next: Callable) -> Any:
+    async def body_limit_and_version(request: Any, call_next: Callable) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            return refuse(413, f"request body of {int(declared):,} bytes is over the limit of "
-                               f"{limits.max_body_bytes:,}; send fewer or shorter texts per request")
-        response = await call_next(request)
-        response.headers.setdefault("X-Model-Version", model_info["version"])
+            response = refuse(413, f"request body of {int(declared):,} bytes is over the limit of "
+                                   f"{limits.max_body_bytes:,}; send fewer or shorter texts per request")
+        else:
+            response = await call_next(request)
+        response.headers["X-Model-Version"] = model_info["version"]  # every answer, refusals and 422s included
         return response
 
     @app.get("/health")
