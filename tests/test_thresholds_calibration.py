@@ -178,3 +178,112 @@ def test_split_conformal_abstention_controls_the_error_it_promises():
     assert op["decided_error_rate"] * op["coverage"] <= alpha + 0.02
     with pytest.raises(ConfigError, match=re.escape("threshold.conformal_alpha applies to single-label tasks")):
         tune_thresholds(np.full((4, 4), 0.5), np.eye(4), TYPOLOGY, ThresholdTarget("f1"), conformal_alpha=0.1)
+
+
+def _cost_of_flags(flagged, positive, fn, fp):
+    return (fn * (positive & ~flagged).sum() + fp * (flagged & ~positive).sum()) / len(positive)
+
+
+def test_min_cost_flags_nothing_when_a_false_alert_costs_more_than_every_miss():
+    # two documents: flagging the top one costs a false alert (2.0), flagging nothing one miss (0.2)
+    result = tune_threshold(np.array([0.9, 0.4]), np.array([0, 1]), parse_target("min_cost", {"fn": 0.4, "fp": 4}))
+    assert result["cost"] == pytest.approx(0.2) and result["value"] > 1.0 and result["recall"] == 0.0
+    assert decide(np.array([[0.0, 1.0]]), AML, {"by_label": {"escalate": {"value": result["value"]}}}) == ["close"]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_every_target_agrees_with_an_exhaustive_search_over_all_cut_points(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    scores = np.round(rng.random(n), 1)  # ties on purpose
+    positive = rng.random(n) < rng.uniform(0.05, 0.8)
+    positive[rng.integers(n)] = True
+    ratio = 10 ** rng.uniform(-3, 3)  # fn:fp from 1:1000 to 1000:1
+    cuts = np.r_[np.inf, np.unique(scores)]  # inf: flag nothing; the lowest score: flag everything
+
+    def at(cut):
+        flagged = scores >= cut
+        tp = (flagged & positive).sum()
+        precision = tp / flagged.sum() if flagged.any() else 0.0
+        recall = tp / positive.sum()
+        return flagged, precision, recall, 2 * tp / (flagged.sum() + positive.sum())
+
+    costs = [_cost_of_flags(at(c)[0], positive, ratio, 1.0) for c in cuts]
+    result = tune_threshold(scores, positive, parse_target("min_cost", {"fn": ratio, "fp": 1.0}))
+    assert result["cost"] == pytest.approx(min(costs), abs=1e-12)
+    assert _cost_of_flags(scores >= result["value"], positive, ratio, 1.0) == pytest.approx(min(costs), abs=1e-12)
+
+    result = tune_threshold(scores, positive, parse_target("f1"))
+    assert at(result["value"])[3] == pytest.approx(max(at(c)[3] for c in cuts))
+    for kind, level in (("recall_at_precision", 0.6), ("precision_at_recall", 0.7)):
+        result = tune_threshold(scores, positive, parse_target(f"{kind}={level}"))
+        goal, other = (1, 2) if kind == "recall_at_precision" else (2, 1)
+        feasible = [at(c) for c in cuts if at(c)[goal] >= level - 1e-12]
+        assert result["target_met"] == bool(feasible)
+        if feasible:
+            assert at(result["value"])[other] == pytest.approx(max(f[other] for f in feasible))
+            assert at(result["value"])[goal] >= level - 1e-12
+
+
+def _decision_cost(decisions, labels, names, fn, fp):
+    cost = 0.0
+    for d, y in zip(decisions, labels, strict=True):
+        truth = MEMO.labels[y]
+        cost += fn * (truth in names and d != truth) + fp * (d in names and d != truth)
+    return cost / len(labels)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_multiclass_risk_thresholds_are_optimal_for_the_decisions_made(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(6, 14))
+    logits = rng.normal(0, 1.5, (n, 8))
+    probs = np.round(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), 2)
+    labels = rng.integers(0, 8, n)
+    labels[:2] = [MEMO.labels.index("gambling"), MEMO.labels.index("crypto")]
+    names = ["gambling", "crypto"]
+    fn, fp = 10 ** rng.uniform(-1, 1), 1.0
+    target = parse_target("min_cost", {"fn": fn, "fp": fp})
+    stored = tune_thresholds(probs, labels, MEMO, target, risk_classes=names)
+    assert stored["search"]["method"] == "exhaustive"
+    reported = stored["cost"]
+    # the cost stored is the cost of what decide() outputs with the stored thresholds
+    assert reported == pytest.approx(_decision_cost(decide(probs, MEMO, stored), labels, names, fn, fp))
+    assert operating_point_metrics(probs, labels, MEMO, stored)["expected_cost"] == pytest.approx(reported)
+    # brute force over every pair of cut points, scored through decide() itself
+    grids = [np.r_[2.0, np.unique(probs[:, MEMO.labels.index(c)])] for c in names]
+    best = min(_decision_cost(decide(probs, MEMO, {"by_label": {"gambling": {"value": a}, "crypto": {"value": b}}}),
+                              labels, names, fn, fp) for a in grids[0] for b in grids[1])
+    assert reported == pytest.approx(best)
+    # macro-F1 of the risk classes' decisions, brute-forced the same way
+    f1_stored = tune_thresholds(probs, labels, MEMO, parse_target("f1"), risk_classes=names)
+
+    def risk_f1(decisions):
+        out = []
+        for c in names:
+            hit = np.array([d == c for d in decisions])
+            truth = np.array([MEMO.labels[y] == c for y in labels])
+            out.append(2 * (hit & truth).sum() / max(hit.sum() + truth.sum(), 1))
+        return float(np.mean(out))
+
+    best_f1 = max(risk_f1(decide(probs, MEMO, {"by_label": {"gambling": {"value": a}, "crypto": {"value": b}}}))
+                  for a in grids[0] for b in grids[1])
+    assert risk_f1(decide(probs, MEMO, f1_stored)) == pytest.approx(best_f1)
+    assert np.mean([f1_stored["by_label"][c]["f1"] for c in names]) == pytest.approx(best_f1)
+
+
+def test_large_multiclass_grids_use_coordinate_descent_and_never_lose_to_one_vs_rest():
+    rng = np.random.default_rng(3)
+    n = 400
+    labels = rng.integers(0, 8, n)
+    logits = rng.normal(0, 1, (n, 8))
+    logits[np.arange(n), labels] += 1.2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    names = ["gambling", "crypto", "p2p_transfer"]
+    target = parse_target("min_cost", {"fn": 5, "fp": 1})
+    stored = tune_thresholds(probs, labels, MEMO, target, risk_classes=names)
+    assert stored["search"]["method"] == "coordinate descent"
+    assert stored["cost"] == pytest.approx(_decision_cost(decide(probs, MEMO, stored), labels, names, 5, 1))
+    one_vs_rest = {"by_label": {c: tune_threshold(probs[:, MEMO.labels.index(c)], labels == MEMO.labels.index(c),
+                                                  target) for c in names}}
+    assert stored["cost"] <= _decision_cost(decide(probs, MEMO, one_vs_rest), labels, names, 5, 1) + 1e-12

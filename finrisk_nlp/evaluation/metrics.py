@@ -19,7 +19,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from finrisk_nlp.config import ThresholdTarget
 from finrisk_nlp.evaluation import risk_measures
+from finrisk_nlp.evaluation.decision_rule import decision_cost, decision_counts
 from finrisk_nlp.tasks import Task
 
 
@@ -159,7 +161,8 @@ def operating_point_metrics(
 
     Binary: of the positive class, plus how many texts are flagged and, for a ``min_cost`` target, the
     ``expected_cost`` per document. Multi-label: per label and macro. Multi-class: macro precision/recall, and
-    ``per_label`` for the risk classes that have thresholds. With an abstention rule, ``coverage`` (the share
+    ``per_label`` for the risk classes that have thresholds (and ``expected_cost`` of the decisions for a
+    ``min_cost`` target). With an abstention rule, ``coverage`` (the share
     of documents decided), ``reviewed`` (how many were not) and ``decided_error_rate`` (wrong decisions among
     the decided: any label wrong for multi-label tasks) are added, and precision/recall are of the decided ones.
     """
@@ -214,6 +217,12 @@ def operating_point_metrics(
                 out["per_label"] = {n: {"threshold": by_label[n]["value"], "precision": float(p[names.index(n)]),
                                         "recall": float(r[names.index(n)]), "f1": float(f[names.index(n)])}
                                     for n in by_label}
+                costs = next((row["costs"] for row in by_label.values() if "costs" in row), None)
+                if costs:  # the cost of the decisions made, as the thresholds were tuned for
+                    cols = [names.index(n) for n in by_label]
+                    counts = decision_counts(preds, targets, cols)
+                    out["expected_cost"] = decision_cost(*counts, len(preds), ThresholdTarget(
+                        "min_cost", cost_fn=costs["fn"], cost_fp=costs["fp"]))
     if "coverage" in out:
         out["decided_error_rate"] = float(errors.mean()) if len(errors) else 0.0
     return out

@@ -10,7 +10,9 @@ for a tolerable alert load), ``precision_at_recall=R`` (most precision with reca
 of the risky cases with as few false alerts as possible) and ``min_cost`` (least ``fn * missed + fp * false
 alerts`` with ``threshold.costs={fn: 20, fp: 1}``). A flag is raised when ``probability >= threshold``.
 
-Multi-class tasks get thresholds for ``threshold.risk_classes`` only (the others compete by arg-max). Two
+Multi-class tasks get thresholds for ``threshold.risk_classes`` only (the others compete by arg-max), tuned
+jointly on the decisions :func:`decide` outputs (:mod:`finrisk_nlp.evaluation.decision_rule`). Every target
+searches every cut point, "flag nothing" and "flag everything" included. Two
 abstention rules send documents to a person (decision ``"review"``): ``threshold.review_band=B`` (the risk
 probability lies within B of its threshold) and ``threshold.conformal_alpha=A`` (split-conformal prediction sets
 calibrated on validation; a document is decided only when its set holds exactly one label).
@@ -26,6 +28,7 @@ import numpy as np
 
 from finrisk_nlp.config import TARGET_KINDS, ThresholdTarget, parse_target  # noqa: F401  (public here too)
 from finrisk_nlp.errors import ConfigError
+from finrisk_nlp.evaluation.decision_rule import multiclass_decisions, search_risk_thresholds
 from finrisk_nlp.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -33,22 +36,43 @@ logger = logging.getLogger(__name__)
 REVIEW = "review"
 
 
-def _curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate thresholds (each distinct score, descending) with precision, recall and false alerts of
-    ``score >= t``."""
+def never_flag(scores: np.ndarray) -> float:
+    """The threshold that flags nothing: above every score and every probability (a valid JSON number)."""
+    return float(np.nextafter(max(1.0, float(np.max(scores, initial=0.0))), np.inf))
+
+
+def _curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cut point of ``score >= t`` with its true and false alerts: first "flag nothing"
+    (:func:`never_flag`), then each distinct score descending, the last of which flags everything."""
     order = np.argsort(-scores, kind="stable")
     sorted_scores, sorted_pos = scores[order], positive[order]
     tp = np.cumsum(sorted_pos)
     fp = np.cumsum(1 - sorted_pos)
     last_of_value = np.r_[np.diff(sorted_scores) != 0, True]  # all tied scores fall on the same side
-    tp, fp, thresholds = tp[last_of_value], fp[last_of_value], sorted_scores[last_of_value]
-    precision = tp / np.maximum(tp + fp, 1)
-    recall = tp / max(int(positive.sum()), 1)
-    return thresholds, precision, recall, fp
+    thresholds = np.r_[never_flag(scores), sorted_scores[last_of_value]]
+    return thresholds, np.r_[0, tp[last_of_value]], np.r_[0, fp[last_of_value]]
+
+
+def _choose(target: ThresholdTarget, precision: np.ndarray, recall: np.ndarray, f1: np.ndarray, cost: np.ndarray,
+            flagged: np.ndarray) -> tuple[int, bool]:
+    """Index of the candidate that best meets ``target`` and whether it meets it. Ties go to the candidate
+    with the fewest flags (the same quality for fewer alerts), then to the earliest."""
+    rank = -np.arange(len(flagged))
+    fewer = -np.asarray(flagged, dtype=np.float64)
+    if target.kind == "f1":
+        return int(np.lexsort((rank, fewer, f1))[-1]), True
+    if target.kind == "min_cost":
+        return int(np.lexsort((rank, fewer, -cost))[-1]), True
+    goal, other = (precision, recall) if target.kind == "recall_at_precision" else (recall, precision)
+    feasible = goal >= target.level - 1e-12
+    if not feasible.any():
+        return int(np.lexsort((rank, fewer, other, goal))[-1]), False
+    return int(np.lexsort((rank, fewer, goal, np.where(feasible, other, -1.0)))[-1]), True
 
 
 def tune_threshold(scores: np.ndarray, positive: np.ndarray, target: ThresholdTarget) -> dict[str, Any]:
-    """Pick the threshold on one score column that best meets ``target``.
+    """Pick the threshold on one score column that best meets ``target``, among every cut point: flag nothing,
+    flag everything, and each distinct score in between.
 
     Args:
         scores: ``(n,)`` probabilities of the risk class.
@@ -56,42 +80,34 @@ def tune_threshold(scores: np.ndarray, positive: np.ndarray, target: ThresholdTa
         target: what to optimise (:func:`parse_target`).
 
     Returns:
-        ``value`` (flag when ``score >= value``), the ``precision``, ``recall`` and ``f1`` reached on these
-        scores, and ``target_met``: False when no threshold reaches the constraint (then the threshold with the
-        best precision, resp. recall, is returned and a warning logged) or when there is no positive example.
+        ``value`` (flag when ``score >= value``; above 1 when flagging nothing is best), the ``precision``
+        (0 when nothing is flagged), ``recall`` and ``f1`` reached on these scores, and ``target_met``: False
+        when no threshold reaches the constraint (then the threshold with the best precision, resp. recall, is
+        returned and a warning logged) or when there is no positive example. ``min_cost`` adds the ``cost``
+        per document and the ``costs``.
     """
     scores = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(positive).astype(int)
     if positive.sum() == 0 or len(scores) == 0:
         logger.warning("threshold tuning: no positive example in the validation data; keeping 0.5")
         return {"value": 0.5, "precision": 0.0, "recall": 0.0, "f1": 0.0, "target_met": False}
-    thresholds, precision, recall, fp = _curve(scores, positive)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
-    met = True
-    # np.lexsort sorts by the last key first; candidates are in descending threshold order, so on full ties
-    # the earliest (highest) threshold wins: the same quality for fewer alerts.
-    rank = -np.arange(len(thresholds))
+    thresholds, tp, fp = _curve(scores, positive)
+    n_pos = int(positive.sum())
+    precision = tp / np.maximum(tp + fp, 1)
+    recall = tp / n_pos
+    f1 = 2 * tp / np.maximum(tp + fp + n_pos, 1)
+    cost = (target.cost_fn * (n_pos - tp) + target.cost_fp * fp) / len(scores)  # mean cost per document
+    best, met = _choose(target, precision, recall, f1, cost, tp + fp)
+    if not met:
+        goal = precision if target.kind == "recall_at_precision" else recall
+        logger.warning(
+            f"threshold target {target} is not reachable on validation data (best "
+            f"{'precision' if target.kind == 'recall_at_precision' else 'recall'} {goal.max():.3f}); "
+            "using the threshold that comes closest"
+        )
     extra: dict[str, Any] = {}
-    if target.kind == "f1":
-        best = int(np.lexsort((rank, f1))[-1])
-    elif target.kind == "min_cost":
-        missed = positive.sum() * (1 - recall)
-        cost = (target.cost_fn * missed + target.cost_fp * fp) / len(scores)  # mean cost per document
-        best = int(np.lexsort((rank, -cost))[-1])
+    if target.kind == "min_cost":
         extra = {"cost": float(cost[best]), "costs": {"fn": target.cost_fn, "fp": target.cost_fp}}
-    else:
-        goal, other = (precision, recall) if target.kind == "recall_at_precision" else (recall, precision)
-        feasible = goal >= target.level - 1e-12
-        if not feasible.any():
-            met = False
-            logger.warning(
-                f"threshold target {target} is not reachable on validation data (best "
-                f"{'precision' if target.kind == 'recall_at_precision' else 'recall'} {goal.max():.3f}); "
-                "using the threshold that comes closest"
-            )
-            best = int(np.lexsort((rank, other, goal))[-1])
-        else:
-            best = int(np.lexsort((rank, goal, np.where(feasible, other, -1.0)))[-1])
     return {"value": float(thresholds[best]), "precision": float(precision[best]), "recall": float(recall[best]),
             "f1": float(f1[best]), "target_met": met, **extra}
 
@@ -152,8 +168,10 @@ def tune_thresholds(
 
     Returns:
         ``{"target": "f1", "by_label": {label: {"value": ..., "precision": ..., ...}}}`` plus ``risk_classes``,
-        ``review_band`` and ``conformal`` (``alpha``, ``quantile``) when set; None for a multi-class task with
-        none of them.
+        ``review_band`` and ``conformal`` (``alpha``, ``quantile``) when set; with risk classes also ``search``
+        (how the joint thresholds were found) and, for ``min_cost``, ``cost``: the mean cost per validation
+        document of the decisions :func:`decide` makes (precision and recall per label are of those decisions
+        too). None for a multi-class task with none of them.
 
     Raises:
         ConfigError: for risk classes or conformal abstention that do not fit the task.
@@ -169,7 +187,7 @@ def tune_thresholds(
         by_label[name] = tune_threshold(probs[:, k], positive, target)
     out: dict[str, Any] = {"target": str(target), "by_label": by_label}
     if risk_classes:
-        out["risk_classes"] = names
+        out.update(_tune_jointly(probs, labels, task, names, target, by_label))
     if review_band:
         out["review_band"] = float(review_band)
     if conformal_alpha:
@@ -178,6 +196,26 @@ def tune_thresholds(
                                "threshold.review_band"])
         out["conformal"] = {"alpha": float(conformal_alpha),
                             "quantile": conformal_quantile(probs, labels, conformal_alpha)}
+    return out
+
+
+def _tune_jointly(probs: np.ndarray, labels: np.ndarray, task: Task, names: list[str], target: ThresholdTarget,
+                  one_vs_rest: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Risk-class thresholds re-tuned on the decisions :func:`decide` outputs (a risk class competes with the
+    others), starting from the one-vs-rest ones; the stored precision, recall and cost are of those decisions."""
+    cols = [task.labels.index(name) for name in names]
+    found = search_risk_thresholds(probs, labels, cols, target, np.array([one_vs_rest[n]["value"] for n in names]))
+    by_label = {}
+    for j, name in enumerate(names):
+        row = {"value": found["cut"][j], "precision": found["precision"][j], "recall": found["recall"][j],
+               "f1": found["f1"][j], "target_met": found["target_met"]}
+        if target.kind == "min_cost":
+            row["costs"] = {"fn": target.cost_fn, "fp": target.cost_fp}
+        by_label[name] = row
+    out: dict[str, Any] = {"by_label": by_label, "risk_classes": names,
+                           "search": {"method": found["search"], "evaluated": found["evaluated"]}}
+    if "cost" in found:
+        out["cost"] = found["cost"]
     return out
 
 
@@ -215,11 +253,7 @@ def decide(probs: np.ndarray, task: Task, threshold: dict[str, Any] | None) -> l
         value = by_label[task.labels[pos]]["value"]
         decided = [task.labels[pos] if row[pos] >= value else task.labels[1 - pos] for row in probs]
     elif cols:
-        passed = np.where(probs[:, cols] >= cut, probs[:, cols], -1.0)
-        others = probs.copy()
-        others[:, cols] = -1.0
-        decided = [task.labels[cols[int(p.argmax())]] if p.max() >= 0 else task.labels[int(o.argmax())]
-                   for p, o in zip(passed, others, strict=True)]
+        decided = [task.labels[int(k)] for k in multiclass_decisions(probs, cols, cut)]
     else:
         decided = [task.labels[int(i)] for i in probs.argmax(axis=1)]
     if in_set is not None:  # a decided document's set holds one label: the decision is that label
