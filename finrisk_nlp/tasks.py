@@ -56,6 +56,21 @@ class Task:
         return self.labels.index(self.positive_label) if self.positive_label else len(self.labels) - 1
 
 
+# Label names that mean "the risky outcome" in credit, fraud, AML and spam data, compared case-folded.
+RISK_LABEL_VOCABULARY: frozenset[str] = frozenset({
+    "1", "1.0", "yes", "y", "true", "t", "positive", "pos", "default", "defaulted", "bad", "fraud", "fraudulent",
+    "spam", "escalate", "escalated", "suspicious", "risky", "high_risk", "high-risk", "alert", "sar", "chargeback",
+    "delinquent", "charged_off", "charge_off", "risk",
+})
+
+
+def risk_label_from_vocabulary(labels: tuple[str, ...] | list[str]) -> str | None:
+    """The one label of a binary task named like a risk outcome (:data:`RISK_LABEL_VOCABULARY`); None when no
+    label or both do."""
+    matches = [label for label in labels if str(label).strip().casefold() in RISK_LABEL_VOCABULARY]
+    return matches[0] if len(matches) == 1 else None
+
+
 _TASKS: dict[str, Task] = {}
 
 

@@ -67,6 +67,32 @@ def test_user_csv_with_own_columns_and_labels(tmp_path):
     task, splits = load_splits(cfg(path, text_column="narrative", label_column="status"), CREDIT, seed=0)
     assert task.labels == ("bad", "good") and task.text_column == "narrative"
     assert set(splits["test"]["status"]) == {"bad", "good"}
+    assert task.labels[task.positive_index] == "bad"  # a known risk name, not the label that sorts last
+
+
+@pytest.mark.parametrize(("pair", "risk"), [(("paid", "default"), "default"), ((0, 1), "1"), (("no", "yes"), "yes"),
+                                            (("legit", "Fraud"), "Fraud"), (("ham", "spam"), "spam")])
+def test_the_risk_class_of_user_labels_comes_from_a_known_vocabulary(tmp_path, pair, risk):
+    rows = [{"narrative": r["text"], "status": pair[r["outcome"] == "default"]} for r in make_credit_records(40)]
+    path = write_csv(tmp_path / "mine.csv", rows)
+    task, _ = load_splits(cfg(path, text_column="narrative", label_column="status"), CREDIT, seed=0)
+    assert task.labels[task.positive_index] == risk
+
+
+@pytest.mark.parametrize("pair", [("approved", "declined"), ("bad", "fraud")])
+def test_ambiguous_user_labels_stop_validate_until_positive_label_is_set(tmp_path, pair, caplog):
+    from finrisk_nlp.cli.main import main
+
+    rows = [{"narrative": r["text"], "status": pair[r["outcome"] == "default"]} for r in make_credit_records(40)]
+    path = write_csv(tmp_path / "mine.csv", rows)
+    args = ["validate", f"data.train_file={path}", "data.text_column=narrative", "data.label_column=status",
+            "data.min_examples_per_class=2"]
+    assert main(args) == 2
+    assert "Set data.positive_label to one of" in caplog.text
+    assert main([*args, f"data.positive_label={pair[0]}"]) == 0
+    task, _ = load_splits(cfg(path, text_column="narrative", label_column="status", positive_label=pair[0]),
+                          CREDIT, seed=0)
+    assert task.labels[task.positive_index] == pair[0]
 
 
 def test_explicit_validation_and_test_files(tmp_path):

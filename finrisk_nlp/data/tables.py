@@ -27,7 +27,7 @@ from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported 
     summarise_splits,
 )
 from finrisk_nlp.errors import DataError
-from finrisk_nlp.tasks import Task, get_task, with_overrides
+from finrisk_nlp.tasks import Task, get_task, risk_label_from_vocabulary, with_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,28 @@ def infer_labels(table: datasets.Dataset, task: Task) -> list[str]:
     return sorted(found)
 
 
+def with_risk_class(task: Task, source: str) -> Task:
+    """A binary task whose risk class is known: declared (``data.positive_label`` or the task's own), else the
+    one label named like a risk outcome (``default``, ``bad``, ``fraud``, ``1``, ``yes``, ...).
+
+    Raises:
+        DataError: when neither says which label is the risk class; PR-AUC, thresholds and recall would
+            otherwise silently refer to whichever label sorts last.
+    """
+    if not task.is_binary or task.positive_label:
+        return task
+    found = risk_label_from_vocabulary(task.labels)
+    if found is None:
+        raise DataError(
+            f"{source}: binary labels {list(task.labels)} do not say which one is the risk class (the one PR-AUC, "
+            "thresholds and recall refer to): none or both are a known risk name (default, bad, fraud, spam, "
+            f"escalate, suspicious, 1, yes, true, ...). Set data.positive_label to one of {list(task.labels)}."
+        )
+    logger.info(f"risk class of {list(task.labels)}: {found!r} (a known risk label; set data.positive_label to "
+                "choose another)")
+    return with_overrides(task, positive_label=found)
+
+
 def encode_labels(table: datasets.Dataset, task: Task) -> datasets.Dataset:
     """Add a ``labels`` column: class ids (single-label) or multi-hot float vectors (multi-label)."""
     index = {label: i for i, label in enumerate(task.labels)}
@@ -244,6 +266,7 @@ def load_splits(
     default_column = data_cfg.label_column is None or data_cfg.label_column == get_task(task.name).label_column
     labels = data_cfg.labels or (None if default_column else infer_labels(train, task))
     task = with_overrides(task, labels=labels, positive_label=data_cfg.positive_label)
+    task = with_risk_class(task, str(train_source))
     validate_table(train, task, str(train_source), min_examples_per_class=data_cfg.min_examples_per_class)
 
     info: dict[str, Any] = {"kind": "files"}
