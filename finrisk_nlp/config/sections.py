@@ -162,13 +162,18 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, evaluation cadence, checkpointing and resume."""
 
-    epochs: int = 3
+    # An integer, or auto: until the selection metric has not improved for early_stopping_patience epochs, at most
+    # max_epochs and max_minutes (finrisk_nlp.training.epochs).
+    epochs: int | Literal["auto"] = 3
+    max_epochs: int = 20  # epochs=auto: the cap, and the length the learning-rate schedule is laid over
+    max_minutes: float | None = None  # stop training after this many minutes (every resumed session counted)
     batch_size: int = 16  # per process
     eval_batch_size: int = 64  # per process
     grad_accum_steps: int = 1
     lr: float = 5e-4
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.06  # share of optimizer steps with linear warmup, then linear decay to 0
+    warmup_ratio: float = 0.06  # share of the scheduled optimizer steps (the cap's for epochs=auto) with warmup
+    lr_schedule: Literal["linear", "constant"] = "linear"  # after warmup: linear decay to 0, or a constant rate
     max_grad_norm: float = 1.0
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
     log_every: int = 10  # optimizer steps between loss log lines
@@ -183,8 +188,14 @@ class TrainConfig:
 
     def validate(self) -> list[str]:
         problems = []
-        for name in ("epochs", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
+        if self.epochs == "auto" and self.early_stopping_patience is None:
+            problems.append("train.epochs=auto stops when validation stops improving, so it needs "
+                            "train.early_stopping_patience (e.g. 2); got null. Or give a fixed number of epochs")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            problems.append(f"train.max_minutes must be > 0 or null, got {self.max_minutes}")
+        for name in ("epochs", "max_epochs", "batch_size", "eval_batch_size", "grad_accum_steps", "log_every",
+                     "keep_checkpoints"):
+            if getattr(self, name) != "auto" and getattr(self, name) < 1:
                 problems.append(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             problems.append(f"train.lr must be > 0, got {self.lr}")

@@ -43,6 +43,9 @@ class TrainingState:
     epochs_without_improvement: int = 0
     best_validation: dict[str, Any] = field(default_factory=dict)
     streams: dict[str, Any] = field(default_factory=dict)
+    curve: list[dict[str, Any]] = field(default_factory=list)  # {"epoch", "score"}: the selection score per epoch
+    stopped_by: str | None = None  # finrisk_nlp.training.epochs.STOP_*: why the loop ended
+    train_seconds: float = 0.0  # training time of the sessions before this checkpoint's (time budget on resume)
 
 
 def checkpoint_dirs(output_dir: Path) -> list[Path]:

@@ -35,7 +35,6 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from finrisk_nlp.config import RecipeConfig, save_config
 from finrisk_nlp.data.redaction import counts_by_type
@@ -47,6 +46,19 @@ from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.tasks import Task
 from finrisk_nlp.training.accelerator import build_accelerator, check_accumulation
 from finrisk_nlp.training.checkpoints import TrainingState, load_checkpoint, resolve_resume, save_checkpoint
+from finrisk_nlp.training.epochs import (
+    STOP_CAP,
+    STOP_EPOCHS,
+    STOP_MAX_STEPS,
+    STOP_PATIENCE,
+    STOP_TIME,
+    EpochPlan,
+    build_scheduler,
+    describe_stop,
+    format_curve,
+    plan_epochs,
+    time_is_up,
+)
 from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
 from finrisk_nlp.training.inference import predict_split
 from finrisk_nlp.training.run_files import MetricsLog, flatten, run_info, scalar_metrics
@@ -183,9 +195,10 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         model = torch.compile(model)
     k = cfg.train.grad_accum_steps
     steps_per_epoch, micro_per_epoch = epoch_micro_batches({n: len(d.loaders["train"]) for n, d in data.items()}, k)
-    total_steps = int(min(steps_per_epoch * cfg.train.epochs, cfg.train.max_steps or math.inf))
+    plan = plan_epochs(cfg.train, steps_per_epoch)
+    total_steps = plan.total_steps
     # Stepped by hand once per optimizer step and rebuilt from the step count on resume (nothing unpickled).
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.train.warmup_ratio * total_steps), total_steps)
+    scheduler = build_scheduler(optimizer, plan, cfg.train.lr_schedule)
     probs = sampling_probabilities(sizes, cfg.multitask.sampling, cfg.multitask.temperature)
     if accelerator.is_main_process:
         write_json_atomic(output_dir / "run_info.json", run_info(cfg, accelerator, list(data), params, started))
@@ -195,6 +208,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     streams = TaskStreams({n: d.loaders["train"] for n, d in data.items()}, accelerator,
                           {n: d.sampler for n, d in data.items()})
     state = TrainingState()
+    session_started = time.time()
     if resume_from is not None:
         state = load_checkpoint(accelerator, resume_from)
         streams.restore(state.streams)
@@ -208,7 +222,13 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     model.train()
     step_loss = torch.zeros((), device=accelerator.device)
     stop = state.global_step >= total_steps
-    while state.epoch < cfg.train.epochs and not stop:
+
+    earlier_sessions = state.train_seconds
+
+    def trained_seconds() -> float:  # over every session of this run, so a resumed run keeps its time budget
+        return earlier_sessions + time.time() - session_started
+
+    while state.epoch < plan.max_epochs and not stop:
         schedule = task_schedule(probs, micro_per_epoch, cfg.seed, state.epoch)
         for name in schedule[state.micro_batches_in_epoch:]:
             batch = streams.next(name)
@@ -237,12 +257,16 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
                          "lr": scheduler.get_last_lr()[0]}, state.global_step)
             step_loss.zero_()
             if cfg.train.checkpoint_every and state.global_step % cfg.train.checkpoint_every == 0:
-                state.streams = streams.state()
-                save_checkpoint(accelerator, output_dir, state, cfg.train.keep_checkpoints)
+                _checkpoint(accelerator, output_dir, state, streams, cfg, trained_seconds())
             for callback in callbacks or []:
                 callback(state)
             if state.global_step >= total_steps:
                 stop = True
+                break
+            # Every rank decides on the main process's clock, so all of them leave the epoch at the same step.
+            if cfg.train.max_minutes is not None and _broadcast_flag(accelerator, time_is_up(cfg.train,
+                                                                                           trained_seconds())):
+                stop, state.stopped_by = True, STOP_TIME
                 break
 
         # End of epoch: validate every task, keep the best model, maybe stop early, checkpoint.
@@ -250,6 +274,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         score = (validation[next(iter(tasks))].get(next(iter(tasks.values())).primary_metric) if not several
                  else mean_primary(validation, tasks))
         record = {n: scalar_metrics(m, f"validation/{n}" if several else "validation") for n, m in validation.items()}
+        state.curve.append({"epoch": state.epoch, "score": score})
         log.log({"event": "validation", "epoch": state.epoch, "validation/selection_score": score,
                  **{k2: v for r in record.values() for k2, v in r.items()}}, state.global_step)
         for n, m in validation.items():
@@ -264,16 +289,43 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         state.epoch += 1
         state.micro_batches_in_epoch = 0
         patience = cfg.train.early_stopping_patience
-        if patience is not None and state.epochs_without_improvement >= patience:
-            accelerator.print(f"early stopping: no validation gain for {patience} epoch(s)")
-            stop = True
-        if not cfg.train.checkpoint_every or stop or state.epoch >= cfg.train.epochs:
-            state.streams = streams.state()
-            save_checkpoint(accelerator, output_dir, state, cfg.train.keep_checkpoints)
+        if patience is not None and state.epochs_without_improvement >= patience and not stop:
+            stop, state.stopped_by = True, STOP_PATIENCE
+        if not cfg.train.checkpoint_every or stop or state.epoch >= plan.max_epochs:
+            _checkpoint(accelerator, output_dir, state, streams, cfg, trained_seconds())
     progress.close()
+    if state.stopped_by is None:
+        max_steps_hit = cfg.train.max_steps is not None and state.global_step >= cfg.train.max_steps
+        state.stopped_by = STOP_MAX_STEPS if max_steps_hit else STOP_CAP if plan.auto else STOP_EPOCHS
+    _report_curve(accelerator, cfg, plan, state, tasks)
     if state.best_epoch < 0:  # the selection metric was undefined every epoch: keep the last model
         save_best(accelerator, model, tokenizer, meta, output_dir / "model")
     return _finish(accelerator, cfg, data, output_dir, state, params, started)
+
+
+def _checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainingState, streams: TaskStreams,
+                cfg: RecipeConfig, seconds: float) -> None:
+    state.streams = streams.state()
+    state.train_seconds = seconds
+    save_checkpoint(accelerator, output_dir, state, cfg.train.keep_checkpoints)
+
+
+def _broadcast_flag(accelerator: Accelerator, flag: bool) -> bool:
+    """The main process's ``flag`` on every rank (one tiny collective; free with a single process)."""
+    if accelerator.num_processes == 1:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(value * float(accelerator.is_main_process), reduction="sum").item())
+
+
+def _report_curve(accelerator: Accelerator, cfg: RecipeConfig, plan: EpochPlan, state: TrainingState,
+                  tasks: dict[str, Task]) -> None:
+    """Print the validation curve and why training stopped (the run's last words before the final evaluation)."""
+    metric = next(iter(tasks.values())).primary_metric if len(tasks) == 1 else "mean_primary"
+    if state.curve:
+        accelerator.print(format_curve(state.curve, metric, state.best_epoch))
+    if state.stopped_by:
+        accelerator.print(describe_stop(state.stopped_by, cfg.train, plan))
 
 
 def _finish(accelerator: Accelerator, cfg: RecipeConfig, data: dict[str, TaskData], output_dir: Path,
@@ -287,6 +339,7 @@ def _finish(accelerator: Accelerator, cfg: RecipeConfig, data: dict[str, TaskDat
         "best_epoch": state.best_epoch, "best_score": state.best_metric if state.best_epoch >= 0 else None,
         "parameters": params, "world_size": accelerator.num_processes, "optimizer_steps": state.global_step,
         "micro_batches": state.micro_batches, "train_seconds": round(time.time() - started, 1),
+        "epochs": cfg.train.epochs, "epoch_curve": state.curve, "stopped_by": state.stopped_by,
         "pii_redactions": counts_by_type(pii) if cfg.data.redact_pii else None,
     }
     if len(data) == 1:
