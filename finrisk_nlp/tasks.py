@@ -27,6 +27,8 @@ class Task:
         primary_metric: the metric that selects the best checkpoint (higher is better).
         positive_label: for binary tasks, the risk class that PR-AUC and thresholds refer to.
         description: one line for model cards and ``finrisk tasks``.
+        labels_from_data: the labels are the sorted distinct values of the label column of the training file
+            (``labels`` is then empty until the data is read).
     """
 
     name: str
@@ -37,9 +39,10 @@ class Task:
     primary_metric: str = "macro_f1"
     positive_label: str | None = None
     description: str = ""
+    labels_from_data: bool = False
 
     def __post_init__(self) -> None:
-        if len(self.labels) < 2 and not self.multi_label:
+        if len(self.labels) < 2 and not self.multi_label and not (self.labels_from_data and not self.labels):
             raise ValueError(f"task {self.name!r}: a single-label task needs at least 2 labels, got {self.labels}")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"task {self.name!r}: duplicate label names in {self.labels}")
@@ -169,5 +172,16 @@ register_task(
         multi_label=True,
         primary_metric="macro_f1",
         description="AML alert investigator narrative -> money-laundering typologies present (multi-label).",
+    )
+)
+register_task(
+    Task(
+        name="text_classifier",
+        text_column="text",
+        label_column="label",
+        labels=(),
+        primary_metric="macro_f1",
+        labels_from_data=True,
+        description="Your own labelled texts (recipes/text_classifier.py): labels read from the data.",
     )
 )

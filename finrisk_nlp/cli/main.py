@@ -76,8 +76,9 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
     for name in list_tasks():
         task = get_task(name)
-        kind = "multi-label" if task.multi_label else f"{len(task.labels)}-class"
-        sys.stdout.write(f"{name:<18} {kind:<12} {task.label_column}: {', '.join(task.labels)}  {task.description}\n")
+        kind = "multi-label" if task.multi_label else f"{len(task.labels) or 'n'}-class"
+        labels = ", ".join(task.labels) or "from the data"
+        sys.stdout.write(f"{name:<18} {kind:<12} {task.label_column}: {labels}  {task.description}\n")
     return 0
 
 

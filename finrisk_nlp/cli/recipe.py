@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from finrisk_nlp.config import parse_cli
+from finrisk_nlp.config import given_keys, parse_cli
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
@@ -24,13 +24,23 @@ def setup_logging() -> None:
     datasets.disable_progress_bars()
 
 
-def run_recipe(argv: list[str] | None, default_config: str | Path) -> int:
-    """Run one training recipe; returns the process exit code (0 ok, 2 bad input)."""
+def run_recipe(argv: list[str] | None, default_config: str | Path, *, fit_to_data: bool = False) -> int:
+    """Run one training recipe; returns the process exit code (0 ok, 2 bad input).
+
+    With ``fit_to_data`` the settings of :data:`finrisk_nlp.training.data_defaults.CHOSEN` that neither the config
+    nor the command line sets are measured from the training data (the generic ``recipes/text_classifier.py``).
+    """
     from finrisk_nlp.training.engine import train
 
     setup_logging()
     try:
         cfg = parse_cli(argv, default_config=default_config)
+        if fit_to_data:
+            from finrisk_nlp.training import data_defaults
+
+            given = given_keys(argv, default_config)
+            cfg, choices = data_defaults.fit_to_data(cfg, given)
+            data_defaults.log_choices(choices, given)
         train(cfg)
         if cfg.registry.push or cfg.registry.hub_repo:
             from accelerate import PartialState

@@ -183,6 +183,28 @@ def parse_cli(argv: list[str] | None, default_config: str | Path | None = None) 
     Raises:
         ConfigError: for an unknown ``--flag``, a missing file or any invalid value.
     """
+    return load_config(*split_cli(argv, default_config))
+
+
+def given_keys(argv: list[str] | None, default_config: str | Path | None = None) -> set[str]:
+    """Dotted keys (``train.lr``) that the YAML config or the ``key=value`` overrides of ``argv`` set."""
+    config_path, overrides = split_cli(argv, default_config)
+    raw = yaml.safe_load(Path(config_path).read_text()) if config_path and Path(config_path).is_file() else None
+    raw = apply_overrides(raw if isinstance(raw, dict) else {}, overrides)
+
+    def walk(node: dict[str, Any], prefix: str) -> set[str]:
+        keys = set()
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            keys |= {dotted} | (walk(value, dotted + ".") if isinstance(value, dict) else set())
+        return keys
+
+    return walk(raw, "")
+
+
+def split_cli(argv: list[str] | None, default_config: str | Path | None = None,
+              ) -> tuple[str | Path | None, list[str]]:
+    """``(config file, key=value overrides)`` of ``[--config FILE] key=value ...``."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -204,4 +226,4 @@ def parse_cli(argv: list[str] | None, default_config: str | Path | None = None) 
         else:
             overrides.append(arg)
         i += 1
-    return load_config(config_path, overrides)
+    return config_path, overrides

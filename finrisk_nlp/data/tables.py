@@ -26,7 +26,7 @@ from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported 
     split_table,
     summarise_splits,
 )
-from finrisk_nlp.errors import DataError
+from finrisk_nlp.errors import ConfigError, DataError
 from finrisk_nlp.tasks import Task, get_task, risk_label_from_vocabulary, with_overrides
 
 logger = logging.getLogger(__name__)
@@ -258,12 +258,17 @@ def load_splits(
     filled with :func:`finrisk_nlp.data.splits.summarise_splits` (kind, periods, groups, dedup counts).
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
+    if task.labels_from_data and not data_cfg.train_file:
+        raise ConfigError([f"data.train_file: task {task.name} trains on your own table and ships no demo data; "
+                           f"pass data.train_file=FILE (a .csv, .jsonl or .parquet with columns "
+                           f"{task.text_column!r} and {task.label_column!r})"])
     train_source: str | Path = data_cfg.train_file or demo_train_file(task.name)
     train = load_table(train_source)
     if task.label_column not in train.column_names:
         validate_table(train, task, str(train_source))  # reports the missing column
     # A label column of the user's own has no declared labels: take them from the data (or data.labels).
-    default_column = data_cfg.label_column is None or data_cfg.label_column == get_task(task.name).label_column
+    default_column = (data_cfg.label_column is None or data_cfg.label_column == get_task(task.name).label_column
+                      ) and not task.labels_from_data
     labels = data_cfg.labels or (None if default_column else infer_labels(train, task))
     task = with_overrides(task, labels=labels, positive_label=data_cfg.positive_label)
     task = with_risk_class(task, str(train_source))
