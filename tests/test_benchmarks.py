@@ -78,6 +78,9 @@ def test_quality_reads_own_files_and_prints_the_gap(tiny_model_dir, tmp_path):
     assert gap[:2] == ["loans", "lora - tfidf"]
     assert float(gap[4]) == pytest.approx(_value(table[1][6]) - _value(table[0][6]), abs=0.0015)  # PR-AUC gap
     assert "loans: lora - tfidf pr_auc" in stdout and "paired bootstrap 95%" in stdout
+    # Own data trains with the generic recipe: settings it did not get are chosen from the data, and said so.
+    assert "loans: lora validation macro_f1 per epoch" in stdout
+    assert "chosen from the data: model.max_chunks=1" in stdout
 
 
 def _value(cell: str) -> float:

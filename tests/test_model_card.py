@@ -222,6 +222,7 @@ def test_intended_and_out_of_scope_uses_per_task(name):
     expected = {"credit_text": "adverse-action notice", "transaction_memo": "fraud or AML decisions about a single",
                 "aml_alert": "closing alerts automatically", "aml_typology": "a finding that money laundering took",
                 "complaints": "fully automated decisions about customers"}
-    assert expected[name] in use and sum(phrase in use for phrase in expected.values()) == 1
+    expected["text_classifier"] = expected["complaints"]  # the generic recipe's task: the generic uses
+    assert expected[name] in use and sum(phrase in use for phrase in set(expected.values())) == 1
     if name == "complaints":
         assert "the task it was trained for: Customer complaint -> product it is about." in use

@@ -385,7 +385,9 @@ class RecipeConfig:
             problems.append(f"task: unknown task {self.task!r}; registered tasks are {list_tasks()}")
         if self.calibration.method in ("platt", "vector"):
             kinds = {"platt": "binary or multi-label", "vector": "multi-class"}
+            # A task whose labels come from the data is checked once they are known (by the calibration fit).
             wrong = [t for t in (self.multitask.tasks or [self.task]) if t in list_tasks()
+                     and not get_task(t).labels_from_data
                      and (get_task(t).multi_label or get_task(t).is_binary) == (self.calibration.method == "vector")]
             if wrong:
                 problems.append(f"calibration.method: {self.calibration.method} is for {kinds[self.calibration.method]}"
