@@ -30,28 +30,38 @@ from collections.abc import Callable, Iterable
 
 PII_TYPES = ("EMAIL", "IBAN", "CARD", "SSN", "ACCOUNT", "PHONE")
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-# Country code, check digits, then 11-30 alphanumerics, optionally printed in groups of four; any letter case.
-_IBAN = re.compile(r"(?i)\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
+# Every pattern below sees user text, so each runs in time linear in the length of the text: every quantifier is
+# bounded, so an attempt at one position reads a few dozen characters and tries a bounded number of ways before
+# it gives up (an unbounded `\s*` next to another one made "SSN" + 1,200 spaces take 19 s). An email's local part
+# starts only where a run of its characters starts, so a 100 KB run without "@" is read once, not once per position.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}"
+                    r"\.[A-Za-z]{2,24}\b")
+# Country code, check digits, then 11-30 alphanumerics, optionally printed in groups of four separated by a space
+# or a dash; any letter case.
+_IBAN = re.compile(r"(?i)\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?\b")
 _IBAN_MIN_DIGITS = 10  # every real IBAN has more; keeps "fy24 loan paid back" from being a candidate
-# 13-19 digits, optionally grouped with single spaces or dashes; not glued to other digits or amounts.
-_CARD = re.compile(r"(?<![\d.,$€£-])\d(?:[ -]?\d){12,18}(?!\d|[.,]\d)")
+# 13-19 digits, optionally grouped with one or two spaces or a dash, or four groups of four joined by dots
+# (4111.1111.1111.1111: only that shape, so dotted amounts stay); not glued to other digits or amounts.
+_CARD = re.compile(r"(?<![\d.,$€£-])(?:\d(?:(?:[ -]| {2})?\d){12,18}|\d{4}(?:\.\d{4}){3}(?:\.\d{1,3})?)(?!\d|[.,]\d)")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 # Without dashes nine digits could be anything; next to the keyword they are an SSN. The keyword stays (it is
 # context, not PII); only the number after it is replaced, here and for accounts.
 _SSN_AFTER_KEYWORD = re.compile(
-    r"(?i)\b((?:ssn|social security(?: number| no\.?)?)\s*(?:#|no\.?|number)?\s*[:#]?\s*(?:is\s+)?)"
+    r"(?i)\b((?:ssn|s\.s\.n\.?|social security(?: number| no\.?)?)\s{0,3}(?:(?:#|no\.?|number)\s{0,3})?[:#]?"
+    r"\s{0,3}(?:is\s{1,3})?)"
     r"(\d{3}[ -]?\d{2}[ -]?\d{4})(?![\d-])"
 )
 _ACCOUNT = re.compile(
-    r"(?i)\b((?:account|acct|acc|a/c)\.?(?:\s*(?:no\.?|nr\.?|num(?:ber)?|#))?\s*[:#]?\s*)"
+    r"(?i)\b((?:account|acct|acc|a/c)\.?(?:\s{0,3}(?:no\.?|nr\.?|num(?:ber)?|#))?\s{0,3}[:#]?\s{0,3})"
     r"(\d(?:[ -]?\d){5,16})(?!\d)"
 )
-# North American numbers, then international ones: + or 00, a country code, then groups of 1-4 digits (checked
-# to hold 8-15 digits in all, the E.164 range, so short lists of numbers stay).
+# North American numbers; international ones: + or 00, a country code, then 7-14 more digits in any grouping
+# (spaces, dots, dashes, a bracketed trunk prefix), 8-15 digits in all, the E.164 range, so short lists of
+# numbers stay; UK mobiles in national format (07700 900123).
 _PHONE = re.compile(
     r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\d-])"
-    r"|(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,6}(?![\d-])"
+    r"|(?<![\w+])(?:\+|00)[1-9](?:[ .-]?\(?\d\)?){7,14}(?![\d-])"
+    r"|(?<![\w+.-])07\d{3}[ .-]?\d{3}[ .-]?\d{3}(?![\w-])"
 )
 
 
@@ -68,7 +78,7 @@ def luhn_valid(digits: str) -> bool:
 
 def iban_valid(iban: str) -> bool:
     """True when an IBAN (spaces allowed) passes the ISO 13616 mod-97 check."""
-    compact = iban.replace(" ", "").upper()
+    compact = iban.replace(" ", "").replace("-", "").upper()
     if not 15 <= len(compact) <= 34:
         return False
     rearranged = compact[4:] + compact[:4]
@@ -88,7 +98,7 @@ def _iban(match: re.Match[str]) -> str | None:
     # Case-insensitive groups of four can run on into the next word ("BE68 5390 0754 7034 from"): try the whole
     # match, then without its trailing groups, and leave those words as they were.
     text = match.group(0)
-    for end in [len(text)] + [i for i in range(len(text) - 1, 0, -1) if text[i] == " "]:
+    for end in [len(text)] + [i for i in range(len(text) - 1, 0, -1) if text[i] in " -"]:
         if len(_digits(text[:end])) >= _IBAN_MIN_DIGITS and iban_valid(text[:end]):
             return "[IBAN]" + text[end:]
     return None
