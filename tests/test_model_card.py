@@ -107,8 +107,8 @@ SPLITS = {"kind": "time+group", "time_column": "opened", "group_column": "custom
           "periods": {"train": {"min": "2022-01-03", "max": "2022-10-28"},
                       "validation": {"min": "2022-04-11", "max": "2022-11-30"},
                       "test": {"min": "2022-12-01", "max": "2022-12-31"}},
-          "groups": {"train": 30, "validation": 5, "test": 6, "shared_with_train": 0, "moved_to_later_split": 2,
-                     "rows_moved": 3},
+          "groups": {"train": 30, "validation": 5, "test": 6, "shared_with_train": 0, "spanning_groups": 2,
+                     "rows_dropped": 3},
           "dedup": {"mode": "drop", "validation": {"rows": 13, "exact": 1, "normalised": 1, "dropped": 1},
                     "test": {"rows": 16, "exact": 0, "normalised": 2, "dropped": 2}}}
 
@@ -152,7 +152,8 @@ def test_card_answers_a_model_validator():
     assert "out of time by `opened` and grouped by `customer`" in design
     assert "| test | 14 | 2022-12-01 | 2022-12-31 | 6 |" in design
     assert "| train | 80 | 2022-01-03 | 2022-10-28 | 30 |" in design
-    assert "2 group(s) (3 rows) spanned a time cut and were moved to the later split." in design
+    assert "2 group(s) spanned a time cut: 3 of their rows, dated before the split the group belongs to, were " \
+        "dropped from the data." in design
     assert "`data.dedup=drop`): validation: 1 exact, 1 after normalising, 1 dropped; test: 0 exact, 2 after " \
            "normalising, 2 dropped." in design
 

@@ -35,3 +35,53 @@ def test_report_shows_chosen_calibration_intervals_and_abstention(tmp_path):
     bins = risk_reliability_bins(probs, labels[300:], AML)
     first = probs[:, 1] <= 1 / 15
     assert bins["frequency"][0] == (labels[300:][first] == 1).mean()
+
+
+def _shifted_binary(n, seed, shift):
+    """Logits of a calibrated model plus a constant shift (what class weights do): calibration should undo it."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(-1.5, 1.5, n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    return np.stack([np.zeros(n), z + shift], axis=1), labels
+
+
+def test_calibration_is_reported_raw_beside_calibrated_on_validation_out_of_fold_and_on_test(tmp_path):
+    from finrisk_nlp.evaluation.calibration import cross_validated_probs
+    from finrisk_nlp.evaluation.calibration_check import compare_calibration
+
+    val_logits, val_labels = _shifted_binary(400, 0, np.log(4))
+    test_logits, test_labels = _shifted_binary(400, 1, np.log(4))
+    cal, report = fit_calibration(val_logits, val_labels, AML, method="isotonic")
+    held_out = cross_validated_probs("isotonic", val_logits, val_labels, AML)
+    # out of fold is not in-sample: isotonic memorises its own fitting rows, so in-sample ECE flatters
+    assert report["after_cross_validated"]["ece"] > report["after"]["ece"]
+    raw_val = cross_validated_probs("none", val_logits, val_labels, AML)
+    test_raw, test_cal = cross_validated_probs("none", test_logits, test_labels, AML), cal.apply(test_logits)
+    report["comparison"] = {"validation": compare_calibration(raw_val, held_out, val_labels, AML, n_resamples=300),
+                            "test": compare_calibration(test_raw, test_cal, test_labels, AML, n_resamples=300)}
+    change = report["comparison"]["test"]["change"]
+    assert change["nll"]["verdict"] == "improved" and change["nll"]["high"] < 0  # the shift is undone
+    # the same probabilities on both sides: a change of exactly nothing, said as such
+    same = compare_calibration(test_raw, test_raw, test_labels, AML, n_resamples=100)["change"]
+    assert all(row["verdict"] == "no measurable change" and row["estimate"] == 0 for row in same.values())
+    # a small, noisy change: its interval holds 0 and the report must not call it an improvement
+    jitter = np.clip(test_raw + np.random.default_rng(2).normal(0, 0.01, test_raw.shape), 1e-6, 1)
+    jitter /= jitter.sum(1, keepdims=True)
+    small = compare_calibration(test_raw, jitter, test_labels, AML, n_resamples=300)["change"]["ece"]
+    assert small["low"] <= 0 <= small["high"] and small["verdict"] == "no measurable change"
+
+    threshold = {"target": "f1", "by_label": {"escalate": {"value": 0.3, "precision": 0.5, "recall": 0.5,
+                                                           "target_met": True}}}
+    test = compute_metrics(test_cal, test_labels, AML)
+    test["operating_point"] = operating_point_metrics(test_cal, test_labels, AML, threshold)
+    results = {"test": test, "test_raw": compute_metrics(test_raw, test_labels, AML), "threshold": threshold,
+               "calibration": report, "validation": compute_metrics(raw_val, val_labels, AML)}
+    inputs = ReportInputs(task=AML, labels=test_labels, probs_raw=test_raw, probs=test_cal, threshold=threshold)
+    text = write_report(tmp_path, results, inputs).read_text()
+    assert "| metric | validation (raw, best epoch) | test (raw) | test (calibrated) |" in text
+    assert f"| macro_f1 (argmax) | {results['validation']['macro_f1']:.3f} | {results['test_raw']['macro_f1']:.3f} | " \
+           f"{test['macro_f1']:.3f} |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| nll |"))
+    val_nll = report["comparison"]["validation"]
+    assert f"| {val_nll['raw']['nll']:.3f} | {val_nll['calibrated']['nll']:.3f} |" in row and "improved" in row
+    assert "validation calibrated (cross-validated)" in text and "macro_f1_at_argmax" in text

@@ -109,7 +109,7 @@ def test_few_groups_fall_back_to_group_shuffle_and_too_few_are_an_error(tmp_path
         load(tmp_path, rows, group_column="customer")
 
 
-def test_time_and_group_a_customer_spanning_the_cut_moves_to_the_later_split(tmp_path):
+def test_time_and_group_a_customer_spanning_the_cut_loses_its_early_rows(tmp_path):
     rows = loan_rows(40, customers=40)  # one row per customer, except the two below
     for row in rows:
         if row["day"] in ("2023-01-02", "2023-02-08"):  # day 1 (train period) and day 38 (test period)
@@ -117,12 +117,46 @@ def test_time_and_group_a_customer_spanning_the_cut_moves_to_the_later_split(tmp
     summary: dict = {}
     splits = load(tmp_path, rows, summary, time_column="day", group_column="customer")
     span = {name for name, split in splits.items() if "SPAN" in split["customer"]}
-    assert span == {"test"} and splits["test"]["customer"].count("SPAN") == 2
-    groups = values(splits, "customer")
-    assert not groups["train"] & (groups["validation"] | groups["test"])
+    assert span == {"test"} and splits["test"]["customer"].count("SPAN") == 1  # its train-period row is dropped
     assert summary["kind"] == "time+group"
-    assert summary["groups"]["moved_to_later_split"] == 1 and summary["groups"]["rows_moved"] == 1
-    assert summary["periods"]["test"]["min"] == "2023-01-02"  # the moved row brings its early date along
+    assert summary["groups"]["spanning_groups"] == 1 and summary["groups"]["rows_dropped"] == 1
+    assert summary["periods"]["test"]["min"] > summary["periods"]["validation"]["max"] > \
+        summary["periods"]["train"]["max"]
+    assert sum(summary["rows"].values()) == 39
+
+
+def crafted_customers(seed: int, customers: int = 120) -> list[dict]:
+    """Customers with 1 to 8 loans each spread over two years (many span every cut), labels a third default."""
+    rng = random.Random(seed)
+    rows = []
+    for c in range(customers):
+        first = rng.randrange(0, 450)
+        for j in range(rng.choice([1, 1, 2, 3, 5, 8])):
+            i = len(rows)
+            rows.append({"text": f"loan {chr(97 + i // 676 % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i % 26)} "
+                                 f"for {'abcdefgh'[j]}", "outcome": "default" if rng.random() < 0.33 else "repaid",
+                         "day": (START + timedelta(days=first + rng.randrange(0, 280))).isoformat(),
+                         "customer": f"C{c:03d}"})
+    rng.shuffle(rows)
+    return rows
+
+
+@pytest.mark.parametrize(("seed", "fractions"), [(0, (0.1, 0.1)), (1, (0.2, 0.1)), (2, (0.15, 0.25)),
+                                                 (3, (0.1, 0.3)), (4, (0.3, 0.1))])
+def test_time_and_group_splits_stay_out_of_time_in_every_configuration(tmp_path, seed, fractions):
+    rows = crafted_customers(seed)
+    summary: dict = {}
+    splits = load(tmp_path, rows, summary, time_column="day", group_column="customer",
+                  validation_fraction=fractions[0], test_fraction=fractions[1], dedup="warn")
+    days = {name: [str(d)[:10] for d in split["day"]] for name, split in splits.items()}
+    assert max(days["train"]) < min(days["validation"]) and max(days["validation"]) < min(days["test"])
+    groups = values(splits, "customer")
+    assert not groups["train"] & groups["validation"] and not groups["train"] & groups["test"]
+    assert not groups["validation"] & groups["test"]
+    kept = sum(len(s) for s in splits.values())
+    assert summary["groups"]["rows_dropped"] == len(rows) - kept > 0
+    for name, fraction in zip(("validation", "test"), fractions, strict=True):
+        assert len(splits[name]) / kept == pytest.approx(fraction, abs=0.03)
 
 
 def test_normalisation_masks_digits_and_folds_case_and_space():

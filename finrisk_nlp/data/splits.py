@@ -11,8 +11,11 @@ Used by :func:`finrisk_nlp.data.tables.load_splits`, i.e. by every recipe and ``
 - **group** (``data.group_column``): every row of a customer/account lands in one split, stratified by label
   where the groups allow it (scikit-learn's ``StratifiedGroupKFold``, else ``GroupShuffleSplit``). The
   fractions are then met to within one group and one fold (``1 / round(1 / fraction)``).
-- **time+group**: time decides; a group whose rows span a cut goes entirely to the later split, so no group
-  is seen in training and again in a later period.
+- **time+group**: time decides, and every evaluation split stays strictly later than train (validation later
+  than train, test later than validation). A group (customer/account) whose rows span a cut belongs to the
+  latest split it reaches; its rows dated in an earlier split are dropped, never moved (moving them would put
+  early dates into a later split). The cuts are refitted so that the kept rows stay near the asked fractions;
+  the dropped rows are counted in the split summary (``groups.rows_dropped``), the report and the model card.
 
 :func:`summarise_splits` describes the result (kind, periods, groups, duplicates) for ``metrics.json``.
 """
@@ -124,16 +127,15 @@ def _snap_back(sorted_keys: list[Any], cut: int) -> int:
     return cut
 
 
-def assign_by_time(keys: list[Any], validation_fraction: float, test_fraction: float, column: str) -> np.ndarray:
-    """Split index per row (0 train, 1 validation, 2 test): the latest fractions of time go to validation/test.
-
-    Raises:
-        DataError: if the column has too few distinct times to give every split its own period.
-    """
-    n = len(keys)
+def _sorted_keys(keys: list[Any]) -> tuple[np.ndarray, list[Any]]:
     order = np.argsort(np.asarray(keys, dtype=object), kind="stable")
-    sorted_keys = [keys[i] for i in order]
-    n_test, n_val = math.ceil(n * test_fraction), math.ceil(n * validation_fraction)
+    return order, [keys[i] for i in order]
+
+
+def _assign_counts(order: np.ndarray, sorted_keys: list[Any], n_val: int, n_test: int, column: str) -> np.ndarray:
+    """Split index per row with about ``n_test`` latest rows in test and ``n_val`` before them in validation;
+    cuts fall between distinct times only."""
+    n = len(sorted_keys)
     cut_test = _snap_back(sorted_keys, n - n_test)
     cut_val = _snap_back(sorted_keys, min(n - n_test - n_val, cut_test))
     if not 0 < cut_val < cut_test < n:
@@ -146,6 +148,77 @@ def assign_by_time(keys: list[Any], validation_fraction: float, test_fraction: f
     assignment = np.empty(n, dtype=int)
     assignment[order[:cut_val]], assignment[order[cut_val:cut_test]], assignment[order[cut_test:]] = 0, 1, 2
     return assignment
+
+
+def assign_by_time(keys: list[Any], validation_fraction: float, test_fraction: float, column: str) -> np.ndarray:
+    """Split index per row (0 train, 1 validation, 2 test): the latest fractions of time go to validation/test.
+
+    Raises:
+        DataError: if the column has too few distinct times to give every split its own period.
+    """
+    n = len(keys)
+    order, sorted_keys = _sorted_keys(keys)
+    return _assign_counts(order, sorted_keys, math.ceil(n * validation_fraction), math.ceil(n * test_fraction),
+                          column)
+
+
+DROPPED = -1
+SPANNING_RULE = ("a group whose rows span a time cut belongs to the latest split it reaches; its rows dated in "
+                 "earlier splits are dropped")
+
+
+def drop_early_rows_of_spanning_groups(assignment: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Keep each group in the latest split it reaches and mark its rows in earlier splits :data:`DROPPED`.
+
+    Returns:
+        The assignment, the number of groups that spanned a cut and the number of rows dropped.
+    """
+    latest: dict[Any, int] = {}
+    for group, split in zip(groups.tolist(), assignment.tolist(), strict=True):
+        latest[group] = max(latest.get(group, 0), split)
+    belongs = np.asarray([latest[g] for g in groups.tolist()], dtype=int)
+    early = assignment < belongs
+    out = np.where(early, DROPPED, assignment)
+    return out, len(set(groups[early].tolist())), int(early.sum())
+
+
+def assign_by_time_and_group(keys: list[Any], groups: np.ndarray, validation_fraction: float,
+                             test_fraction: float, column: str, rounds: int = 12) -> tuple[np.ndarray, int, int]:
+    """Out-of-time split without a group in two splits (:data:`SPANNING_RULE`), the cuts refitted until the
+    kept validation and test rows are near their fractions of all kept rows.
+
+    Returns:
+        The split index per row (:data:`DROPPED` for dropped rows), groups that spanned a cut, rows dropped.
+
+    Raises:
+        DataError: if the column has too few distinct times to give every split its own period.
+    """
+    n = len(keys)
+    order, sorted_keys = _sorted_keys(keys)
+    ask = (math.ceil(n * validation_fraction), math.ceil(n * test_fraction))
+    best: tuple[float, np.ndarray, int, int] | None = None
+    tried = set()
+    for _ in range(rounds):
+        tried.add(ask)
+        try:
+            assignment = _assign_counts(order, sorted_keys, *ask, column)
+        except DataError:
+            if best is None:
+                raise
+            break
+        assignment, spanning, dropped = drop_early_rows_of_spanning_groups(assignment, groups)
+        kept = n - dropped
+        want = (validation_fraction * kept, test_fraction * kept)
+        got = (int((assignment == 1).sum()), int((assignment == 2).sum()))
+        miss = abs(got[0] - want[0]) + abs(got[1] - want[1])
+        if best is None or miss < best[0]:
+            best = (miss, assignment, spanning, dropped)
+        # ask for as many more rows as are missing; validation rows of groups that reach test are lost, so ask more
+        ask = (max(1, ask[0] + round(want[0] - got[0])), max(1, ask[1] + round(want[1] - got[1])))
+        if miss < 2 or ask in tried or sum(ask) >= n:
+            break
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def _hold_out_groups(indices: np.ndarray, strata: np.ndarray, groups: np.ndarray, fraction: float,
@@ -187,16 +260,6 @@ def assign_by_group(groups: np.ndarray, strata: np.ndarray, validation_fraction:
     return assignment, stratified_test and stratified_val
 
 
-def move_spanning_groups(assignment: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Give every row of a group the group's latest split; returns the assignment, groups moved, rows moved."""
-    latest: dict[Any, int] = {}
-    for group, split in zip(groups.tolist(), assignment.tolist(), strict=True):
-        latest[group] = max(latest.get(group, 0), split)
-    moved = np.asarray([latest[g] for g in groups.tolist()], dtype=int)
-    changed = moved != assignment
-    return moved, len(set(groups[changed].tolist())), int(changed.sum())
-
-
 def _group_values(table: datasets.Dataset, column: str, source: str) -> np.ndarray:
     values = _require_column(table, column, "group_column", source)
     missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]
@@ -232,8 +295,8 @@ def split_table(
         time_column: split chronologically by this column (latest rows are test).
         group_column: keep every value of this column in one split.
         source: the file named in error messages.
-        summary: when given, receives ``kind`` and ``groups``: for time+group splits the groups and rows
-            moved to a later split, for group splits whether stratification was possible.
+        summary: when given, receives ``kind`` and ``groups``: for time+group splits the groups that spanned a
+            cut, the rows dropped and the rule, for group splits whether stratification was possible.
 
     Raises:
         DataError: for unparsable times, empty group ids, or data too small to split.
@@ -243,14 +306,17 @@ def split_table(
     groups_info: dict[str, Any] = {}
     if time_column:
         keys = time_keys(_require_column(table, time_column, "time_column", source), time_column, source)
-        assignment = assign_by_time(keys, validation_fraction, test_fraction, time_column)
         if group_column:
             groups = _group_values(table, group_column, source)
-            assignment, moved_groups, moved_rows = move_spanning_groups(assignment, groups)
-            groups_info = {"moved_to_later_split": moved_groups, "rows_moved": moved_rows}
-            if moved_rows:
-                logger.info(f"time+group split: {moved_groups} group(s) spanning a time cut moved whole to the "
-                            f"later split ({moved_rows} rows)")
+            assignment, spanning, dropped = assign_by_time_and_group(keys, groups, validation_fraction,
+                                                                     test_fraction, time_column)
+            groups_info = {"spanning_groups": spanning, "rows_dropped": dropped, "rule": SPANNING_RULE}
+            if dropped:
+                logger.warning(f"time+group split: {spanning} group(s) span a time cut; {dropped} of their rows, "
+                               "dated before the split the group belongs to, are dropped so that validation and "
+                               "test stay strictly later than train and no group is in two splits")
+        else:
+            assignment = assign_by_time(keys, validation_fraction, test_fraction, time_column)
     elif group_column:
         groups = _group_values(table, group_column, source)
         assignment, stratified = assign_by_group(groups, _strata(table, task), validation_fraction, test_fraction,
@@ -344,8 +410,9 @@ def summarise_splits(
     Returns:
         ``{"kind": "random"|"time"|"group"|"time+group"|"files", "rows": {split: n}, "periods": {split:
         {"min", "max"}}, "groups": {split: n, "shared_with_train": n, ...}, "dedup": {...}}``, plus
-        ``time_column``/``group_column`` when set and ``files`` (the splits read from their own files).
-        Validation/test files that start before train ends, or share groups with it, are logged as warnings.
+        ``time_column``/``group_column`` when set, ``out_of_time`` (with a time column: whether every
+        evaluation split starts after train ends) and ``files`` (the splits read from their own files).
+        Validation/test splits that start before train ends, or share groups with it, are logged as warnings.
     """
     summary: dict[str, Any] = {"kind": kind, "rows": {name: len(split) for name, split in splits.items()},
                                "periods": {}, "groups": {}, "dedup": dict(dedup or {})}
@@ -355,8 +422,9 @@ def summarise_splits(
     if time_column:
         summary["time_column"] = time_column
         summary["periods"] = describe_periods(splits, time_column)
-        early = [name for name in files if name in summary["periods"] and "train" in summary["periods"]
-                 and _starts_before_train_ends(splits, name, time_column)]
+        early = [name for name in splits if name != "train" and name in summary["periods"]
+                 and "train" in summary["periods"] and _starts_before_train_ends(splits, name, time_column)]
+        summary["out_of_time"] = not early
         if early:
             logger.warning(f"{early} file(s) start before train ends ({time_column!r}: {summary['periods']}): "
                            "this is not an out-of-time validation")

@@ -207,14 +207,33 @@ def _folds(labels: np.ndarray, task: Task, k: int, seed: int) -> list[tuple[np.n
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 
+def held_out_probs(
+    method: str, logits: np.ndarray, labels: np.ndarray, task: Task, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Probabilities of each document from ``method`` fitted on the other folds (out of fold)."""
+    probs = np.empty((len(logits), len(task.labels)))
+    for fit_idx, held_idx in folds:
+        probs[held_idx] = _fit_method(method, logits[fit_idx], labels[fit_idx], task).apply(logits[held_idx])
+    return probs
+
+
 def cross_validated_nll(
     method: str, logits: np.ndarray, labels: np.ndarray, task: Task, folds: list[tuple[np.ndarray, np.ndarray]]
 ) -> float:
     """NLL of ``method`` on each held-out fold after fitting on the others, pooled over all documents."""
-    probs = np.empty((len(logits), len(task.labels)))
-    for fit_idx, held_idx in folds:
-        probs[held_idx] = _fit_method(method, logits[fit_idx], labels[fit_idx], task).apply(logits[held_idx])
-    return negative_log_likelihood(probs, labels, task.multi_label)
+    return negative_log_likelihood(held_out_probs(method, logits, labels, task, folds), labels, task.multi_label)
+
+
+def cross_validated_probs(method: str, logits: np.ndarray, labels: np.ndarray, task: Task, seed: int = 0,
+                          folds: int = 5) -> np.ndarray | None:
+    """Calibrated validation probabilities that no document helped to fit (``method`` fitted on the other
+    folds of :func:`fit_calibration`'s cross-validation), so that "after calibration" on validation is not
+    in-sample; None when validation is too small for cross-validation."""
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    if method == "none":
+        return logits_to_probs(logits, task.multi_label)
+    splits = _folds(labels, task, folds, seed) if len(logits) else []
+    return held_out_probs(method, logits, labels, task, splits) if splits else None
 
 
 def _summary(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[str, float]:
@@ -242,7 +261,9 @@ def fit_calibration(
     Returns:
         The fitted :class:`Calibration` and a report: ``requested``, ``method`` (chosen), ``folds``, ``cv_nll``
         (held-out NLL of each candidate and of ``none``), ``before`` and ``after`` (``nll``, top-label ``ece``,
-        ``risk_ece`` of the risk columns, ``brier``, ``mean_risk_probability``) on the whole validation set.
+        ``risk_ece`` of the risk columns, ``brier``, ``mean_risk_probability``) on the whole validation set;
+        ``after`` is in-sample (the map was fitted on these documents), ``after_cross_validated`` the same
+        numbers out of fold (:func:`cross_validated_probs`), which is what a validator should compare.
 
     Raises:
         ConfigError: ``method`` is unknown or does not apply to this kind of task.
@@ -275,4 +296,7 @@ def fit_calibration(
     if len(logits):
         report["before"] = _summary(none.apply(logits), labels, task)
         report["after"] = _summary(calibration.apply(logits), labels, task)
+        held_out = cross_validated_probs(calibration.method, logits, labels, task, seed, folds)
+        if held_out is not None:
+            report["after_cross_validated"] = _summary(held_out, labels, task)
     return calibration, report

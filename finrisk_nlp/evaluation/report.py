@@ -153,17 +153,73 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _change(row: dict[str, Any] | None) -> str:
+    if not row:
+        return ""
+    return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']}"
+
+
 def _calibration_lines(cal: dict[str, Any]) -> list[str]:
-    """The calibration section from a :func:`~.calibration.fit_calibration` report."""
+    """The calibration section from a :func:`~.calibration.fit_calibration` report: raw and calibrated side by
+    side on validation (calibrated out of fold) and on test, with paired intervals of each change."""
     chosen = f"`{cal['method']}`" + (" (chosen by `auto`)" if cal.get("requested") == "auto" else "")
-    lines = ["", "## Calibration", "", f"Method {chosen}, fitted on validation; probabilities returned by the model "
+    fitted = cal.get("fitted_on", "validation")
+    lines = ["", "## Calibration", "", f"Method {chosen}, fitted on {fitted}; probabilities returned by the model "
              "are calibrated."]
     if cal.get("cv_nll"):
-        lines += ["", f"Held-out NLL in {cal['folds']}-fold cross-validation inside validation:", "",
+        lines += ["", f"Held-out NLL in {cal['folds']}-fold cross-validation inside {fitted}:", "",
                   "| method | NLL |", "|---|---|"] + [f"| {m} | {v:.4f} |" for m, v in cal["cv_nll"].items()]
-    lines += ["", "| validation | before | after |", "|---|---|---|"]
+    comparison = cal.get("comparison") or {}
+    if comparison:
+        val, test = comparison.get("validation") or {}, comparison.get("test") or {}
+        lines += ["", f"Raw and calibrated probabilities of the same documents. On {fitted} the calibrated column is "
+                  "cross-validated (each document calibrated by a map fitted without it), never in-sample. Change = "
+                  "calibrated minus raw with a paired bootstrap 95% interval; lower is better for ECE, Brier and "
+                  "NLL, and an interval that holds 0 is no measurable change. Accuracy and macro-F1 are of the "
+                  "most probable label (argmax), not of the operating threshold.", "",
+                  f"| metric | {fitted} raw | {fitted} calibrated (cross-validated) | change | test raw | "
+                  "test calibrated | change |", "|---|---|---|---|---|---|---|"]
+        for key in ("ece", "brier", "nll", "accuracy_at_argmax", "macro_f1_at_argmax"):
+            lines.append(f"| {key} | {_fmt((val.get('raw') or {}).get(key))} | "
+                         f"{_fmt((val.get('calibrated') or {}).get(key))} | "
+                         f"{_change((val.get('change') or {}).get(key))} | {_fmt((test.get('raw') or {}).get(key))} | "
+                         f"{_fmt((test.get('calibrated') or {}).get(key))} | "
+                         f"{_change((test.get('change') or {}).get(key))} |")
+        if not val:
+            lines += ["", f"{fitted.capitalize()} was too small to cross-validate the calibration: no honest "
+                      f"{fitted} comparison is shown."]
+        return lines
+    # reports written before the side-by-side comparison: the in-sample numbers, labelled as such
+    lines += ["", "| validation (in-sample) | before | after |", "|---|---|---|"]
     for key in ("nll", "ece", "risk_ece", "brier", "mean_risk_probability"):
         lines.append(f"| {key} | {_fmt(cal['before'].get(key))} | {_fmt(cal['after'].get(key))} |")
+    return lines
+
+
+def _split_lines(splits: dict[str, Any]) -> list[str]:
+    """The data-splits section: kind, rows and periods per split, and every row left out and why."""
+    if not splits:
+        return []
+    rows, periods = splits.get("rows") or {}, splits.get("periods") or {}
+    lines = ["", "## Data splits", "", f"Split kind `{splits.get('kind')}`"
+             + (f", time column `{splits['time_column']}`" if splits.get("time_column") else "")
+             + (f", group column `{splits['group_column']}`" if splits.get("group_column") else "") + ".", "",
+             "| split | rows | first | last |", "|---|---|---|---|"]
+    for name, count in rows.items():
+        period = periods.get(name) or {}
+        lines.append(f"| {name} | {count} | {period.get('min', '')} | {period.get('max', '')} |")
+    if "out_of_time" in splits:
+        lines += ["", "Every evaluation split starts after train ends (out of time)." if splits["out_of_time"] else
+                  "**Not out of time**: validation or test starts before train ends."]
+    groups = splits.get("groups") or {}
+    if groups.get("rows_dropped"):
+        lines += ["", f"Rows dropped: {groups['rows_dropped']} rows of {groups['spanning_groups']} group(s) that "
+                      f"span a time cut ({groups.get('rule', 'dated before the split their group belongs to')})."]
+    dedup = splits.get("dedup") or {}
+    dropped = {name: c.get("dropped", 0) for name, c in dedup.items() if isinstance(c, dict) and c.get("dropped")}
+    if dropped:
+        lines += ["", "Repeated texts dropped (`data.dedup=drop`): "
+                      + ", ".join(f"{name} {n}" for name, n in dropped.items()) + "."]
     return lines
 
 
@@ -174,15 +230,20 @@ def _markdown(
     lines = [f"# Evaluation report: {task.name}", "",
              f"Labels: {', '.join(f'`{name}`' for name in task.labels)}"
              + (f" (risk class: `{task.labels[task.positive_index]}`)" if task.is_binary else "")
-             + (" (multi-label)" if task.multi_label else ""), "",
-             "## Test metrics", "", "| metric | test | best validation |", "|---|---|---|"]
-    validation = results.get("validation") or {}
+             + (" (multi-label)" if task.multi_label else ""), *_split_lines(results.get("splits") or {}), "",
+             "## Test metrics", "",
+             "Like is compared with like: validation at the best epoch is uncalibrated, so test is shown both raw "
+             "and calibrated. Accuracy and macro-F1 here are of the most probable label (argmax); the decisions "
+             "at the operating threshold are under Operating point.", "",
+             "| metric | validation (raw, best epoch) | test (raw) | test (calibrated) |", "|---|---|---|---|"]
+    validation, test_raw = results.get("validation") or {}, results.get("test_raw") or {}
     for key in ("num_examples", "accuracy", "macro_f1", "roc_auc", "pr_auc", "ece", "ece_positive", "brier"):
-        lines.append(f"| {key} | {_fmt(test.get(key))} | {_fmt(validation.get(key))} |")
+        shown = f"{key} (argmax)" if key in ("accuracy", "macro_f1") else key
+        lines.append(f"| {shown} | {_fmt(validation.get(key))} | {_fmt(test_raw.get(key))} | {_fmt(test.get(key))} |")
     baseline = results.get("majority_baseline") or {}
     lines += ["", f"Majority-class baseline: accuracy {_fmt(baseline.get('accuracy'))}, "
                   f"macro_f1 {_fmt(baseline.get('macro_f1'))}.", "",
-              "## Per class (test, most probable label)", "",
+              "## Per class (test, calibrated, most probable label: argmax)", "",
               "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for name, row in test["per_class"].items():
         lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
@@ -199,6 +260,13 @@ def _markdown(
             lines.append(f"| {name} | {row['value']:.4f} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
                          f"{'yes' if row['target_met'] else 'no'} | {_fmt(test_row.get('precision'))} | "
                          f"{_fmt(test_row.get('recall'))} |")
+        cost = threshold.get("cost", next((r["cost"] for r in threshold["by_label"].values() if "cost" in r), None))
+        if cost is not None:
+            lines += ["", f"Mean cost per document of the decisions made (misses and false alerts at the stated "
+                          f"costs): validation {_fmt(cost)}, test {_fmt(op.get('expected_cost'))}."]
+        if threshold.get("search"):
+            lines += ["", f"Risk-class thresholds tuned jointly on the decisions themselves "
+                          f"({threshold['search']['method']}, {threshold['search']['evaluated']} candidate sets)."]
     else:
         lines.append(f"Decision: the most probable label. Test macro precision {_fmt(op.get('precision'))}, "
                      f"macro recall {_fmt(op.get('recall'))}.")

@@ -58,8 +58,9 @@ SPLIT_KINDS = {
               "population as training, so these metrics say nothing about later periods",
     "time": "out of time: trained on the earliest rows by `{time}`, validated and tested on later periods",
     "group": "grouped by `{group}`: no customer/account appears in more than one split",
-    "time+group": "out of time by `{time}` and grouped by `{group}`: a group whose rows span a cut was moved "
-                  "whole to the later split, so no group is trained on and tested again later",
+    "time+group": "out of time by `{time}` and grouped by `{group}`: validation and test are strictly later "
+                  "than train and no group is in two splits (a group whose rows span a cut belongs to the latest "
+                  "split it reaches; its rows dated in earlier splits were dropped)",
     "files": "validation and test came from their own files",
 }
 
@@ -191,9 +192,11 @@ def _validation_design(splits: dict[str, Any]) -> str:
         period = periods.get(split) or {}
         lines.append(f"| {split} | {rows.get(split, 'n/a')} | {period.get('min', '')} | {period.get('max', '')} | "
                      f"{groups.get(split, '')} |")
-    if groups.get("moved_to_later_split"):
-        lines.append(f"\n{groups['moved_to_later_split']} group(s) ({groups.get('rows_moved')} rows) spanned a "
-                     "time cut and were moved to the later split.")
+    if groups.get("rows_dropped"):
+        lines.append(f"\n{groups['spanning_groups']} group(s) spanned a time cut: {groups['rows_dropped']} of their "
+                     "rows, dated before the split the group belongs to, were dropped from the data.")
+    if splits.get("out_of_time") is False:
+        lines.append("\nValidation or test starts before training ends: this is not an out-of-time evaluation.")
     if groups.get("shared_with_train"):
         lines.append(f"\n{groups['shared_with_train']} validation/test group(s) also occur in training: their "
                      "metrics are optimistic for new customers.")

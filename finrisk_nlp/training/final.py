@@ -20,7 +20,13 @@ from accelerate.logging import get_logger
 
 from finrisk_nlp.config import RecipeConfig
 from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals
-from finrisk_nlp.evaluation.calibration import Calibration, fit_calibration, logits_to_probs
+from finrisk_nlp.evaluation.calibration import (
+    Calibration,
+    cross_validated_probs,
+    fit_calibration,
+    logits_to_probs,
+)
+from finrisk_nlp.evaluation.calibration_check import compare_calibration
 from finrisk_nlp.evaluation.fairness import render_fairness_markdown, slice_metrics
 from finrisk_nlp.evaluation.metrics import (
     compute_metrics,
@@ -64,7 +70,13 @@ def calibrate_task(val: DocumentScores, test: DocumentScores, task: Task, cfg: R
         calibration.apply(val.logits), val.labels, task, parse_target(cfg.threshold.target, cfg.threshold.costs),
         risk_classes=cfg.threshold.risk_classes or None, review_band=cfg.threshold.review_band,
         conformal_alpha=cfg.threshold.conformal_alpha)
-    return calibration, report, threshold, document_probs(test, task), calibration.apply(test.logits)
+    test_raw, test_cal = document_probs(test, task), calibration.apply(test.logits)
+    report["comparison"] = {"test": compare_calibration(test_raw, test_cal, test.labels, task, seed=cfg.seed)}
+    held_out = cross_validated_probs(calibration.method, val.logits, val.labels, task, cfg.seed)
+    if held_out is not None:
+        report["comparison"]["validation"] = compare_calibration(document_probs(val, task), held_out, val.labels,
+                                                                 task, seed=cfg.seed)
+    return calibration, report, threshold, test_raw, test_cal
 
 
 def evaluate_best(
@@ -99,7 +111,9 @@ def evaluate_best(
         accelerator.print((f"{name} " if len(data) > 1 else "") + format_summary(metrics, "test"))
         chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride, "pooling": cfg.model.pooling,
                     "validation": val.chunking_summary(), "test": test.chunking_summary()}
-        results[name] = {"test": metrics, "test_intervals": metrics["intervals"],
+        raw = compute_metrics(test_raw, test.labels, task)
+        results[name] = {"test": metrics, "test_raw": {k: v for k, v in raw.items() if not isinstance(v, dict | list)},
+                         "test_intervals": metrics["intervals"],
                          "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
                          "calibration": report, "chunking": chunking, "splits": item.split_summary,
                          "primary_metric": task.primary_metric}
