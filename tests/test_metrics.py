@@ -61,7 +61,8 @@ def test_summary_line_reports_recall_and_precision_at_the_stored_threshold():
     metrics = compute_metrics(probs, labels, task)
     metrics["operating_point"] = operating_point_metrics(probs, labels, task, threshold)
     first, second = format_summary(metrics, "test").splitlines()
-    assert first.startswith("test (4 examples): accuracy") and "pr_auc" in first
+    assert first.startswith("test (4 examples): accuracy (argmax)") and "macro_f1 (argmax)" in first
+    assert "pr_auc" in first
     # 0.4 and 0.8 are flagged (both defaults), 0.3 is not: recall 1, precision 1.
     assert second == "test at threshold 0.350 for default (f1): recall 1.000 | precision 1.000 | f1 1.000 | flagged 2"
     metrics["operating_point"] = operating_point_metrics(probs, labels, task, {"target": "f1",

@@ -109,8 +109,11 @@ SPLITS = {"kind": "time+group", "time_column": "opened", "group_column": "custom
                       "test": {"min": "2022-12-01", "max": "2022-12-31"}},
           "groups": {"train": 30, "validation": 5, "test": 6, "shared_with_train": 0, "spanning_groups": 2,
                      "rows_dropped": 3},
-          "dedup": {"mode": "drop", "validation": {"rows": 13, "exact": 1, "normalised": 1, "dropped": 1},
-                    "test": {"rows": 16, "exact": 0, "normalised": 2, "dropped": 2}}}
+          "dedup": {"mode": "drop", "train_within": 3,
+                    "validation": {"rows": 13, "exact": 1, "normalised": 1, "dropped": 1, "within": 0,
+                                   "near_duplicates": 2},
+                    "test": {"rows": 16, "exact": 0, "normalised": 2, "dropped": 2, "of_validation": 1, "within": 1,
+                             "near_duplicates": 4}}}
 
 
 def _full_run() -> tuple[dict, dict]:
@@ -156,6 +159,9 @@ def test_card_answers_a_model_validator():
         "dropped from the data." in design
     assert "`data.dedup=drop`): validation: 1 exact, 1 after normalising, 1 dropped; test: 0 exact, 2 after " \
            "normalising, 2 dropped." in design
+    assert "Of the test repeats, 1 repeat a validation text" in design
+    assert "train repeats 3 of its own texts): validation: 2 near-duplicate(s), 0 repeated within the split; test: 4 " \
+        "near-duplicate(s), 1 repeated within the split." in design
 
     intervals = sections["Confidence intervals"]
     assert "| pr_auc | 0.8123 | [0.7000, 0.9000] |" in intervals

@@ -184,9 +184,11 @@ def test_repeats_of_train_texts_are_dropped_or_reported(tmp_path, mode, caplog):
     kept = ["salary from employer"] if mode == "drop" else ["payment 3 to shop x", "Payment  7 to SHOP y",
                                                            "salary from employer"]
     assert splits["validation"]["text"] == kept and len(splits["test"]) == 2 and len(splits["train"]) == 10
-    assert summary["dedup"] == {"mode": mode, "test": {"rows": 2, "exact": 0, "normalised": 0, "dropped": 0},
-                                "validation": {"rows": 3, "exact": 1, "normalised": 2,
-                                               "dropped": 2 if mode == "drop" else 0}}
+    assert summary["dedup"] == {"mode": mode, "train_within": 7,
+                                "test": {"rows": 2, "exact": 0, "normalised": 0, "dropped": 0, "of_validation": 0,
+                                         "within": 0, "near_duplicates": 0},
+                                "validation": {"rows": 3, "exact": 1, "normalised": 2, "within": 0,
+                                               "near_duplicates": 0, "dropped": 2 if mode == "drop" else 0}}
     assert summary["kind"] == "files" and summary["files"] == ["validation", "test"]
     assert "validation 1 exact / 2 after normalising of 3" in caplog.text
 
@@ -210,14 +212,53 @@ def test_memo_demo_test_split_repeats_train_texts(tmp_path):
     assert summary["kind"] == "random" and summary["periods"] == {}
     # 14 once identifiers are redacted (two memos differed only in a phone number that is now a [PHONE] placeholder
     # in both... or in neither); the count is of what the model reads.
-    assert summary["dedup"]["test"] == {"rows": 400, "exact": 5, "normalised": 14, "dropped": 0}
+    # 16 = 14 repeats of train + 2 of validation; 39 more differ from an earlier text by about a word
+    assert summary["dedup"]["test"] == {"rows": 400, "exact": 5, "normalised": 16, "dropped": 0, "of_validation": 2,
+                                        "within": 4, "near_duplicates": 39}
     train = set(kept["train"]["text"])
     assert sum(t in train for t in kept["test"]["text"]) == 5
     summary = {}
     _, dropped = load_splits(DataConfig(), memo, 42, summary=summary)
-    assert len(dropped["test"]) == 386 and summary["dedup"]["test"]["dropped"] == 14
+    assert len(dropped["test"]) == 384 and summary["dedup"]["test"]["dropped"] == 16
     normalised_train = {normalise_text(t) for t in dropped["train"]["text"]}
     assert not [t for t in dropped["test"]["text"] if normalise_text(t) in normalised_train]
+
+
+def test_test_is_checked_against_validation_within_itself_and_for_near_duplicates(tmp_path, caplog):
+    train = [{"text": f"card payment at {w} grocery store downtown near the station", "outcome": o}
+             for w, o in (("alpha", "repaid"), ("bravo", "default"), ("charlie", "repaid"), ("delta", "default"))]
+    val = [{"text": "salary from employer", "outcome": "repaid"}, {"text": "wire to family abroad", "outcome":
+                                                                    "default"}]
+    test = [{"text": "SALARY from employer", "outcome": "repaid"},  # repeats validation once case is folded
+            {"text": "card payment at alpha grocery store downtown near the bridge", "outcome": "repaid"},  # 1 word
+            {"text": "rent to landlord", "outcome": "repaid"}, {"text": "rent to landlord", "outcome": "default"},
+            {"text": "lottery ticket purchase", "outcome": "default"}]
+    paths = {n: str(write_jsonl(tmp_path / f"{n}.jsonl", r)) for n, r in (("train", train), ("val", val),
+                                                                         ("test", test))}
+    files = {"train_file": paths["train"], "validation_file": paths["val"], "test_file": paths["test"]}
+    summary: dict = {}
+    with caplog.at_level(logging.WARNING):
+        _, splits = load_splits(DataConfig(min_examples_per_class=1, **files), CREDIT, 0, summary=summary)
+    got = summary["dedup"]["test"]
+    assert (got["normalised"], got["of_validation"], got["dropped"]) == (1, 1, 1)
+    assert got["near_duplicates"] == 1 and got["within"] == 1
+    assert "SALARY from employer" not in splits["test"]["text"] and len(splits["test"]) == 4
+    assert "near-duplicates of an earlier split's text (word Jaccard >= 0.8): {'test': 1}" in caplog.text
+    assert "texts repeated within a split" in caplog.text and "'test': 1" in caplog.text
+
+
+def test_near_duplicate_similarity_is_the_exact_word_jaccard():
+    from finrisk_nlp.data.near_duplicates import best_jaccard
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(30)]
+    refs = [" ".join(rng.sample(words, rng.randint(1, 8))) for _ in range(40)]
+    queries = [" ".join(rng.sample(words, rng.randint(1, 8))) for _ in range(25)] + ["unseen words only"]
+    best, where, sampled = best_jaccard(queries, refs)
+    for q, b, w in zip(queries, best, where, strict=True):
+        exact = [len(set(q.split()) & set(r.split())) / len(set(q.split()) | set(r.split())) for r in refs]
+        assert b == pytest.approx(max(exact)) and (w == -1 or exact[w] == pytest.approx(max(exact)))
+    assert best[-1] == 0 and where[-1] == -1 and sampled is False
 
 
 def test_explicit_files_that_overlap_train_in_time_are_reported(tmp_path, caplog):

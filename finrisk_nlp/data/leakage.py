@@ -1,4 +1,5 @@
-"""Leakage check between splits: validation/test texts that repeat a train text.
+"""Leakage check between splits: validation/test texts that repeat a train text, test texts that repeat a
+validation text, repeats within a split and near-duplicates.
 
 Run by :func:`finrisk_nlp.data.tables.load_splits` after PII redaction, on what the model will read::
 
@@ -7,7 +8,9 @@ Run by :func:`finrisk_nlp.data.tables.load_splits` after PII redaction, on what 
 A repeat is *exact* (the same string) or *normalised* (the same once digits are masked and case and
 whitespace folded, :func:`normalise_text`). Metrics on such rows reward memorising the training set, so by
 default (``data.dedup=drop``) they leave validation and test; ``warn`` keeps them and logs the counts,
-``error`` refuses the data. Train itself is never changed.
+``error`` refuses the data. Test is also checked against validation (thresholds and calibration are fitted
+there). Repeats within a split and near-duplicates (word-shingle Jaccard >= 0.8,
+:mod:`finrisk_nlp.data.near_duplicates`) are counted and logged under every mode. Train itself is never changed.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any
 
 import datasets
 
+from finrisk_nlp.data.near_duplicates import NEAR_JACCARD, near_duplicate_rows
 from finrisk_nlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 DEDUP_MODES = ("drop", "warn", "error")
+SPLIT_ORDER = ("train", "validation", "test")
 DIGITS = re.compile(r"\d")
 
 
@@ -35,20 +40,31 @@ def normalise_text(text: str) -> str:
     return " ".join(DIGITS.sub("0", text).casefold().split())
 
 
+def _within(texts: list[str]) -> int:
+    """Rows that repeat an earlier row of the same split once normalised."""
+    return len(texts) - len({normalise_text(t) for t in texts})
+
+
 def deduplicate_splits(
     splits: datasets.DatasetDict, text_column: str, mode: str = "drop"
 ) -> tuple[datasets.DatasetDict, dict[str, Any]]:
-    """Find validation/test texts that repeat a train text, exactly or after :func:`normalise_text`.
+    """Find validation/test texts that repeat a train text (or, for test, a validation text), exactly or after
+    :func:`normalise_text`; count repeats within each split and near-duplicates (word-shingle Jaccard >= 0.8,
+    :mod:`finrisk_nlp.data.near_duplicates`).
 
     Args:
         splits: train plus validation and/or test.
         text_column: the column compared (after PII redaction, i.e. what the model reads).
         mode: ``drop`` removes the repeats from validation/test (train is never changed), ``warn`` logs the
-            counts and keeps them, ``error`` refuses the data.
+            counts and keeps them, ``error`` refuses the data. Near-duplicates and repeats within a split are
+            reported (logged and counted) under every mode, never dropped.
 
     Returns:
-        The splits (without the repeats under ``drop``) and the counts: ``{"mode": ..., split: {"rows",
-        "exact", "normalised", "dropped"}}``; ``normalised`` counts every repeat, exact ones included.
+        The splits (without the repeats under ``drop``) and the counts: ``{"mode": ..., "train_within": n,
+        split: {"rows", "exact", "normalised", "dropped", "within", "near_duplicates"}}``; ``normalised`` counts
+        every repeat of an earlier split (train, and validation for test), exact ones included, with
+        ``of_validation`` the test rows that repeat validation; ``near_duplicates`` counts the other rows whose
+        best Jaccard against the earlier splits is >= 0.8.
 
     Raises:
         DataError: under ``error`` when there are repeats, and under ``drop`` when they are all of a split.
@@ -56,19 +72,33 @@ def deduplicate_splits(
     if mode not in DEDUP_MODES:
         raise DataError(f"data.dedup must be one of {list(DEDUP_MODES)}, got {mode!r}")
     train = splits["train"][text_column]
-    exact_train, normal_train = set(train), {normalise_text(t) for t in train}
-    counts: dict[str, Any] = {"mode": mode}
+    exact_earlier, normal_earlier = set(train), {normalise_text(t) for t in train}
+    references = [normalise_text(t) for t in train]
+    counts: dict[str, Any] = {"mode": mode, "train_within": _within(train)}
     repeats: dict[str, list[int]] = {}
     examples: list[str] = []
-    for name in (s for s in splits if s != "train"):
+    for name in [s for s in ("validation", "test") if s in splits] + [s for s in splits if s not in SPLIT_ORDER]:
         texts = splits[name][text_column]
-        exact = sum(t in exact_train for t in texts)
-        repeats[name] = [i for i, t in enumerate(texts) if normalise_text(t) in normal_train]
+        normal = [normalise_text(t) for t in texts]
+        exact = sum(t in exact_earlier for t in texts)
+        repeats[name] = [i for i, t in enumerate(normal) if t in normal_earlier]
         counts[name] = {"rows": len(texts), "exact": exact, "normalised": len(repeats[name]),
-                        "dropped": len(repeats[name]) if mode == "drop" else 0}
+                        "dropped": len(repeats[name]) if mode == "drop" else 0, "within": _within(texts)}
+        if name == "test" and "validation" in splits:
+            of_train = {normalise_text(t) for t in train}
+            counts[name]["of_validation"] = sum(t not in of_train for t in (normal[i] for i in repeats[name]))
+        near, info = near_duplicate_rows(normal, references, set(repeats[name]))
+        counts[name]["near_duplicates"] = len(near)
+        if info["sampled"]:
+            counts[name]["near_duplicates_sampled"] = True
         examples += [f"{name} row {i + 1}: {texts[i][:60]!r}" for i in repeats[name][:2]]
+        # later splits are compared with every earlier one: test with train and validation
+        exact_earlier |= set(texts)
+        normal_earlier |= set(normal)
+        references += normal
+    _report_within_and_near(counts)
     found = ", ".join(f"{name} {c['exact']} exact / {c['normalised']} after normalising of {c['rows']}"
-                      for name, c in counts.items() if name != "mode")
+                      for name, c in counts.items() if isinstance(c, dict))
     if not any(repeats.values()):
         return splits, counts
     if mode == "error":
@@ -95,3 +125,15 @@ def deduplicate_splits(
         out[name] = split.select([i for i in range(len(split)) if i not in drop]) if drop else split
     logger.info(f"dropped validation/test texts that repeat a train text (data.dedup=drop): {found}")
     return out, counts
+
+
+def _report_within_and_near(counts: dict[str, Any]) -> None:
+    splits = {name: c for name, c in counts.items() if isinstance(c, dict)}
+    within = {"train": counts["train_within"], **{name: c["within"] for name, c in splits.items()}}
+    if any(within.values()):
+        logger.warning(f"texts repeated within a split (digits masked, case and space folded): {within}; they "
+                       "weigh more than once in training or in a metric")
+    near = {name: c["near_duplicates"] for name, c in splits.items() if c["near_duplicates"]}
+    if near:
+        logger.warning(f"near-duplicates of an earlier split's text (word Jaccard >= {NEAR_JACCARD}): {near}; kept, "
+                       "but their metrics are optimistic (one changed word is not a new case)")

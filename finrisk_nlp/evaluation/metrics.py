@@ -242,10 +242,12 @@ def majority_baseline(labels: np.ndarray, task: Task) -> dict[str, float]:
 
 
 def format_summary(metrics: dict[str, Any], split: str) -> str:
-    """One line for the terminal: ``test: accuracy 0.871 | macro_f1 0.842 | ...``, then the decisions at the
-    operating point when the metrics have one: ``at threshold 0.43 for default (f1): recall 0.650, ...``."""
+    """One line for the terminal: ``test: accuracy (argmax) 0.871 | macro_f1 (argmax) 0.842 | ...`` (accuracy
+    and macro-F1 of the most probable label, said so), then the decisions at the operating point when the
+    metrics have one: ``at threshold 0.43 for default (f1): recall 0.650, ...``."""
     keys = ("accuracy", "macro_f1", "roc_auc", "pr_auc")
-    parts = [f"{k} {metrics[k]:.3f}" for k in keys if metrics.get(k) is not None]
+    shown = {"accuracy": "accuracy (argmax)", "macro_f1": "macro_f1 (argmax)"}
+    parts = [f"{shown.get(k, k)} {metrics[k]:.3f}" for k in keys if metrics.get(k) is not None]
     line = f"{split} ({metrics['num_examples']} examples): " + " | ".join(parts)
     op = metrics.get("operating_point")
     if op:

@@ -220,6 +220,10 @@ def _split_lines(splits: dict[str, Any]) -> list[str]:
     if dropped:
         lines += ["", "Repeated texts dropped (`data.dedup=drop`): "
                       + ", ".join(f"{name} {n}" for name, n in dropped.items()) + "."]
+    near = {name: c["near_duplicates"] for name, c in dedup.items() if isinstance(c, dict) and c.get("near_duplicates")}
+    if near:
+        lines += ["", "Near-duplicates kept (word Jaccard >= 0.8 against an earlier split's text): "
+                      + ", ".join(f"{name} {n}" for name, n in near.items()) + "; their metrics are optimistic."]
     return lines
 
 

@@ -207,6 +207,16 @@ def _validation_design(splits: dict[str, Any]) -> str:
                            f"{c.get('dropped', 0)} dropped" for s, c in found)
         lines.append(f"\nValidation/test texts repeating a training text (normalising masks digits and folds "
                      f"case and whitespace; `data.dedup={dedup.get('mode')}`): {counts}.")
+        test = dedup.get("test") or {}
+        if "of_validation" in test:
+            lines.append(f"\nOf the test repeats, {test['of_validation']} repeat a validation text (not a training "
+                         "one).")
+        if any("near_duplicates" in c for _, c in found):
+            near = "; ".join(f"{s}: {c.get('near_duplicates', 0)} near-duplicate(s), {c.get('within', 0)} repeated "
+                             "within the split" for s, c in found)
+            lines.append(f"\nReported, not dropped (word Jaccard >= 0.8 against an earlier split's text, and "
+                         f"repeats within a split; train repeats {dedup.get('train_within', 0)} of its own texts): "
+                         f"{near}.")
     else:
         lines.append("\nRepeated texts between training and validation/test were not checked.")
     return "\n".join(lines)

@@ -108,7 +108,7 @@ def evaluate_best(
         accelerator.print(
             f"{name}: calibration {report.get('method')} (chosen on validation: {cfg.calibration.method}), "
             f"validation NLL {before.get('nll', float('nan')):.4f} -> {after.get('nll', float('nan')):.4f}")
-        accelerator.print((f"{name} " if len(data) > 1 else "") + format_summary(metrics, "test"))
+        accelerator.print((f"{name} " if len(data) > 1 else "") + format_summary(metrics, "test, calibrated"))
         chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride, "pooling": cfg.model.pooling,
                     "validation": val.chunking_summary(), "test": test.chunking_summary()}
         raw = compute_metrics(test_raw, test.labels, task)
