@@ -233,3 +233,25 @@ def test_intended_and_out_of_scope_uses_per_task(name):
     assert expected[name] in use and sum(phrase in use for phrase in set(expected.values())) == 1
     if name == "complaints":
         assert "the task it was trained for: Customer complaint -> product it is about." in use
+
+
+def test_card_states_which_rows_fitted_what():
+    metrics, config = _full_run()
+    metrics["fitted"] = {"epoch_selection": "validation (12 rows)", "calibration": "calibration (9 rows)",
+                         "threshold": "calibration (9 rows)", "conformal": "calibration (9 rows)",
+                         "test": "test (14 rows): used for nothing but the reported metrics"}
+    text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config,
+                             provenance=PROVENANCE)
+    sections = sections_of(parse_model_card(text)[1])
+    point = sections["Operating threshold and calibration"]
+    for line in ("- best epoch chosen on: validation (12 rows)", "- calibration map fitted on: calibration (9 rows)",
+                 "- operating threshold tuned on: calibration (9 rows)",
+                 "- conformal quantile fitted on: calibration (9 rows)",
+                 "- test: test (14 rows): used for nothing but the reported metrics"):
+        assert line in point
+    assert "served several fits" not in point
+    assert "Calibration and threshold were fitted on the calibration split" in sections["Limitations"]
+    metrics["fitted"] = {**metrics["fitted"], "calibration": "validation (12 rows)"}
+    text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config,
+                             provenance=PROVENANCE)
+    assert "validation therefore served several fits" in text

@@ -296,3 +296,33 @@ def test_validate_reports_the_split_and_refuses_repeats_when_asked(tmp_path, cap
     caplog.clear()
     assert main([*argv, "data.dedup=error"]) == 2
     assert "validation/test texts repeat train texts (validation 1 exact / 2 after normalising of 3" in caplog.text
+
+
+@pytest.mark.parametrize("design", [{}, {"time_column": "day"}, {"group_column": "customer"},
+                                    {"time_column": "day", "group_column": "customer"}])
+def test_calibration_fraction_carves_a_split_of_its_own(tmp_path, design):
+    summary: dict = {}
+    rows = loan_rows(200, customers=100)
+    splits = load(tmp_path, rows, summary, calibration_fraction=0.1, **design)
+    sizes = {name: len(split) for name, split in splits.items()}
+    assert set(sizes) == {"train", "validation", "calibration", "test"}
+    kept = sum(sizes.values())
+    assert sizes["calibration"] / kept == pytest.approx(0.1, abs=0.04)
+    assert sizes["validation"] / kept == pytest.approx(0.1, abs=0.04)
+    assert summary["rows"] == sizes
+    ids = {name: set(split["id"]) for name, split in splits.items()}
+    assert not ids["calibration"] & (ids["train"] | ids["validation"] | ids["test"])
+    if "time_column" in design:  # calibration sits between epoch selection and test
+        days = {name: [str(d)[:10] for d in split["day"]] for name, split in splits.items()}
+        assert max(days["train"]) < min(days["validation"]) <= max(days["validation"]) < min(days["calibration"])
+        assert max(days["calibration"]) < min(days["test"]) and summary["out_of_time"] is True
+    if "group_column" in design:
+        groups = values(splits, "customer")
+        assert not groups["calibration"] & (groups["train"] | groups["validation"] | groups["test"])
+
+
+def test_calibration_fraction_is_checked():
+    with pytest.raises(ConfigError, match=re.escape("data.calibration_fraction must be in (0, 0.5) or null, got 0.7")):
+        load_config(None, ["data.calibration_fraction=0.7"])
+    with pytest.raises(ConfigError, match=re.escape("must stay below 0.8 so that most rows train")):
+        load_config(None, ["data.calibration_fraction=0.3", "data.validation_fraction=0.3", "data.test_fraction=0.3"])

@@ -150,3 +150,21 @@ def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_pa
         assert "num_cpu_threads_per_process" not in caplog.text
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_calibration_split_fits_calibration_and_threshold_apart_from_validation(tmp_path, tiny_model_dir):
+    data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(80))
+    out = tmp_path / "run"
+    argv = tiny_overrides(tiny_model_dir, data, out) + ["data.calibration_fraction=0.15", "train.epochs=1"]
+    assert run_recipe(argv, CONFIG) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = metrics["splits"]["rows"]
+    assert set(rows) == {"train", "validation", "calibration", "test"} and rows["calibration"] > 0
+    assert metrics["calibration"]["fitted_on"] == "calibration"
+    assert metrics["calibration"]["num_examples"] == rows["calibration"]
+    assert metrics["validation"]["num_examples"] == rows["validation"]  # the epoch is chosen on validation only
+    assert metrics["fitted"] == {"epoch_selection": f"validation ({rows['validation']} rows)",
+                                 "calibration": f"calibration ({rows['calibration']} rows)",
+                                 "threshold": f"calibration ({rows['calibration']} rows)",
+                                 "test": f"test ({rows['test']} rows): used for nothing but the reported metrics"}
+    assert "fitted on calibration" in (out / "report.md").read_text()

@@ -136,6 +136,9 @@ class DataConfig:
     positive_label: str | None = None  # binary tasks: the risk class that PR-AUC and thresholds refer to
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
+    # A split of its own for fitting calibration, thresholds and conformal sets, apart from the validation rows
+    # that select the epoch (null: validation does both). A share of all rows, carved like validation.
+    calibration_fraction: float | None = None
     min_examples_per_class: int = 5  # fewer rows for a class in train_file is an error
     redact_pii: bool = True  # replace card numbers, IBANs, SSNs, accounts, emails, phones by [CARD], [IBAN], ...
     time_column: str | None = None  # out-of-time split: train on the earliest rows, validate/test on the latest
@@ -150,6 +153,11 @@ class DataConfig:
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 problems.append(f"data.{name} must be in (0, 0.5), got {value}")
+        if self.calibration_fraction is not None and not 0.0 < self.calibration_fraction < 0.5:
+            problems.append(f"data.calibration_fraction must be in (0, 0.5) or null, got {self.calibration_fraction}")
+        elif self.validation_fraction + self.test_fraction + (self.calibration_fraction or 0.0) >= 0.8:
+            problems.append("data.validation_fraction + data.test_fraction + data.calibration_fraction must stay "
+                            "below 0.8 so that most rows train; lower one of them")
         if self.min_examples_per_class < 1:
             problems.append(f"data.min_examples_per_class must be >= 1, got {self.min_examples_per_class}")
         if self.time_column is not None and self.time_column == self.group_column:

@@ -27,7 +27,7 @@ from finrisk_nlp.errors import DataError
 logger = logging.getLogger(__name__)
 
 DEDUP_MODES = ("drop", "warn", "error")
-SPLIT_ORDER = ("train", "validation", "test")
+SPLIT_ORDER = ("train", "validation", "calibration", "test")  # each split is compared with the earlier ones
 DIGITS = re.compile(r"\d")
 
 
@@ -77,7 +77,7 @@ def deduplicate_splits(
     counts: dict[str, Any] = {"mode": mode, "train_within": _within(train)}
     repeats: dict[str, list[int]] = {}
     examples: list[str] = []
-    for name in [s for s in ("validation", "test") if s in splits] + [s for s in splits if s not in SPLIT_ORDER]:
+    for name in [s for s in SPLIT_ORDER[1:] if s in splits] + [s for s in splits if s not in SPLIT_ORDER]:
         texts = splits[name][text_column]
         normal = [normalise_text(t) for t in texts]
         exact = sum(t in exact_earlier for t in texts)

@@ -356,6 +356,42 @@ def _assign_randomly(table: datasets.Dataset, task: Task, validation_fraction: f
     return assignment
 
 
+def carve_calibration(
+    pool: datasets.Dataset, task: Task, share: float, seed: int, *, time_column: str | None = None,
+    group_column: str | None = None, source: str = "validation split",
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Split the validation rows into (validation, calibration) the way the data is split: the latest
+    ``share`` of time with a time column (calibration then sits between epoch selection and test), whole groups
+    with a group column, else stratified by label.
+
+    Raises:
+        DataError: when the pool is too small to give both parts a row.
+    """
+    n = len(pool)
+    if time_column:
+        keys = time_keys(pool[time_column], time_column, source)
+        order, sorted_keys = _sorted_keys(keys)
+        cut = _snap_back(sorted_keys, n - math.ceil(n * share))
+        keep, held = np.sort(order[:cut]), np.sort(order[cut:])
+    elif group_column:
+        groups = _group_values(pool, group_column, source)
+        keep, held, _ = _hold_out_groups(np.arange(n), _strata(pool, task), groups, share, seed) \
+            if len(set(groups)) >= 2 else (np.arange(n), np.array([], dtype=int), False)
+    else:
+        try:
+            keep, held = train_test_split(np.arange(n), test_size=share, random_state=seed,
+                                          stratify=_strata(pool, task))
+        except ValueError:  # too few rows of a class to stratify: a plain random cut
+            keep, held = train_test_split(np.arange(n), test_size=share, random_state=seed)
+    if not len(keep) or not len(held):
+        raise DataError(
+            f"data.calibration_fraction: cannot cut {n} validation rows into validation and calibration parts "
+            f"({len(keep)} and {len(held)} rows); add data, raise data.validation_fraction, or set "
+            "data.calibration_fraction=null"
+        )
+    return pool.select(sorted(keep.tolist())), pool.select(sorted(held.tolist()))
+
+
 def count_groups(splits: datasets.DatasetDict, column: str) -> dict[str, int]:
     """Distinct groups per split, and how many validation/test groups also occur in train (0 when grouped)."""
     seen = {name: set(map(str, split[column])) for name, split in splits.items() if column in split.column_names}

@@ -22,6 +22,7 @@ from finrisk_nlp.config import DataConfig
 from finrisk_nlp.data.leakage import deduplicate_splits
 from finrisk_nlp.data.redaction import counts_by_type, redact_texts
 from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported for existing callers
+    carve_calibration,
     label_values,
     split_table,
     summarise_splits,
@@ -256,6 +257,8 @@ def load_splits(
     given, is updated with the number of replacements per type. Validation/test texts repeating a train text
     are then handled as ``data.dedup`` says (:mod:`finrisk_nlp.data.leakage`). ``summary``, when given, is
     filled with :func:`finrisk_nlp.data.splits.summarise_splits` (kind, periods, groups, dedup counts).
+    With ``data.calibration_fraction`` a fourth split, ``calibration``, is carved from the validation rows
+    (:func:`finrisk_nlp.data.splits.carve_calibration`) for fitting calibration and thresholds.
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
     if task.labels_from_data and not data_cfg.train_file:
@@ -275,10 +278,11 @@ def load_splits(
     validate_table(train, task, str(train_source), min_examples_per_class=data_cfg.min_examples_per_class)
 
     info: dict[str, Any] = {"kind": "files"}
+    calibration = data_cfg.calibration_fraction or 0.0
     if data_cfg.validation_file and data_cfg.test_file:
         splits = datasets.DatasetDict(train=train)
     else:
-        splits = split_table(train, task, data_cfg.validation_fraction, data_cfg.test_fraction, seed,
+        splits = split_table(train, task, data_cfg.validation_fraction + calibration, data_cfg.test_fraction, seed,
                              time_column=data_cfg.time_column, group_column=data_cfg.group_column,
                              source=str(train_source), summary=info)
     files = []
@@ -288,6 +292,12 @@ def load_splits(
             validate_table(table, task, path)
             splits[split] = table
             files.append(split)
+    if calibration:
+        splits["validation"], splits["calibration"] = carve_calibration(
+            splits["validation"], task, calibration / (data_cfg.validation_fraction + calibration), seed,
+            time_column=data_cfg.time_column if data_cfg.time_column in splits["validation"].column_names else None,
+            group_column=data_cfg.group_column if data_cfg.group_column in splits["validation"].column_names
+            else None)
     if data_cfg.redact_pii:
         total: Counter[str] = Counter()
         for name in list(splits):

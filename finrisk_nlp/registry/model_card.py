@@ -142,6 +142,15 @@ def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dic
     if costs:
         shown = ", ".join(f"{k} {v}" for k, v in costs.items()) if isinstance(costs, dict) else str(costs)
         lines.append(f"- **decision costs** the operating point was chosen with: {shown}")
+    fitted = metrics.get("fitted") or {}
+    if fitted:
+        names = {"epoch_selection": "best epoch chosen on", "calibration": "calibration map fitted on",
+                 "threshold": "operating threshold tuned on", "conformal": "conformal quantile fitted on",
+                 "test": "test"}
+        lines += ["", "Which rows fitted what:", ""] + [f"- {names.get(k, k)}: {v}" for k, v in fitted.items()]
+        if fitted.get("calibration", "").startswith("validation"):
+            lines.append("- validation therefore served several fits (epoch, calibration, threshold): its own "
+                         "metrics are optimistic; set `data.calibration_fraction` for a split of its own")
     if threshold:
         lines += ["", *_threshold_lines(threshold, (metrics.get("test") or {}).get("operating_point") or {})]
     elif "threshold" in metrics:
@@ -292,7 +301,8 @@ def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict
     if not (metrics.get("calibration") or extra.get("calibration")):
         items.append("Probabilities are not calibrated.")
     else:
-        items.append("Calibration and threshold were fitted on the validation split; both shift when the share of "
+        where = (metrics.get("fitted") or {}).get("calibration", "validation").split(" ")[0]
+        items.append(f"Calibration and threshold were fitted on the {where} split; both shift when the share of "
                      "risky cases changes.")
     return "\n".join(f"- {item}" for item in items)
 

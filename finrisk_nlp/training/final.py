@@ -3,8 +3,9 @@
     accelerate launch recipes/credit_text.py      # RUN_DIR/{model/,metrics.json,report.md,fairness.md}
 
 For every task the saved best model is reloaded (which also proves that it loads), calibration and the operating
-threshold are fitted on validation and stored in the model's ``finrisk_model.json``, and the calibrated model is
-evaluated on test: metrics, operating point, fairness slices, report with plots and example explanations.
+threshold are fitted on validation (or on the calibration split of ``data.calibration_fraction``) and stored in
+the model's ``finrisk_model.json``, and the calibrated model is evaluated on test: metrics, operating point,
+fairness slices, report with plots and example explanations.
 """
 
 from __future__ import annotations
@@ -59,13 +60,16 @@ def check_count(metrics: dict[str, Any], expected: int, split: str) -> None:
 
 
 def calibrate_task(val: DocumentScores, test: DocumentScores, task: Task, cfg: RecipeConfig,
+                   fitted_on: str = "validation",
                    ) -> tuple[Calibration, dict[str, Any], dict[str, Any] | None, np.ndarray, np.ndarray]:
-    """Fit the calibration and then the operating threshold on validation.
+    """Fit the calibration and then the operating threshold on ``val``: the validation split, or the
+    calibration split of ``data.calibration_fraction`` (named by ``fitted_on``).
 
     Returns:
         (calibration, its report, threshold, raw test probabilities, calibrated test probabilities).
     """
     calibration, report = fit_calibration(val.logits, val.labels, task, cfg.calibration.method, cfg.seed)
+    report["fitted_on"] = fitted_on
     threshold = tune_thresholds(
         calibration.apply(val.logits), val.labels, task, parse_target(cfg.threshold.target, cfg.threshold.costs),
         risk_classes=cfg.threshold.risk_classes or None, review_band=cfg.threshold.review_band,
@@ -94,10 +98,11 @@ def evaluate_best(
     inputs: dict[str, ReportInputs] = {}
     for name, item in data.items():
         task = item.task
+        fit_split = "calibration" if "calibration" in item.loaders else "validation"
         with accelerator.autocast():
-            val = predict_split(best, item.loaders["validation"], accelerator, name, f"validation {name}")
+            val = predict_split(best, item.loaders[fit_split], accelerator, name, f"{fit_split} {name}")
             test = predict_split(best, item.loaders["test"], accelerator, name, f"test {name}")
-        calibration, report, threshold, test_raw, test_cal = calibrate_task(val, test, task, cfg)
+        calibration, report, threshold, test_raw, test_cal = calibrate_task(val, test, task, cfg, fit_split)
         _task_extra(meta, name).update(threshold=threshold, calibration=calibration.to_dict())
         metrics = compute_metrics(test_cal, test.labels, task)
         check_count(metrics, len(item.splits["test"]), f"{name} test")
@@ -116,6 +121,7 @@ def evaluate_best(
                          "test_intervals": metrics["intervals"],
                          "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
                          "calibration": report, "chunking": chunking, "splits": item.split_summary,
+                         "fitted": rows_fitted(item, fit_split, threshold),
                          "primary_metric": task.primary_metric}
         if item.test_slices:
             results[name]["fairness"] = slice_metrics(test_cal, test.labels, item.test_slices, task,
@@ -130,6 +136,20 @@ def evaluate_best(
             save_model(best, tokenizer, meta, output_dir / "model_merged", merged=True)
     accelerator.wait_for_everyone()
     return results, inputs, best, tokenizer
+
+
+def rows_fitted(item: TaskData, fit_split: str, threshold: dict[str, Any] | None) -> dict[str, str]:
+    """Which rows fitted what, for the model card: epoch selection, calibration, threshold, conformal sets."""
+    def rows(split: str) -> str:
+        return f"{split} ({len(item.splits[split])} rows)"
+
+    out = {"epoch_selection": rows("validation"), "calibration": rows(fit_split)}
+    if threshold:
+        out["threshold"] = rows(fit_split)
+        if threshold.get("conformal"):
+            out["conformal"] = rows(fit_split)
+    out["test"] = rows("test") + ": used for nothing but the reported metrics"
+    return out
 
 
 def _task_extra(meta: ModelMetadata, name: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training.losses import RiskLoss, build_loss
 
 SPLITS = ("train", "validation", "test")
+EXTRA_SPLITS = ("calibration",)  # data.calibration_fraction: fits calibration and thresholds apart from validation
 
 
 @dataclass
@@ -92,7 +93,7 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
         with accelerator.main_process_first():
             tokenized = {s: tokenize_documents(item.splits[s], tokenizer, item.task, cfg.model.max_length,
                                                stride=cfg.model.stride, max_chunks=cfg.model.max_chunks)
-                         for s in SPLITS}
+                         for s in SPLITS + EXTRA_SPLITS if s in item.splits}
         collator = DocumentCollator(tokenizer, item.task.multi_label, pad_to_multiple_of=8 if on_gpu else None)
         workers = {"num_workers": 2 if on_gpu else 0, "pin_memory": on_gpu}
         labels = item.splits["train"]["labels"]
@@ -102,7 +103,7 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
             tokenized["train"], collator, cfg.train.batch_size, shuffle=True, seed=cfg.seed,
             group_by_length=cfg.train.group_by_length, sampler=balanced, **workers)
         item.sampler = item.loaders["train"].sampler
-        for split in ("validation", "test"):
+        for split in [s for s in tokenized if s != "train"]:
             item.loaders[split] = build_dataloader(tokenized[split], collator, cfg.train.eval_batch_size,
                                                    shuffle=False, **workers)
         item.loss = build_loss(cfg.loss, item.task, labels)
