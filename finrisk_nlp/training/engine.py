@@ -63,7 +63,7 @@ from finrisk_nlp.training.final import check_count, document_probs, evaluate_bes
 from finrisk_nlp.training.inference import predict_split
 from finrisk_nlp.training.run_files import MetricsLog, flatten, run_info, scalar_metrics
 from finrisk_nlp.training.schedule import TaskStreams, epoch_micro_batches, sampling_probabilities, task_schedule
-from finrisk_nlp.training.task_data import SPLITS, TaskData, build_task_loaders, load_task_data
+from finrisk_nlp.training.task_data import TaskData, build_task_loaders, load_task_data
 
 logger = get_logger(__name__)
 
@@ -185,11 +185,12 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr,
                                   weight_decay=cfg.train.weight_decay)
     # One prepare call: FSDP2 shards model and optimizer together, DeepSpeed reads batch sizes from the loaders.
-    flat = [data[name].loaders[split] for name in data for split in SPLITS]
-    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *flat)
+    keys = [(name, split) for name in data for split in data[name].loaders]  # train, validation, test (+calibration)
+    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *(data[n].loaders[s] for n, s in keys))
     check_accumulation(accelerator, cfg)
-    for i, name in enumerate(data):
-        data[name].loaders = dict(zip(SPLITS, prepared[3 * i:3 * i + 3], strict=True))
+    for (name, split), loader in zip(keys, prepared, strict=True):
+        data[name].loaders[split] = loader
+    for name in data:
         data[name].loss.to(accelerator.device)
     if cfg.train.compile:
         model = torch.compile(model)
