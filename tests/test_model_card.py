@@ -251,6 +251,12 @@ def test_card_states_which_rows_fitted_what():
         assert line in point
     assert "served several fits" not in point
     assert "Calibration and threshold were fitted on the calibration split" in sections["Limitations"]
+    metrics["calibration"] = {"method": "platt", "fitted_on": "calibration", "comparison": {"test": {"change": {
+        "ece": {"estimate": 0.002, "low": -0.039, "high": 0.047, "verdict": "no measurable change"}}}}}
+    text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config,
+                             provenance=PROVENANCE)
+    assert "- change on test, calibrated minus raw (paired bootstrap 95%): ece +0.0020 [-0.0390, +0.0470] no " \
+        "measurable change" in text
     metrics["fitted"] = {**metrics["fitted"], "calibration": "validation (12 rows)"}
     text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config,
                              provenance=PROVENANCE)

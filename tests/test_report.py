@@ -75,7 +75,12 @@ def test_calibration_is_reported_raw_beside_calibrated_on_validation_out_of_fold
     test = compute_metrics(test_cal, test_labels, AML)
     test["operating_point"] = operating_point_metrics(test_cal, test_labels, AML, threshold)
     results = {"test": test, "test_raw": compute_metrics(test_raw, test_labels, AML), "threshold": threshold,
-               "calibration": report, "validation": compute_metrics(raw_val, val_labels, AML)}
+               "calibration": report, "validation": compute_metrics(raw_val, val_labels, AML),
+               "splits": {"kind": "time+group", "time_column": "day", "group_column": "customer",
+                          "rows": {"train": 300, "validation": 40, "test": 41}, "out_of_time": True,
+                          "periods": {"train": {"min": "2023-01-01", "max": "2023-09-30"}},
+                          "groups": {"spanning_groups": 7, "rows_dropped": 19, "rule": "early rows dropped"},
+                          "dedup": {"mode": "drop", "test": {"dropped": 3, "near_duplicates": 5}}}}
     inputs = ReportInputs(task=AML, labels=test_labels, probs_raw=test_raw, probs=test_cal, threshold=threshold)
     text = write_report(tmp_path, results, inputs).read_text()
     assert "| metric | validation (raw, best epoch) | test (raw) | test (calibrated) |" in text
@@ -85,3 +90,8 @@ def test_calibration_is_reported_raw_beside_calibrated_on_validation_out_of_fold
     val_nll = report["comparison"]["validation"]
     assert f"| {val_nll['raw']['nll']:.3f} | {val_nll['calibrated']['nll']:.3f} |" in row and "improved" in row
     assert "validation calibrated (cross-validated)" in text and "macro_f1_at_argmax" in text
+    # the data splits, with every row left out and why
+    assert "| train | 300 | 2023-01-01 | 2023-09-30 |" in text and "starts after train ends" in text
+    assert "Rows dropped: 19 rows of 7 group(s) that span a time cut (early rows dropped)." in text
+    assert "Repeated texts dropped (`data.dedup=drop`): test 3." in text and "Near-duplicates kept" in text
+

@@ -126,6 +126,11 @@ def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dic
         detail = ", ".join(f"{k} {_fmt(v)}" for k, v in calibration.items()
                            if k not in ("method", "ece_before", "ece_after") and not isinstance(v, dict | list))
         lines.append(f"- **calibration**: `{calibration['method']}`" + (f" ({detail})" if detail else ""))
+        change = ((calibration.get("comparison") or {}).get("test") or {}).get("change") or {}
+        if change:
+            shown = "; ".join(f"{m} {c['estimate']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] {c['verdict']}"
+                              for m, c in change.items())
+            lines.append(f"- change on test, calibrated minus raw (paired bootstrap 95%): {shown}")
         before, after = (calibration.get(k) or {} for k in ("ece_before", "ece_after"))
         if "test" in before and "test" in after:
             lines.append(f"- expected calibration error on test: {_fmt(before['test'])} before, "
