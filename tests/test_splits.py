@@ -302,15 +302,16 @@ def test_validate_reports_the_split_and_refuses_repeats_when_asked(tmp_path, cap
                                     {"time_column": "day", "group_column": "customer"}])
 def test_calibration_fraction_carves_a_split_of_its_own(tmp_path, design):
     summary: dict = {}
-    rows = loan_rows(200, customers=100)
-    splits = load(tmp_path, rows, summary, calibration_fraction=0.1, **design)
+    rows = crafted_customers(5, customers=200) if "group_column" in design else loan_rows(200)
+    splits = load(tmp_path, rows, summary, calibration_fraction=0.1, dedup="warn", **design)
     sizes = {name: len(split) for name, split in splits.items()}
     assert set(sizes) == {"train", "validation", "calibration", "test"}
     kept = sum(sizes.values())
+    assert kept == len(rows) - summary["groups"].get("rows_dropped", 0)
     assert sizes["calibration"] / kept == pytest.approx(0.1, abs=0.04)
     assert sizes["validation"] / kept == pytest.approx(0.1, abs=0.04)
     assert summary["rows"] == sizes
-    ids = {name: set(split["id"]) for name, split in splits.items()}
+    ids = {name: set(split["text"]) for name, split in splits.items()}
     assert not ids["calibration"] & (ids["train"] | ids["validation"] | ids["test"])
     if "time_column" in design:  # calibration sits between epoch selection and test
         days = {name: [str(d)[:10] for d in split["day"]] for name, split in splits.items()}
@@ -319,6 +320,7 @@ def test_calibration_fraction_carves_a_split_of_its_own(tmp_path, design):
     if "group_column" in design:
         groups = values(splits, "customer")
         assert not groups["calibration"] & (groups["train"] | groups["validation"] | groups["test"])
+        assert not groups["validation"] & (groups["train"] | groups["test"])
 
 
 def test_calibration_fraction_is_checked():

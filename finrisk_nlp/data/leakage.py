@@ -72,8 +72,9 @@ def deduplicate_splits(
     if mode not in DEDUP_MODES:
         raise DataError(f"data.dedup must be one of {list(DEDUP_MODES)}, got {mode!r}")
     train = splits["train"][text_column]
-    exact_earlier, normal_earlier = set(train), {normalise_text(t) for t in train}
     references = [normalise_text(t) for t in train]
+    normal_train = set(references)
+    exact_earlier, normal_earlier = set(train), set(normal_train)
     counts: dict[str, Any] = {"mode": mode, "train_within": _within(train)}
     repeats: dict[str, list[int]] = {}
     examples: list[str] = []
@@ -85,8 +86,7 @@ def deduplicate_splits(
         counts[name] = {"rows": len(texts), "exact": exact, "normalised": len(repeats[name]),
                         "dropped": len(repeats[name]) if mode == "drop" else 0, "within": _within(texts)}
         if name == "test" and "validation" in splits:
-            of_train = {normalise_text(t) for t in train}
-            counts[name]["of_validation"] = sum(t not in of_train for t in (normal[i] for i in repeats[name]))
+            counts[name]["of_validation"] = sum(normal[i] not in normal_train for i in repeats[name])
         near, info = near_duplicate_rows(normal, references, set(repeats[name]))
         counts[name]["near_duplicates"] = len(near)
         if info["sampled"]:

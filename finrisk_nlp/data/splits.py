@@ -359,20 +359,30 @@ def _assign_randomly(table: datasets.Dataset, task: Task, validation_fraction: f
 def carve_calibration(
     pool: datasets.Dataset, task: Task, share: float, seed: int, *, time_column: str | None = None,
     group_column: str | None = None, source: str = "validation split",
-) -> tuple[datasets.Dataset, datasets.Dataset]:
+) -> tuple[datasets.Dataset, datasets.Dataset, int, int]:
     """Split the validation rows into (validation, calibration) the way the data is split: the latest
     ``share`` of time with a time column (calibration then sits between epoch selection and test), whole groups
-    with a group column, else stratified by label.
+    with a group column, both with both (a group spanning the cut keeps its calibration rows and loses its
+    earlier validation rows, as in :data:`SPANNING_RULE`), else stratified by label.
+
+    Returns:
+        The validation part, the calibration part, the groups spanning the cut and the validation rows dropped.
 
     Raises:
         DataError: when the pool is too small to give both parts a row.
     """
     n = len(pool)
+    spanning = dropped = 0
     if time_column:
         keys = time_keys(pool[time_column], time_column, source)
         order, sorted_keys = _sorted_keys(keys)
         cut = _snap_back(sorted_keys, n - math.ceil(n * share))
-        keep, held = np.sort(order[:cut]), np.sort(order[cut:])
+        part = np.empty(n, dtype=int)
+        part[order[:cut]], part[order[cut:]] = 0, 1
+        if group_column:
+            part, spanning, dropped = drop_early_rows_of_spanning_groups(part, _group_values(pool, group_column,
+                                                                                              source))
+        keep, held = np.flatnonzero(part == 0), np.flatnonzero(part == 1)
     elif group_column:
         groups = _group_values(pool, group_column, source)
         keep, held, _ = _hold_out_groups(np.arange(n), _strata(pool, task), groups, share, seed) \
@@ -389,7 +399,7 @@ def carve_calibration(
             f"({len(keep)} and {len(held)} rows); add data, raise data.validation_fraction, or set "
             "data.calibration_fraction=null"
         )
-    return pool.select(sorted(keep.tolist())), pool.select(sorted(held.tolist()))
+    return pool.select(sorted(keep.tolist())), pool.select(sorted(held.tolist())), spanning, dropped
 
 
 def count_groups(splits: datasets.DatasetDict, column: str) -> dict[str, int]:

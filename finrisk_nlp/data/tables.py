@@ -293,11 +293,17 @@ def load_splits(
             splits[split] = table
             files.append(split)
     if calibration:
-        splits["validation"], splits["calibration"] = carve_calibration(
+        splits["validation"], splits["calibration"], spanning, dropped = carve_calibration(
             splits["validation"], task, calibration / (data_cfg.validation_fraction + calibration), seed,
             time_column=data_cfg.time_column if data_cfg.time_column in splits["validation"].column_names else None,
             group_column=data_cfg.group_column if data_cfg.group_column in splits["validation"].column_names
             else None)
+        if dropped:
+            groups = info.setdefault("groups", {})
+            groups["rows_dropped"] = groups.get("rows_dropped", 0) + dropped
+            groups["spanning_groups"] = groups.get("spanning_groups", 0) + spanning
+            logger.warning(f"calibration split: {dropped} validation rows of groups that reach the calibration "
+                           "period were dropped, so that no group is in both")
     if data_cfg.redact_pii:
         total: Counter[str] = Counter()
         for name in list(splits):
