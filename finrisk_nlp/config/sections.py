@@ -82,6 +82,9 @@ class ModelConfig:
     token_pooling: Literal["cls", "mean"] = "cls"  # a window's vector: its first token, or the mean of its tokens
     attn_implementation: str | None = None  # null: the encoder's default; sdpa | eager | flash_attention_2
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory for large encoders
+    # With data.feature_columns: how the field vector joins the pooled document vector before the head.
+    fusion: Literal["concat", "gated"] = "concat"  # concat: [document; fields]; gated: document + gate * fields
+    field_dropout: float = 0.0  # train-time chance of dropping a row's whole field vector; > 0: may score bare text
 
     def validate(self) -> list[str]:
         problems = [] if self.max_length >= 8 else [f"model.max_length must be >= 8, got {self.max_length}"]
@@ -94,6 +97,10 @@ class ModelConfig:
         if self.attn_implementation not in (None, "sdpa", "eager", "flash_attention_2"):
             problems.append(f"model.attn_implementation must be null, sdpa, eager or flash_attention_2, got "
                             f"{self.attn_implementation!r}")
+        if self.fusion not in ("concat", "gated"):
+            problems.append(f"model.fusion must be concat or gated, got {self.fusion!r}")
+        if not 0.0 <= self.field_dropout < 1.0:
+            problems.append(f"model.field_dropout must be in [0, 1), got {self.field_dropout}")
         return problems
 
 
@@ -146,9 +153,16 @@ class DataConfig:
     # Validation/test texts repeating a train text (digits masked, case/space folded): drop them from
     # validation/test (default: metrics then measure generalisation, not memory), warn and keep, or error.
     dedup: Literal["drop", "warn", "error"] = "drop"
+    # Structured fields in the same rows as the text (numbers or categories; missing: null/absent/empty), fed to
+    # the document head beside the text (finrisk_nlp.data.fields). Empty: a text-only model.
+    feature_columns: list[str] = field(default_factory=list)
+    categorical_columns: list[str] | None = None  # null: a column with a non-numeric value is categorical
 
     def validate(self) -> list[str]:
-        problems = []
+        problems = field_column_problems("data", self.feature_columns, self.categorical_columns)
+        named = [c for c in (self.text_column, self.label_column) if c and c in self.feature_columns]
+        if named:
+            problems.append(f"data.feature_columns names {named}, the text or label column; fields are other columns")
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
@@ -325,6 +339,21 @@ class TaskDataConfig:
     validation_file: str | None = None  # null: carved from train_file
     test_file: str | None = None  # null: carved from train_file
     labels: list[str] | None = None  # null: the task's registered labels
+    feature_columns: list[str] = field(default_factory=list)  # this task's fields (as data.feature_columns)
+    categorical_columns: list[str] | None = None  # as data.categorical_columns
+
+
+def field_column_problems(section: str, columns: list[str], categorical: list[str] | None) -> list[str]:
+    """Repeated field columns, and categorical columns that are not field columns."""
+    problems = []
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        problems.append(f"{section}.feature_columns names {repeated} more than once; list each column once")
+    stray = sorted(set(categorical or []) - set(columns))
+    if stray:
+        problems.append(f"{section}.categorical_columns names {stray}, which are not in {section}.feature_columns "
+                        f"{columns}; add them there or remove them")
+    return problems
 
 
 @dataclass
@@ -356,6 +385,8 @@ class MultitaskConfig:
             stray = sorted(set(mapping) - set(self.tasks))
             if stray:
                 problems.append(f"multitask.{key} names {stray}, which are not in multitask.tasks {self.tasks}")
+        for name, own in self.data.items():
+            problems += field_column_problems(f"multitask.data.{name}", own.feature_columns, own.categorical_columns)
         bad = {k: v for k, v in self.loss_weights.items() if not isinstance(v, float) or v <= 0}
         if bad:
             problems.append(f"multitask.loss_weights: every weight must be a number > 0, got {bad}")

@@ -20,10 +20,12 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase
 
+from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.tasks import Task
 
 WINDOW_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+FIELD_COLUMNS = ("field_numeric", "field_categorical", "field_present")
 
 
 def tokenize_documents(
@@ -44,6 +46,16 @@ def tokenize_documents(
 
     return split.map(encode, batched=True, with_indices=True, remove_columns=split.column_names, keep_in_memory=True,
                      desc="Tokenizing")
+
+
+def add_field_columns(tokenized: datasets.Dataset, split: datasets.Dataset, fields: FieldPreprocessor,
+                      source: str) -> datasets.Dataset:
+    """Add each document's field inputs (``field_numeric``, ``field_categorical``, ``field_present``) to a tokenised
+    split; its rows are in the order of ``split``'s."""
+    batch = fields.transform(split.select_columns(fields.names).to_list(), source)
+    return (tokenized.add_column("field_numeric", batch.numeric.tolist())
+            .add_column("field_categorical", batch.categorical.tolist())
+            .add_column("field_present", batch.present.astype(np.float32).tolist()))
 
 
 def document_lengths(split: datasets.Dataset) -> list[int]:
@@ -75,6 +87,11 @@ class DocumentCollator:
         batch["doc_index"] = torch.tensor(doc_index, dtype=torch.long)
         if "row" in documents[0]:
             batch["rows"] = torch.tensor([row["row"] for row in documents], dtype=torch.long)
+        if "field_numeric" in documents[0]:
+            batch["field_numeric"] = torch.tensor([row["field_numeric"] for row in documents], dtype=torch.float32)
+            batch["field_categorical"] = torch.tensor([row["field_categorical"] for row in documents],
+                                                      dtype=torch.long).reshape(len(documents), -1)
+            batch["field_present"] = torch.tensor([row["field_present"] for row in documents], dtype=torch.float32)
         labels = [row["labels"] for row in documents]
         batch["labels"] = torch.tensor(labels, dtype=torch.float32 if self.multi_label else torch.long)
         return batch

@@ -7,6 +7,12 @@ score is evidence for the label, a negative one evidence against it; the scores 
 change from the baseline (``convergence_delta`` is the part they miss). Texts longer than the model's
 ``max_length`` are explained over their first window only (``truncated`` says so).
 
+A model trained with structured fields (``data.feature_columns``) is explained on records (text + fields): the
+words with the record's fields held fixed, and each field by its exact Shapley value on the document head
+(:func:`field_shapley`): the text's pooled vector held fixed, a field left out of a coalition is set to missing
+(its training median and missing indicator; a category to the missing bucket), so the field scores add up to the
+probability's change from the same text with every field missing.
+
 Install with ``pip install finrisk_nlp[explain]``. Batch scoring calls :func:`explain` and stores
 ``Explanation.to_dict()`` per document; :func:`render_html`, :func:`render_terminal` and
 :func:`render_explanation_markdown` show the same result to people.
@@ -15,9 +21,14 @@ Install with ``pip install finrisk_nlp[explain]``. Batch scoring calls :func:`ex
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from finrisk_nlp.data.fields import MISSING_INDEX, FieldBatch, FieldPreprocessor, split_records
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -25,6 +36,8 @@ if TYPE_CHECKING:
     Predictor = Any
 
 METHOD = "Layer Integrated Gradients (Captum) on the word embeddings, baseline [PAD]"
+FIELD_METHOD = "exact Shapley values of the document head over the fields (left-out field: missing), text fixed"
+MAX_EXACT_FIELDS = 12  # 2**12 head evaluations per text; more fields are estimated from sampled permutations
 CAPTUM_MISSING = "explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)"
 
 
@@ -59,6 +72,15 @@ class WordScore:
     score: float
 
 
+@dataclass(frozen=True)
+class FieldScore:
+    """One structured field of the record, its value as given (None: missing) and its Shapley value."""
+
+    name: str
+    value: Any
+    score: float
+
+
 @dataclass
 class Explanation:
     """Attributions for one text: every word of the explained part in text order, and the prediction."""
@@ -72,6 +94,7 @@ class Explanation:
     convergence_delta: float = 0.0
     truncated: bool = False
     steps: int = field(default=50, repr=False)
+    fields: list[FieldScore] = field(default_factory=list)  # a model with structured fields: one per field
 
     @property
     def evidence(self) -> list[WordScore]:
@@ -92,6 +115,9 @@ class Explanation:
             "counter_evidence": [asdict(w) for w in self.counter_evidence],
             "truncated": self.truncated, "convergence_delta": self.convergence_delta, "method": METHOD,
         }
+        if self.fields:
+            out["fields"] = [asdict(f) for f in self.fields]
+            out["field_method"] = FIELD_METHOD
         if include_words:
             out["words"] = [asdict(w) for w in self.words]
         return out
@@ -99,7 +125,7 @@ class Explanation:
 
 def explain(
     predictor: Predictor,
-    texts: list[str],
+    texts: Sequence[str | Mapping[str, Any]],
     top_k: int = 5,
     *,
     label: str | None = None,
@@ -111,7 +137,8 @@ def explain(
 
     Args:
         predictor: a loaded model (:meth:`finrisk_nlp.serving.predictor.Predictor.load`); needs a fast tokenizer.
-        texts: the texts to explain, each truncated to the model's ``max_length`` tokens.
+        texts: the texts to explain, each truncated to the model's ``max_length`` tokens; for a model with
+            structured fields, records (dicts with the text and the fields).
         top_k: how many evidence words :attr:`Explanation.evidence` keeps.
         label: explain this label instead of each text's prediction.
         n_steps: integration steps; more give a smaller ``convergence_delta`` at a proportional cost.
@@ -119,7 +146,7 @@ def explain(
         internal_batch_size: interpolated inputs per forward pass (bounds memory).
 
     Raises:
-        ExplainError: for an unknown ``label``.
+        ExplainError: for an unknown ``label``, or records without fields for a model that needs them.
         ModelLoadError: if the model's tokenizer is not a fast one (no word alignment).
         CaptumMissingError: if captum is not installed (an ImportError).
     """
@@ -130,16 +157,95 @@ def explain(
     if not getattr(predictor.tokenizer, "is_fast", False):
         raise ModelLoadError("explanations need a fast (Rust) tokenizer to map word pieces back to words; "
                              "save the model with a tokenizer.json")
+    raw = (predictor.metadata.extra or {}).get("fields")
+    prep = FieldPreprocessor.from_dict(raw) if raw else None
+    plain, fields = split_records(texts, predictor.task.text_column, prep, "explain")
+    if fields is not None and not fields.present.all() and not (predictor.metadata.head or {}).get("field_dropout"):
+        raise ExplainError(f"this model reads the fields {prep.names} beside the text (trained without field dropout);"
+                           " explain records that carry them")
     out: list[Explanation] = []
-    for start in range(0, len(texts), batch_size):
-        out += _explain_batch(predictor, texts[start:start + batch_size], top_k, label, n_steps, internal_batch_size,
-                              attribution)
+    for start in range(0, len(plain), batch_size):
+        part = None if fields is None else slice_batch(fields, start, start + batch_size)
+        out += _explain_batch(predictor, plain[start:start + batch_size], top_k, label, n_steps, internal_batch_size,
+                              attribution, part, list(texts[start:start + batch_size]), prep)
     return out
+
+
+def slice_batch(batch: FieldBatch, start: int, stop: int) -> FieldBatch:
+    return FieldBatch(batch.numeric[start:stop], batch.categorical[start:stop], batch.present[start:stop],
+                      batch.missing[start:stop])
+
+
+def shapley_weights(n: int) -> np.ndarray:
+    """``|S|! (n - |S| - 1)! / n!`` for coalition sizes 0..n-1."""
+    return np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
+
+
+def field_shapley(value: Any, n: int, seed: int = 0, permutations: int = 256) -> np.ndarray:
+    """Shapley values of ``n`` players for ``value(masks) -> (len(masks),)`` where ``masks`` is a boolean
+    ``(m, n)`` array of coalitions: exact over all ``2**n`` coalitions up to ``MAX_EXACT_FIELDS`` players, else the
+    mean marginal contribution over sampled permutations."""
+    if n == 0:
+        return np.zeros(0)
+    if n <= MAX_EXACT_FIELDS:
+        codes = np.arange(2 ** n)
+        masks = ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
+        v = np.asarray(value(masks), dtype=np.float64)
+        weights = shapley_weights(n)[masks.sum(axis=1).clip(max=n - 1)]
+        out = np.zeros(n)
+        for i in range(n):
+            without = ~masks[:, i]
+            out[i] = float((weights[without] * (v[codes[without] | (1 << i)] - v[codes[without]])).sum())
+        return out
+    rng = np.random.default_rng(seed)
+    orders = np.array([rng.permutation(n) for _ in range(permutations)])
+    masks = np.zeros((permutations, n + 1, n), dtype=bool)
+    for step in range(1, n + 1):
+        masks[:, step] = masks[:, step - 1]
+        masks[np.arange(permutations), step, orders[:, step - 1]] = True
+    v = np.asarray(value(masks.reshape(-1, n)), dtype=np.float64).reshape(permutations, n + 1)
+    out = np.zeros(n)
+    np.add.at(out, orders.ravel(), np.diff(v, axis=1).ravel())
+    return out / permutations
+
+
+def head_field_values(predictor: Predictor, document: Any, row: FieldBatch, prep: FieldPreprocessor,
+                      target: int) -> Any:
+    """``value(masks)``: the explained label's probability from the document vector with only the masked-in fields
+    of ``row`` (one record) known, every other field set to missing."""
+    import torch
+
+    head = predictor.model.heads[predictor.task.name]
+    kinds = [(s.kind, [x.name for x in (prep.numeric if s.kind == "numeric" else prep.categorical)].index(s.name))
+             for s in prep.specs]
+    width = len(prep.numeric)
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        m = len(masks)
+        numeric = np.repeat(row.numeric, m, axis=0)
+        categorical = np.repeat(row.categorical, m, axis=0)
+        for i, (kind, j) in enumerate(kinds):
+            out = ~masks[:, i]
+            if kind == "numeric":
+                numeric[out, j], numeric[out, width + j] = 0.0, 1.0
+            else:
+                categorical[out, j] = MISSING_INDEX
+        device = document.device
+        with torch.no_grad():
+            logits = head.fuse_and_score(document.expand(m, -1), torch.as_tensor(numeric, device=device),
+                                         torch.as_tensor(categorical, device=device),
+                                         torch.as_tensor(np.repeat(row.present, m).astype(np.float32),
+                                                         device=device)).float()
+        probs = torch.sigmoid(logits) if predictor.task.multi_label else torch.softmax(logits, dim=-1)
+        return probs[:, target].cpu().numpy()
+
+    return value
 
 
 def _explain_batch(
     predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int,
-    attribution: type,
+    attribution: type, fields: FieldBatch | None = None, records: list[Any] | None = None,
+    prep: FieldPreprocessor | None = None,
 ) -> list[Explanation]:
     import torch
 
@@ -150,7 +256,11 @@ def _explain_batch(
     special = enc.pop("special_tokens_mask").bool()
     inputs = {k: v.to(predictor.device) for k, v in enc.items()}
     input_ids = inputs.pop("input_ids")
-    extra_names = list(inputs)  # attention_mask, token_type_ids (if the model has them)
+    if fields is not None:  # held fixed while the words are attributed
+        inputs.update(field_numeric=torch.as_tensor(fields.numeric, device=predictor.device),
+                      field_categorical=torch.as_tensor(fields.categorical, device=predictor.device),
+                      field_present=torch.as_tensor(fields.present.astype(np.float32), device=predictor.device))
+    extra_names = list(inputs)  # attention_mask, token_type_ids (if the model has them), the fields
 
     def forward(ids: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         logits = model(input_ids=ids, task=task.name, **dict(zip(extra_names, extra, strict=True))).logits.float()
@@ -173,11 +283,22 @@ def _explain_batch(
     for i, text in enumerate(texts):
         words = _words(text, enc.word_ids(i), offsets[i], token_scores[i])
         covered = max((w.end for w in words), default=0)
+        scored: list[FieldScore] = []
+        if fields is not None and prep is not None:
+            window = {k: v[i:i + 1] for k, v in inputs.items() if not k.startswith("field_")}
+            with torch.no_grad():
+                vectors = model.embed_windows(input_ids=input_ids[i:i + 1], task=task.name, **window)
+                document = model.heads[task.name].pool(vectors, torch.zeros(1, dtype=torch.long,
+                                                                            device=vectors.device), 1)
+            row = slice_batch(fields, i, i + 1)
+            values = field_shapley(head_field_values(predictor, document, row, prep, targets[i]), len(prep.specs))
+            record = records[i] if records is not None and isinstance(records[i], Mapping) else {}
+            scored = [FieldScore(s.name, record.get(s.name), float(v)) for s, v in zip(prep.specs, values, strict=True)]
         results.append(Explanation(
             text=text, label=task.labels[targets[i]], predicted_label=task.labels[int(probs[i].argmax())],
             probabilities={name: float(p) for name, p in zip(task.labels, probs[i].tolist(), strict=True)},
             words=words, top_k=top_k, convergence_delta=float(delta[i]), truncated=bool(text[covered:].strip()),
-            steps=n_steps,
+            steps=n_steps, fields=scored,
         ))
     return results
 
@@ -232,6 +353,18 @@ def _fmt(score: float) -> str:
     return f"{score:+.3f}" if abs(score) >= 1e-3 or score == 0 else f"{score:+.1e}"  # an untrained model's are tiny
 
 
+def _shown(value: Any) -> str:
+    return "missing" if value is None or value == "" else str(value)[:40]
+
+
+def _ranked_fields(exp: Explanation) -> list[FieldScore]:
+    return sorted(exp.fields, key=lambda f: -abs(f.score))
+
+
+def _field_list(exp: Explanation) -> str:
+    return ", ".join(f"{f.name}={_shown(f.value)} {_fmt(f.score)}" for f in _ranked_fields(exp))
+
+
 def _word_list(words: list[WordScore]) -> str:
     return ", ".join(f"{w.text} {_fmt(w.score)}" for w in words) or "(none)"
 
@@ -253,6 +386,8 @@ def render_terminal(exp: Explanation, color: bool) -> str:
     lines = [f"predicted {exp.predicted_label} ({_probs_line(exp)}); explaining {exp.label}", body,
              f"  for {exp.label}: {_word_list(exp.evidence)}",
              f"  against {exp.label}: {_word_list(exp.counter_evidence)}"]
+    if exp.fields:
+        lines.append(f"  fields (Shapley, toward {exp.label}): {_field_list(exp)}")
     if exp.truncated:
         lines.append("  (text longer than the model's max_length: only its first part was explained)")
     return "\n".join(lines) + "\n"
@@ -273,6 +408,19 @@ def _html_word(piece: str, word: WordScore, scale: float) -> str:
             f"{html.escape(piece)}</span>")
 
 
+def _html_fields(exp: Explanation) -> str:
+    """A table of the record's fields, strongest first, shaded like the words."""
+    if not exp.fields:
+        return ""
+    scale = max(abs(f.score) for f in exp.fields)
+    rows = "".join(
+        f"<tr><td>{html.escape(f.name)}</td><td>{html.escape(_shown(f.value))}</td>"
+        f"<td>{_html_word(_fmt(f.score), WordScore(f.name, 0, 0, f.score), scale)}</td></tr>"
+        for f in _ranked_fields(exp))
+    return (f"<p>Fields ({html.escape(FIELD_METHOD)}):</p>"
+            f"<table><tr><th>field</th><th>value</th><th>score</th></tr>{rows}</table>")
+
+
 def render_html(explanations: list[Explanation], title: str = "finrisk explanation") -> str:
     """A self-contained HTML page (inline CSS, no scripts): each text with its words shaded by attribution."""
     sections = []
@@ -290,6 +438,7 @@ def render_html(explanations: list[Explanation], title: str = "finrisk explanati
             f"<table><tr><th>label</th><th>probability</th></tr>{rows}</table>"
             f"<p>Explaining <code>{html.escape(exp.label)}</code>:</p><p class=\"text\">{''.join(pieces)}</p>"
             f"<p>Strongest evidence for <code>{html.escape(exp.label)}</code>:</p><ol>{items}</ol>"
+            + _html_fields(exp)
             + ("<p class=\"meta\">Only the first part of this text fits the model and was explained; the rest "
                "is grey.</p>" if exp.truncated else "")
             + f"<p class=\"meta\">convergence delta {exp.convergence_delta:+.2e}</p></section>"
@@ -325,4 +474,7 @@ def render_explanation_markdown(explanations: list[Explanation], heading_level: 
         lines += ["", f"{n}. predicted `{exp.predicted_label}` ({_probs_line(exp)}), explaining `{exp.label}`", "",
                   f"   > {''.join(shown)}", "",
                   f"   evidence: {', '.join(f'`{_md(w.text)}` {_fmt(w.score)}' for w in exp.evidence) or '(none)'}"]
+        if exp.fields:
+            lines += ["", f"   fields ({FIELD_METHOD}): " + ", ".join(
+                f"`{_md(f.name)}`={_md(_shown(f.value))} {_fmt(f.score)}" for f in _ranked_fields(exp))]
     return "\n".join(lines) + "\n"

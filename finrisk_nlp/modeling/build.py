@@ -112,9 +112,13 @@ def enable_gradient_checkpointing(encoder: torch.nn.Module) -> None:
 
 def build_model(
     model_cfg: ModelConfig, lora_cfg: LoraSettings, tasks: dict[str, Task], *, strategy: str = "hard",
-    shared_adapter: bool = False,
+    shared_adapter: bool = False, fields: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[DocumentClassifier, PreTrainedTokenizerBase]:
     """The pretrained encoder with fresh LoRA adapter(s) (or trainable in full) and fresh document heads.
+
+    Args:
+        fields: per task with structured fields, its field input layout
+            (:meth:`finrisk_nlp.data.fields.FieldPreprocessor.input_layout`); fused as ``model.fusion`` says.
 
     Raises:
         ModelLoadError: when the encoder or tokenizer cannot be loaded, or the LoRA targets do not fit it.
@@ -139,7 +143,8 @@ def build_model(
         for name, param in encoder.named_parameters():
             param.requires_grad_(any(key in name for key in trainable))
     model = DocumentClassifier(encoder, tasks, pooling=model_cfg.pooling, token_pooling=model_cfg.token_pooling,
-                               strategy=strategy, shared_adapter=shared_adapter)
+                               strategy=strategy, shared_adapter=shared_adapter, fields=fields,
+                               fusion=model_cfg.fusion, field_dropout=model_cfg.field_dropout)
     model._activate(next(iter(tasks)))
     return model, tokenizer
 

@@ -58,29 +58,92 @@ def pool_windows(vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int, 
     return vectors.new_zeros(num_docs, hidden).index_add(0, index, weights[:, None] * vectors)
 
 
+class FieldEncoder(torch.nn.Module):
+    """A row's structured fields -> one vector: scaled numbers and missing indicators as they are, and one learned
+    embedding per categorical field (see :mod:`finrisk_nlp.data.fields` for the inputs)."""
+
+    def __init__(self, numeric_width: int, categories: list[list[int]], init_std: float = 0.02) -> None:
+        super().__init__()
+        self.numeric_width = numeric_width
+        self.embeddings = torch.nn.ModuleList(torch.nn.Embedding(rows, dim) for rows, dim in categories)
+        for embedding in self.embeddings:
+            torch.nn.init.normal_(embedding.weight, std=init_std)
+        self.width = numeric_width + sum(dim for _, dim in categories)
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        parts = [numeric] + [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
+        return torch.cat(parts, dim=1)
+
+
 class DocumentHead(torch.nn.Module):
-    """Window vectors of a document -> pooled -> dense + tanh -> dropout -> logits of one task."""
+    """Window vectors of a document -> pooled -> dense + tanh -> dropout -> logits of one task.
+
+    With ``fields`` (a :meth:`finrisk_nlp.data.fields.FieldPreprocessor.input_layout`) the field vector joins the
+    pooled document vector before the dense layer: ``concat`` feeds ``[document; fields]`` to it, ``gated`` adds a
+    projection of the fields to the document vector through a learned sigmoid gate (Multimodal-Toolkit's gating).
+    ``field_dropout`` zeroes a row's whole field vector in training, so the head learns to score text alone; rows
+    whose ``field_present`` is 0 (bare documents) get the same zero vector at inference.
+    """
 
     def __init__(self, hidden_size: int, num_labels: int, pooling: str, dropout: float,
-                 init_std: float = 0.02) -> None:
+                 init_std: float = 0.02, fields: dict[str, Any] | None = None, fusion: str = "concat",
+                 field_dropout: float = 0.0) -> None:
         super().__init__()
         self.pooling = pooling
+        self.fusion = fusion
+        self.field_dropout = field_dropout
         self.score = torch.nn.Linear(hidden_size, 1) if pooling == "attention" else None
-        self.dense = torch.nn.Linear(hidden_size, hidden_size)
+        self.fields = FieldEncoder(fields["numeric_width"], fields["categories"], init_std) if fields else None
+        width = self.fields.width if self.fields is not None else 0
+        if fusion not in ("concat", "gated"):
+            raise ValueError(f"model.fusion must be concat or gated, got {fusion!r}")
+        gated = self.fields is not None and fusion == "gated"
+        self.field_proj = torch.nn.Linear(width, hidden_size) if gated else None
+        self.gate = torch.nn.Linear(hidden_size + width, hidden_size) if gated else None
+        concat = self.fields is not None and fusion == "concat"
+        self.dense = torch.nn.Linear(hidden_size + (width if concat else 0), hidden_size)
         self.dropout = torch.nn.Dropout(dropout)
         self.out = torch.nn.Linear(hidden_size, num_labels)
         # As transformers initialises its heads (normal, the encoder's initializer_range): PyTorch's default init is
         # several times larger and saturates the tanh. The attention scores start at zero: a plain mean of windows.
-        for layer in (self.dense, self.out):
-            torch.nn.init.normal_(layer.weight, std=init_std)
-            torch.nn.init.zeros_(layer.bias)
+        for layer in (self.dense, self.out, self.field_proj, self.gate):
+            if layer is not None:
+                torch.nn.init.normal_(layer.weight, std=init_std)
+                torch.nn.init.zeros_(layer.bias)
         if self.score is not None:
             torch.nn.init.zeros_(self.score.weight)
             torch.nn.init.zeros_(self.score.bias)
 
-    def forward(self, vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int) -> torch.Tensor:
+    def forward(self, vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int,
+                field_numeric: torch.Tensor | None = None, field_categorical: torch.Tensor | None = None,
+                field_present: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fuse_and_score(self.pool(vectors, doc_index, num_docs), field_numeric, field_categorical,
+                                   field_present)
+
+    def pool(self, vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int) -> torch.Tensor:
+        """Document vectors ``(num_docs, H)`` from window vectors (:func:`pool_windows`)."""
         scores = self.score(vectors).squeeze(-1) if self.score is not None else None
-        document = pool_windows(vectors, doc_index, num_docs, self.pooling, scores)
+        return pool_windows(vectors, doc_index, num_docs, self.pooling, scores)
+
+    def fuse_and_score(self, document: torch.Tensor, field_numeric: torch.Tensor | None = None,
+                       field_categorical: torch.Tensor | None = None,
+                       field_present: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from pooled document vectors ``(n, H)`` and the rows' fields (what field explanations vary)."""
+        if self.fields is not None:
+            n = document.shape[0]
+            if field_numeric is None or field_categorical is None:
+                raise ValueError("this head was trained with fields: pass field_numeric and field_categorical")
+            values = self.fields(field_numeric.to(document.dtype), field_categorical.long())
+            keep = (torch.ones(n, device=document.device, dtype=document.dtype) if field_present is None
+                    else field_present.to(document.dtype))
+            if self.training and self.field_dropout > 0:
+                keep = keep * (torch.rand(n, device=document.device) >= self.field_dropout).to(document.dtype)
+            values = values * keep[:, None]
+            if self.gate is not None:
+                gate = torch.sigmoid(self.gate(torch.cat([document, values], dim=1)))
+                document = document + gate * torch.tanh(self.field_proj(values))
+            else:
+                document = torch.cat([document, values], dim=1)
         return self.out(self.dropout(torch.tanh(self.dense(document))))
 
 
@@ -108,7 +171,9 @@ class DocumentClassifier(torch.nn.Module):
     """
 
     def __init__(self, encoder: torch.nn.Module, tasks: dict[str, Task], *, pooling: str = "attention",
-                 token_pooling: str = "cls", strategy: str = "hard", shared_adapter: bool = False) -> None:
+                 token_pooling: str = "cls", strategy: str = "hard", shared_adapter: bool = False,
+                 fields: dict[str, dict[str, Any]] | None = None, fusion: str = "concat",
+                 field_dropout: float = 0.0) -> None:
         super().__init__()
         self.encoder = encoder
         self.task_names = list(tasks)
@@ -118,8 +183,11 @@ class DocumentClassifier(torch.nn.Module):
         config = self.encoder_config
         dropout = float(getattr(config, "hidden_dropout_prob", getattr(config, "dropout", 0.1)) or 0.0)
         init_std = float(getattr(config, "initializer_range", 0.02))
+        fields = fields or {}
+        self.field_tasks = [name for name in tasks if fields.get(name)]
         self.heads = torch.nn.ModuleDict({name: DocumentHead(config.hidden_size, len(task.labels), pooling, dropout,
-                                                             init_std) for name, task in tasks.items()})
+                                                             init_std, fields.get(name), fusion, field_dropout)
+                                          for name, task in tasks.items()})
         base = encoder.get_base_model() if isinstance(encoder, PeftModel) else encoder
         self.input_names = set(inspect.signature(base.forward).parameters)
         # FSDP's transformer auto-wrap (accelerate reads `_no_split_modules` when no layer class is configured).
@@ -175,20 +243,25 @@ class DocumentClassifier(torch.nn.Module):
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
     def classify(self, vectors: torch.Tensor, doc_index: torch.Tensor | None, num_docs: int | None,
-                 task: str | None = None) -> torch.Tensor:
-        """Document logits ``(num_docs, num_labels)`` from window vectors (see :func:`pool_windows`)."""
+                 task: str | None = None, **fields: torch.Tensor | None) -> torch.Tensor:
+        """Document logits ``(num_docs, num_labels)`` from window vectors (see :func:`pool_windows`) and, for a task
+        with fields, ``field_numeric``, ``field_categorical`` and ``field_present`` per document."""
         if doc_index is None:
             doc_index = torch.arange(vectors.shape[0], device=vectors.device)
             num_docs = vectors.shape[0]
-        return self.heads[self._task(task)](vectors, doc_index, int(num_docs))
+        return self.heads[self._task(task)](vectors, doc_index, int(num_docs), **fields)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 doc_index: torch.Tensor | None = None, num_docs: int | None = None, task: str | None = None,
-                labels: torch.Tensor | None = None, **inputs: Any) -> SequenceClassifierOutput:
+                labels: torch.Tensor | None = None, field_numeric: torch.Tensor | None = None,
+                field_categorical: torch.Tensor | None = None, field_present: torch.Tensor | None = None,
+                **inputs: Any) -> SequenceClassifierOutput:
         del labels  # the loss is the training engine's (class weights, focal loss)
         task = self._task(task)
         vectors = self.embed_windows(input_ids, attention_mask, task=task, **inputs)
-        return SequenceClassifierOutput(logits=self.classify(vectors, doc_index, num_docs, task))
+        fields = ({"field_numeric": field_numeric, "field_categorical": field_categorical,
+                   "field_present": field_present} if field_numeric is not None else {})
+        return SequenceClassifierOutput(logits=self.classify(vectors, doc_index, num_docs, task, **fields))
 
     def _task(self, task: str | None) -> str:
         if task is None:

@@ -4,10 +4,11 @@
 
 A saved model directory holds::
 
-    finrisk_model.json        ModelMetadata: tasks and labels, base model, windows, head, calibration, threshold
+    finrisk_model.json        ModelMetadata: tasks and labels, base model, windows, head, calibration, threshold,
+                              fitted field preprocessing (``extra.fields``, JSON) of a model with structured fields
     adapters/<name>/          LoRA adapters (adapter_model.safetensors + adapter_config.json), one per adapter
     encoder/                  instead of adapters/: the whole encoder (full fine-tuning or a merged export)
-    heads.safetensors         every task's document head, keys "<task>.<parameter>"
+    heads.safetensors         every task's document head, keys "<task>.<parameter>" (field embeddings included)
     tokenizer files
 
 Only safetensors weights are written or read. Model references (``registry:``, ``hub:``, run directories) are
@@ -78,6 +79,17 @@ class ModelMetadata:
 
     def tasks(self) -> dict[str, Task]:
         return {name: self.for_task(name).to_task() for name in self.task_names()}
+
+    def field_layouts(self) -> dict[str, dict[str, Any]]:
+        """The field input layout of every task trained with structured fields (``extra["fields"]``)."""
+        from finrisk_nlp.data.fields import FieldPreprocessor
+
+        out = {}
+        for name in self.task_names():
+            raw = (self.for_task(name).extra or {}).get("fields")
+            if raw:
+                out[name] = FieldPreprocessor.from_dict(raw).input_layout()
+        return out
 
     @classmethod
     def read(cls, model_dir: Path) -> ModelMetadata:
@@ -191,7 +203,8 @@ def load_model(
     tokenizer = load_tokenizer(model_dir, encoder, trust_remote_code=trust_remote_code)
     model = DocumentClassifier(encoder, meta.tasks(), pooling=head.get("pooling", "attention"),
                                token_pooling=head.get("token_pooling", "cls"), strategy=strategy,
-                               shared_adapter=shared)
+                               shared_adapter=shared, fields=meta.field_layouts(),
+                               fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
     model.heads.load_state_dict(load_file(str(model_dir / HEADS_FILE)))
     model.eval()
     model.requires_grad_(False)

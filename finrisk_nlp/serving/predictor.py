@@ -9,15 +9,17 @@ any other model, from one made on load.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from finrisk_nlp.data.fields import UNKNOWN_INDEX, FieldBatch, FieldPreprocessor, split_records
 from finrisk_nlp.data.redaction import redact_texts
 from finrisk_nlp.data.windows import window_encodings
-from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.errors import DataError, ModelLoadError
 from finrisk_nlp.evaluation.calibration import Calibration
 from finrisk_nlp.evaluation.thresholds import decide
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
@@ -25,6 +27,16 @@ from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.tasks import Task
 
 BACKENDS = ("torch", "onnx")
+Record = str | Mapping[str, Any]
+
+
+def field_tensors(batch: FieldBatch | None, device: torch.device) -> dict[str, torch.Tensor]:
+    """The head's field inputs of a :class:`FieldBatch` (nothing for a text-only model)."""
+    if batch is None:
+        return {}
+    return {"field_numeric": torch.as_tensor(batch.numeric, device=device),
+            "field_categorical": torch.as_tensor(batch.categorical, device=device),
+            "field_present": torch.as_tensor(batch.present.astype(np.float32), device=device)}
 
 
 class Predictor:
@@ -34,6 +46,9 @@ class Predictor:
         >>> predictor = Predictor.load("runs/credit_text")
         >>> predictor.predict(["Borrower missed three payments after losing his job."])[0]["decision"]
         'default'
+
+    A model trained with structured fields (``data.feature_columns``) takes records, dicts holding the text and the
+    fields: ``predictor.predict([{"text": "...", "income": 4200, "region": "north"}])``.
     """
 
     def __init__(self, model: DocumentClassifier, tokenizer: Any, metadata: ModelMetadata,
@@ -51,6 +66,8 @@ class Predictor:
         self.calibration = Calibration.from_dict(extra.get("calibration") or {"method": "none"}, self.task)
         self.threshold: dict[str, Any] | None = extra.get("threshold")
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
+        self.fields = FieldPreprocessor.from_dict(extra["fields"]) if extra.get("fields") else None
+        self.field_dropout = float((metadata.head or {}).get("field_dropout", 0.0))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None, *,
@@ -99,9 +116,41 @@ class Predictor:
             return torch.device("cpu")
         return next(self.model.parameters()).device
 
-    def predict_proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """``(len(texts), num_labels)`` calibrated document probabilities (see :meth:`predict_documents`)."""
-        return self.predict_documents(texts, batch_size)[0]
+    @property
+    def field_names(self) -> list[str]:
+        """The structured fields this model reads beside the text ([] for a text-only model)."""
+        return self.fields.names if self.fields is not None else []
+
+    def split_records(self, records: Sequence[Record], source: str = "input",
+                      ) -> tuple[list[str], FieldBatch | None]:
+        """Texts and field inputs of ``records`` (plain strings: bare documents).
+
+        A record names its text by the task's text column (``text`` also works). A row without any field is a bare
+        document: a model trained with ``model.field_dropout > 0`` scores it from the text alone, any other field
+        model refuses it.
+
+        Raises:
+            DataError: for a record without text, a non-number in a numeric field, or bare documents given to a
+                model that needs fields.
+        """
+        texts, batch = split_records(records, self.task.text_column, self.fields, source)
+        if batch is not None:
+            self.check_present(batch, source)
+        return texts, batch
+
+    def check_present(self, batch: FieldBatch, source: str) -> None:
+        """Raises DataError when rows carry no field and the model was not trained to score text alone."""
+        bare = np.flatnonzero(~batch.present)
+        if len(bare) and self.field_dropout <= 0:
+            rows = ", ".join(str(i + 1) for i in bare[:5]) + (" ..." if len(bare) > 5 else "")
+            raise DataError(f"{source}: this model reads the fields {self.field_names} beside the text, but "
+                            f"{len(bare)} row(s) ({rows}) carry none of them; give each row its fields (missing "
+                            "values may be null), or train with model.field_dropout > 0 to score bare documents")
+
+    def predict_proba(self, records: Sequence[Record], batch_size: int = 32) -> np.ndarray:
+        """``(len(records), num_labels)`` calibrated document probabilities (see :meth:`predict_documents`)."""
+        texts, fields = self.split_records(records)
+        return self.predict_documents(texts, batch_size, fields=fields)[0]
 
     def encode(self, texts: list[str], max_chunks: int | None = None) -> tuple[dict[str, list[Any]], np.ndarray]:
         """Model inputs of every window of ``texts`` (unpadded) and the text each window belongs to.
@@ -121,10 +170,15 @@ class Predictor:
         return self.model.embed_windows(**{k: v.to(self.device) for k, v in batch.items()}, task=self.task.name)
 
     @torch.inference_mode()
-    def document_probs(self, vectors: torch.Tensor, doc_index: np.ndarray, num_docs: int) -> np.ndarray:
-        """Calibrated document probabilities from the vectors of all their windows (pooled by the task head)."""
+    def document_probs(self, vectors: torch.Tensor, doc_index: np.ndarray, num_docs: int,
+                       fields: FieldBatch | None = None) -> np.ndarray:
+        """Calibrated document probabilities from the vectors of all their windows (pooled by the task head) and,
+        for a model with structured fields, the documents' field inputs."""
         index = torch.as_tensor(doc_index, device=vectors.device)
-        logits = self.model.classify(vectors, index, num_docs, task=self.task.name).float().cpu().numpy()
+        if self.fields is not None and fields is None:
+            raise DataError(f"this model reads the fields {self.field_names} beside the text; pass them (records)")
+        logits = self.model.classify(vectors, index, num_docs, task=self.task.name,
+                                     **field_tensors(fields, vectors.device)).float().cpu().numpy()
         return self.calibration.apply(logits).astype(np.float32)
 
     def decide(self, probs: np.ndarray) -> list[Any]:
@@ -139,7 +193,8 @@ class Predictor:
         return float(self.threshold["by_label"][self.task.labels[self.task.positive_index]]["value"])
 
     def predict_documents(
-        self, texts: list[str], batch_size: int = 32, *, max_chunks: int | None = None
+        self, texts: list[str], batch_size: int = 32, *, max_chunks: int | None = None,
+        fields: FieldBatch | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Document-level probabilities and how many model windows each document took.
 
@@ -147,6 +202,7 @@ class Predictor:
             texts: documents to score.
             batch_size: windows per forward pass of the encoder.
             max_chunks: override the stored window cap (1: score only the first ``max_length`` tokens).
+            fields: the documents' field inputs (:meth:`split_records`), for a model with structured fields.
 
         Returns:
             ``(probs, num_chunks)``: ``(n, num_labels)`` probabilities and an ``(n,)`` int array.
@@ -165,20 +221,32 @@ class Predictor:
             if vectors is None:
                 vectors = batch_vectors.new_zeros(len(doc_index), batch_vectors.shape[1])
             vectors[torch.as_tensor(idx, device=vectors.device)] = batch_vectors
-        probs = self.document_probs(vectors, doc_index, len(texts))
+        probs = self.document_probs(vectors, doc_index, len(texts), fields)
         return probs, np.bincount(doc_index, minlength=len(texts))
 
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
-        """One dict per text: ``label`` (most probable; ``labels`` >= 0.5 for multi-label tasks), ``decision``
-        (at the stored operating threshold), ``probabilities`` by name and ``num_chunks``."""
-        probs, num_chunks = self.predict_documents(texts, batch_size)
+    def predict(self, records: Sequence[Record], batch_size: int = 32) -> list[dict[str, Any]]:
+        """One dict per record (a text, or a dict with the text and the fields): ``label`` (most probable;
+        ``labels`` >= 0.5 for multi-label tasks), ``decision`` (at the stored operating threshold),
+        ``probabilities`` by name and ``num_chunks``; for a model with fields also ``missing_fields`` (those the
+        record left empty or out) and ``unseen_categories`` (fields whose value training never saw)."""
+        texts, fields = self.split_records(records)
+        probs, num_chunks = self.predict_documents(texts, batch_size, fields=fields)
+        return self.format_results(probs, num_chunks, fields)
+
+    def format_results(self, probs: np.ndarray, num_chunks: np.ndarray, fields: FieldBatch | None = None,
+                       ) -> list[dict[str, Any]]:
+        """The result dicts of :meth:`predict` from probabilities, windows per document and field inputs."""
         decisions = self.decide(probs)
         results = []
-        for row, decision, chunks in zip(probs, decisions, num_chunks, strict=True):
+        for i, (row, decision, chunks) in enumerate(zip(probs, decisions, num_chunks, strict=True)):
             named = {label: float(p) for label, p in zip(self.task.labels, row, strict=True)}
             if self.task.multi_label:
                 result: dict[str, Any] = {"labels": [k for k, p in named.items() if p >= 0.5]}
             else:
                 result = {"label": self.task.labels[int(row.argmax())]}
             results.append({**result, "decision": decision, "probabilities": named, "num_chunks": int(chunks)})
+            if fields is not None and self.fields is not None:
+                results[-1]["missing_fields"] = fields.missing[i]
+                results[-1]["unseen_categories"] = [s.name for j, s in enumerate(self.fields.categorical)
+                                                    if fields.categorical[i, j] == UNKNOWN_INDEX]
         return results

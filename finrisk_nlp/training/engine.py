@@ -92,26 +92,38 @@ def mean_primary(metrics: dict[str, dict[str, Any]], tasks: dict[str, Task]) -> 
     return float(np.mean(values)) if values else None
 
 
-def build_metadata(cfg: RecipeConfig, tasks: dict[str, Task]) -> ModelMetadata:
-    """``finrisk_model.json`` of the run's model, before calibration and thresholds are added."""
+def build_metadata(cfg: RecipeConfig, tasks: dict[str, Task],
+                   fields: dict[str, dict[str, Any]] | None = None) -> ModelMetadata:
+    """``finrisk_model.json`` of the run's model, before calibration and thresholds are added.
+
+    Args:
+        fields: per task with structured fields, its fitted preprocessing (``FieldPreprocessor.to_dict``).
+    """
+    fields = fields or {}
     extra = {"chunking": {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride,
                           "pooling": cfg.model.pooling},
              "redact_pii": cfg.data.redact_pii}
     head = {"pooling": cfg.model.pooling, "token_pooling": cfg.model.token_pooling,
             "strategy": cfg.multitask.strategy if cfg.multitask.tasks else "hard",
             "shared_adapter": cfg.multitask.shared_adapter}
+    if fields:  # text-only models keep the metadata they always had
+        head.update(fusion=cfg.model.fusion, field_dropout=cfg.model.field_dropout)
+
+    def task_extra(name: str) -> dict[str, Any]:
+        return {**extra, "fields": fields[name]} if name in fields else dict(extra)
+
     common = {"base_model": cfg.model.name_or_path, "max_length": cfg.model.max_length, "lora": cfg.lora.enabled,
               "head": head}
     if len(tasks) == 1:
         (task,) = tasks.values()
-        return ModelMetadata(task=asdict(task), extra=dict(extra), **common)
+        return ModelMetadata(task=asdict(task), extra=task_extra(task.name), **common)
     summary = Task(
         name="multitask", text_column=next(iter(tasks.values())).text_column, label_column="task/label",
         labels=tuple(f"{name}/{label}" for name, task in tasks.items() for label in task.labels),
         primary_metric="mean_primary",
         description=f"Multi-task model ({head['strategy']} sharing) for {', '.join(tasks)}; choose one with --task.",
     )
-    entries = {name: {"task": asdict(task), "extra": dict(extra)} for name, task in tasks.items()}
+    entries = {name: {"task": asdict(task), "extra": task_extra(name)} for name, task in tasks.items()}
     return ModelMetadata(task=asdict(summary), multitask={"strategy": head["strategy"], "shared_adapter":
                          cfg.multitask.shared_adapter, "tasks": entries}, **common)
 
@@ -171,11 +183,13 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
 
     data = load_task_data(cfg, accelerator)
     tasks = {name: item.task for name, item in data.items()}
+    fitted = {name: item.fields for name, item in data.items() if item.fields is not None}
     model, tokenizer = build_model(cfg.model, cfg.lora, tasks, strategy=cfg.multitask.strategy if several else "hard",
-                                   shared_adapter=cfg.multitask.shared_adapter)
+                                   shared_adapter=cfg.multitask.shared_adapter,
+                                   fields={n: f.input_layout() for n, f in fitted.items()})
     build_task_loaders(cfg, data, tokenizer, accelerator)
     params = count_parameters(model)
-    meta = build_metadata(cfg, tasks)
+    meta = build_metadata(cfg, tasks, {n: f.to_dict() for n, f in fitted.items()})
     sizes = {name: len(item.splits["train"]) for name, item in data.items()}
     logger.info(
         f"tasks {sizes} (train rows); trainable parameters {params['trainable']:,} of {params['total']:,}; "

@@ -205,11 +205,14 @@ def explain_examples(model: Any, tokenizer: Any, meta_dir: Path, item: TaskData,
         task = inputs.task
         risk = inputs.probs[:, task.positive_index] if task.is_binary else inputs.probs.max(axis=1)
         chosen = [int(i) for i in np.argsort(-risk, kind="stable")[: cfg.eval.explain_examples]]
-        texts = item.splits["test"][task.text_column]
+        test = item.splits["test"]
+        # A model with fields is explained on whole records (text + fields); a text-only one on its texts.
+        records = test.select(chosen).to_list() if item.fields is not None else [test[task.text_column][i]
+                                                                                  for i in chosen]
         meta = ModelMetadata.read(meta_dir).for_task(item.name)
         view = SimpleNamespace(task=task, model=model, tokenizer=tokenizer, metadata=meta,
                                device=next(model.parameters()).device)
-        return explain(view, [texts[i] for i in chosen], n_steps=cfg.eval.explain_steps)
+        return explain(view, records, n_steps=cfg.eval.explain_steps)
     except ImportError as exc:  # captum is an optional extra
         logger.warning(f"example explanations skipped ({exc}); install finrisk_nlp[explain] to include them")
         return []

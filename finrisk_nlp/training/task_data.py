@@ -16,7 +16,8 @@ from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
 from finrisk_nlp.config import DataConfig, RecipeConfig
-from finrisk_nlp.data.loaders import DocumentCollator, build_dataloader, tokenize_documents
+from finrisk_nlp.data.fields import FieldPreprocessor, check_columns
+from finrisk_nlp.data.loaders import DocumentCollator, add_field_columns, build_dataloader, tokenize_documents
 from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
 from finrisk_nlp.data.tables import load_splits
 from finrisk_nlp.evaluation.fairness import slice_values_of
@@ -40,6 +41,7 @@ class TaskData:
     pii_counts: Counter[str] = field(default_factory=Counter)
     split_summary: dict[str, Any] = field(default_factory=dict)
     sampler: Any = None
+    fields: FieldPreprocessor | None = None  # fitted on the train split when the task has data.feature_columns
 
     @property
     def name(self) -> str:
@@ -60,8 +62,22 @@ def task_data_config(cfg: RecipeConfig, task: str) -> DataConfig:
     return dataclasses.replace(
         cfg.data, train_file=own.train_file if own else None, validation_file=own.validation_file if own else None,
         test_file=own.test_file if own else None, labels=own.labels if own else None, text_column=None,
-        label_column=None, positive_label=None,
+        label_column=None, positive_label=None, feature_columns=list(own.feature_columns) if own else [],
+        categorical_columns=own.categorical_columns if own else None,
     )
+
+
+def fit_fields(data_cfg: DataConfig, splits: datasets.DatasetDict) -> FieldPreprocessor | None:
+    """The task's field preprocessing, fitted on the train split only (every split must hold the columns)."""
+    columns = list(data_cfg.feature_columns)
+    if not columns:
+        return None
+    sources = {"train": data_cfg.train_file, "validation": data_cfg.validation_file, "test": data_cfg.test_file}
+    for split in SPLITS:
+        check_columns(splits[split].column_names, columns, sources[split] or f"the {split} split")
+    train = splits["train"]
+    return FieldPreprocessor.fit({c: train[c] for c in columns}, columns, data_cfg.categorical_columns,
+                                 data_cfg.train_file or "the train split")
 
 
 def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, TaskData]:
@@ -71,9 +87,10 @@ def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, Tas
     for name in task_names(cfg):
         counts: Counter[str] = Counter()
         summary: dict[str, Any] = {}
+        data_cfg = task_data_config(cfg, name)
         with accelerator.main_process_first():
-            task, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed, pii_counts=counts,
-                                       summary=summary)
+            task, splits = load_splits(data_cfg, get_task(name), cfg.seed, pii_counts=counts, summary=summary)
+        fields = fit_fields(data_cfg, splits)
         slices = None
         if cfg.eval.slice_columns:
             present = all(c in splits["test"].column_names for c in cfg.eval.slice_columns)
@@ -81,7 +98,7 @@ def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, Tas
                 source = (cfg.data.test_file if single else None) or f"{name} test split"
                 slices = slice_values_of(splits["test"], cfg.eval.slice_columns, source)
         out[name] = TaskData(task=task, splits=splits, test_slices=slices, pii_counts=counts, split_summary=summary,
-                             weight=float(cfg.multitask.loss_weights.get(name, 1.0)))
+                             weight=float(cfg.multitask.loss_weights.get(name, 1.0)), fields=fields)
     return out
 
 
@@ -94,6 +111,9 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
             tokenized = {s: tokenize_documents(item.splits[s], tokenizer, item.task, cfg.model.max_length,
                                                stride=cfg.model.stride, max_chunks=cfg.model.max_chunks)
                          for s in SPLITS + EXTRA_SPLITS if s in item.splits}
+        if item.fields is not None:
+            tokenized = {s: add_field_columns(tokenized[s], item.splits[s], item.fields, f"the {s} split")
+                         for s in tokenized}
         collator = DocumentCollator(tokenizer, item.task.multi_label, pad_to_multiple_of=8 if on_gpu else None)
         workers = {"num_workers": 2 if on_gpu else 0, "pin_memory": on_gpu}
         labels = item.splits["train"]["labels"]
