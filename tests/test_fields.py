@@ -37,6 +37,14 @@ def field_run(tmp_path_factory, tiny_model_dir):
                           "model.fusion=concat", data=data)
 
 
+@pytest.fixture(scope="module")
+def dropout_run(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("fields-dropout")
+    data = write_jsonl(root / "loans.jsonl", field_records())
+    return train_tiny_run(tiny_model_dir, root / "run", "data.feature_columns=[income,debt,segment]",
+                          "model.fusion=gated", "model.field_dropout=0.3", data=data)
+
+
 def test_preprocessing_is_fitted_on_train_and_round_trips_through_json():
     rows = field_records()
     columns = {c: [r[c] for r in rows] for c in ("income", "debt", "segment")}
@@ -149,12 +157,101 @@ def test_bare_documents_are_refused_without_field_dropout(field_run):
         Predictor.load(field_run).predict([field_records(1)[0], "Applicant lost job."])
 
 
-def test_field_dropout_model_scores_bare_documents_saying_which_fields_were_absent(tmp_path, tiny_model_dir):
+def test_field_dropout_model_scores_bare_documents_saying_which_fields_were_absent(dropout_run):
     from finrisk_nlp.serving.predictor import Predictor
 
-    data = write_jsonl(tmp_path / "loans.jsonl", field_records())
-    run = train_tiny_run(tiny_model_dir, tmp_path / "run", "data.feature_columns=[income,debt,segment]",
-                         "model.fusion=gated", "model.field_dropout=0.3", data=data)
-    out = Predictor.load(run).predict(["Applicant lost job, missed payments.", field_records(1)[0]])
+    out = Predictor.load(dropout_run).predict(["Applicant lost job, missed payments.", field_records(1)[0]])
     assert out[0]["missing_fields"] == ["income", "debt", "segment"]
     assert out[1]["missing_fields"] == [] and 0.0 <= out[0]["probabilities"]["default"] <= 1.0
+
+
+def test_predict_command_takes_json_records_and_refuses_bad_values(field_run, tmp_path, capsys, caplog):
+    from finrisk_nlp.cli.main import main as cli_main
+
+    records = field_records(3, seed=5)
+    path = write_jsonl(tmp_path / "apps.jsonl", records[1:])
+    assert cli_main(["predict", str(field_run), json.dumps(records[0]), "--records", str(path), "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["text"] for x in lines] == [r["text"] for r in records] and "missing_fields" in lines[0]
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{**records[0], "debt": "lots"}])
+    assert cli_main(["predict", str(field_run), "--records", str(bad)]) == 2
+    assert "field 'debt' is numeric" in caplog.text and "row 1 ('lots')" in caplog.text
+
+
+def _score(run, inputs, out, *extra):
+    from finrisk_nlp.cli.score import main as score_main
+
+    return score_main([str(run), *map(str, inputs), "--out", str(out), "--cpu", "--batch-size", "4", *extra])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_scoring_a_table_with_fields_matches_predictor(field_run, tmp_path, suffix):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from finrisk_nlp.serving.predictor import Predictor
+
+    records = field_records(10, seed=7)
+    records[2]["segment"] = "platinum"
+    frame = pd.DataFrame(records)
+    table = tmp_path / f"apps{suffix}"
+    {".csv": lambda: frame.to_csv(table, index=False), ".jsonl": lambda: write_jsonl(table, records),
+     ".parquet": lambda: frame.to_parquet(table)}[suffix]()
+    out = tmp_path / "scores.parquet"
+    assert _score(field_run, [table], out) == 0
+    scored = pq.read_table(out).to_pandas()
+    expected = Predictor.load(field_run).predict(records)
+    np.testing.assert_allclose(scored["p_default"], [r["probabilities"]["default"] for r in expected], atol=1e-5)
+    assert scored["unseen_categories"].tolist()[2] == "segment"
+    assert scored["missing_fields"].tolist() == [";".join(r["missing_fields"]) for r in expected]
+
+
+def test_scoring_refuses_bad_field_inputs_before_writing_anything(field_run, dropout_run, tmp_path, caplog):
+    import pyarrow.parquet as pq
+
+    records = field_records(6, seed=8)
+    no_debt = write_jsonl(tmp_path / "no_debt.jsonl", [{k: v for k, v in r.items() if k != "debt"} for r in records])
+    out = tmp_path / "scores.parquet"
+    assert _score(field_run, [no_debt], out) == 2
+    assert "['debt'] is not a column of this table" in caplog.text
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{**r, "income": "12k" if i in (1, 4) else r["income"]}
+                                              for i, r in enumerate(records)])
+    assert _score(field_run, [bad], out) == 2
+    assert "field 'income' is numeric, but 2 row(s) hold something else: row 2 ('12k'), row 5 ('12k')" in caplog.text
+    texts = tmp_path / "docs"
+    texts.mkdir()
+    (texts / "a.txt").write_text("Applicant lost job, missed payments.")
+    bare = write_jsonl(tmp_path / "bare.jsonl", [{"text": r["text"]} for r in records])
+    assert _score(field_run, [bare], out) == 2 and _score(field_run, [texts], out) == 2
+    assert "trained without field dropout" in caplog.text
+    assert not out.exists() and not list(tmp_path.glob("scores.parquet.parts/part-*"))
+    # A model trained with field dropout scores bare documents and says which fields each row lacked.
+    assert _score(dropout_run, [bare, texts], out) == 0
+    scored = pq.read_table(out).to_pandas()
+    assert len(scored) == 7 and set(scored["missing_fields"]) == {"income;debt;segment"}
+
+
+def test_serve_takes_validated_records_described_in_openapi(field_run):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.serving.service import build_app
+
+    predictor = Predictor.load(field_run)
+    records = [{k: r[k] for k in ("text", "income", "debt", "segment")} for r in field_records(4, seed=11)]
+    with TestClient(build_app(predictor, {"ref": "x", "version": "1", "fingerprint": "f"})) as client:
+        ok = client.post("/predict", json={"records": records})
+        typo = client.post("/predict", json={"records": [{**records[0], "debts": 1}]})
+        not_number = client.post("/predict", json={"records": [{**records[0], "income": "a lot"}]})
+        bare = client.post("/predict", json={"records": [{"text": "lost job"}]})
+        schema = client.get("/openapi.json").json()
+    assert ok.status_code == 200
+    want = predictor.predict(records)
+    np.testing.assert_allclose([p["probabilities"]["default"] for p in ok.json()["predictions"]],
+                               [w["probabilities"]["default"] for w in want], atol=1e-6)
+    assert typo.status_code == 422 and "debts" in typo.text
+    assert not_number.status_code == 422 and "income" in not_number.text
+    assert bare.status_code == 422 and "carry none of the fields" in bare.text
+    record = schema["components"]["schemas"]["Record"]["properties"]
+    assert set(record) == {"text", "income", "debt", "segment"} and "training range" in record["income"]["description"]

@@ -1,4 +1,7 @@
-"""``finrisk explain RUN_DIR "text" [--label L] [--html out.html]``: which words drove a prediction.
+"""``finrisk explain RUN_DIR "text" [--label L] [--html out.html]``: which words (and fields) drove a prediction.
+
+A model trained with structured fields takes records: ``finrisk explain RUN_DIR '{"text": "...", "income": 4200}'``
+or ``--records applications.jsonl``.
 
 See :mod:`finrisk_nlp.evaluation.explain` for the method.
 """
@@ -10,7 +13,7 @@ import json
 import os
 import sys
 
-from finrisk_nlp.cli.texts import read_texts
+from finrisk_nlp.cli.texts import read_records
 from finrisk_nlp.evaluation.explain import explain, render_html, render_terminal
 from finrisk_nlp.provenance import write_text_atomic
 
@@ -20,7 +23,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     from finrisk_nlp.serving.predictor import Predictor
 
-    texts = read_texts(args, "explain")
+    texts = read_records(args, "explain")
     explanations = explain(Predictor.load(args.model), texts, args.top_k, label=args.label, n_steps=args.steps)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     for exp in explanations:
@@ -38,6 +41,7 @@ def add_explain_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="run directory or model directory")
     p.add_argument("texts", nargs="*", help="texts to explain")
     p.add_argument("--file", help="a text file with one text per line")
+    p.add_argument("--records", help="a JSONL file with one record (text + fields) per line")
     p.add_argument("--label", help="explain this label instead of the predicted one")
     p.add_argument("--top-k", type=int, default=5, help="evidence words to list (default: %(default)s)")
     p.add_argument("--steps", type=int, default=50, help="integration steps (default: %(default)s)")

@@ -5,6 +5,7 @@
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
     finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
+    finrisk predict runs/credit_application --json '{"text": "Lost job in May.", "income": 4200, "debt": 900}'
     finrisk tasks
     finrisk tune --config recipes/configs/credit_text.yaml --trials 20 --out runs/tune
     finrisk serve registry:credit-text@production --port 8000
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from finrisk_nlp.cli.recipe import setup_logging
-from finrisk_nlp.cli.texts import read_texts
+from finrisk_nlp.cli.texts import read_records, record_text
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
@@ -58,9 +59,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from finrisk_nlp.serving.predictor import Predictor
 
-    texts = read_texts(args, "classify")
+    items = read_records(args, "classify")
     predictor = Predictor.load(args.model, task=args.task)
-    for text, result in zip(texts, predictor.predict(texts, batch_size=args.batch_size), strict=True):
+    results = predictor.predict(items, batch_size=args.batch_size)
+    for item, result in zip(items, results, strict=True):
+        text = record_text(item, predictor.task.text_column)
         if args.json:
             sys.stdout.write(json.dumps({"text": text, **result}) + "\n")
         else:
@@ -101,8 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify texts with a trained model")
     p.add_argument("model", help="run or model directory, registry:NAME[@STAGE|@VERSION], or hub:ORG/NAME")
-    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("texts", nargs="*", help="texts to classify, or JSON records {\"text\": ..., FIELD: ...} for a "
+                   "model trained with fields")
     p.add_argument("--file", help="a text file with one text per line")
+    p.add_argument("--records", help="a JSONL file with one record (text + fields) per line")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--task", help="the task to predict with a multi-task model (required for those)")

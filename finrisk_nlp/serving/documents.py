@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import re
 import stat
@@ -29,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.serving.extract import (
@@ -68,6 +69,8 @@ class Document:
         text: the extracted text (None when ``error`` is set).
         error: why the document was not scored.
         truncated: the text was cut (see :func:`fit_text` and :attr:`ReadLimits.max_doc_bytes`).
+        fields: a table row's structured fields (those of ``field_columns`` the table has); None for a document
+            read from a file (a bare document).
     """
 
     index: int
@@ -76,6 +79,7 @@ class Document:
     text: str | None = None
     error: str | None = None
     truncated: bool = False
+    fields: dict[str, Any] | None = None
 
 
 @dataclass
@@ -87,6 +91,7 @@ class _Entry:
     read: Callable[[], bytes] | None = None
     text: str | None = None  # rows of a table come with their text
     error: str | None = None
+    fields: dict[str, Any] | None = None  # and with their structured fields
 
 
 # ----------------------------------------------------------------------------------------------
@@ -251,19 +256,23 @@ def _tar_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
                                              f"{exc}); the remaining members were not read")
 
 
-def _table_entries(path: Path, label: str, text_column: str | None) -> Iterator[_Entry]:
+def _table_entries(path: Path, label: str, text_column: str | None,
+                   field_columns: tuple[str, ...] = ()) -> Iterator[_Entry]:
     from finrisk_nlp.data.tables import load_table  # imports datasets: only when a table is given
 
     table = load_table(path)
     if not text_column or text_column not in table.column_names:
         raise DataError(f"{path}: no text column {text_column!r}; columns are {table.column_names}. "
                         "Pass --text-column NAME")
+    present = [c for c in field_columns if c in table.column_names]
+    values = {c: table[c] for c in present}
     for i, value in enumerate(table[text_column]):
         source = f"{label}!/{i}"
+        fields = {c: values[c][i] for c in present} if field_columns else None
         if not isinstance(value, str) or not value.strip():
             yield _Entry(source=source, error=f"empty or missing {text_column!r} value")
         else:
-            yield _Entry(source=source, text=value.strip())
+            yield _Entry(source=source, text=value.strip(), fields=fields)
 
 
 def _file_entry(path: Path, label: str, size: int, limits: ReadLimits) -> _Entry:
@@ -312,7 +321,8 @@ def _dir_entries(directory: Path, label: str, limits: ReadLimits, root: str, abo
             yield from _dir_entries(Path(child.path), child_label, limits, root, above | {real})
 
 
-def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str | None, top: bool) -> Iterator[_Entry]:
+def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str | None, top: bool,
+                  field_columns: tuple[str, ...] = ()) -> Iterator[_Entry]:
     try:
         info = path.stat()
     except OSError as exc:
@@ -329,7 +339,7 @@ def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str |
     elif _is_tar(lower):
         yield from _tar_entries(path, label, limits)
     elif top and path.suffix.lower() in TABLE_SUFFIXES:
-        yield from _table_entries(path, label, text_column)
+        yield from _table_entries(path, label, text_column, field_columns)
     else:
         yield _file_entry(path, label, info.st_size, limits)
 
@@ -360,21 +370,24 @@ def content_id(source: str, data: bytes) -> str:
 
 
 def _text_document(index: int, source: str, doc_id: str, text: str, truncated: bool,
-                   max_chars: int | None) -> Document:
+                   max_chars: int | None, fields: dict[str, Any] | None = None) -> Document:
     text, cut = fit_text(text, max_chars)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (e.g. from an email body) would fail in the tokenizer
         text = text.encode("utf-8", "replace").decode("utf-8")
-    return Document(index, source, doc_id, text=text, truncated=truncated or cut)
+    return Document(index, source, doc_id, text=text, truncated=truncated or cut, fields=fields)
 
 
 def _load(entry: _Entry, index: int, limits: ReadLimits, max_chars: int | None) -> Document:
     if entry.error:
         return Document(index, entry.source, entry.source, error=entry.error)
     if entry.text is not None:
-        doc_id = content_id(entry.source, entry.text.encode("utf-8", "surrogatepass"))
-        return _text_document(index, entry.source, doc_id, entry.text, False, max_chars)
+        content = entry.text.encode("utf-8", "surrogatepass")
+        if entry.fields is not None:  # a row whose fields changed is a new document for a rerun
+            content += b"\0" + json.dumps(entry.fields, sort_keys=True, default=str).encode("utf-8", "replace")
+        doc_id = content_id(entry.source, content)
+        return _text_document(index, entry.source, doc_id, entry.text, False, max_chars, entry.fields)
     oversized = f"oversized: more than --max-doc-bytes={limits.max_doc_bytes:,} bytes"
     if entry.size is not None and entry.size > limits.max_doc_bytes:
         return Document(index, entry.source, entry.source, error=oversized)
@@ -407,6 +420,7 @@ def iter_documents(
     rank: int = 0,
     num_shards: int = 1,
     max_chars: int | None = None,
+    field_columns: tuple[str, ...] = (),
 ) -> Iterator[Document]:
     """Yield the documents of shard ``rank`` of ``num_shards`` (those whose index % num_shards == rank).
 
@@ -420,6 +434,7 @@ def iter_documents(
         rank: this shard's number.
         num_shards: how many shards the inputs are split into.
         max_chars: cut each text to this many characters (see :func:`fit_text`); None keeps it whole.
+        field_columns: structured fields a model reads; table rows carry those their table has.
 
     Raises:
         DataError: for an input that does not exist or a table without the text column.
@@ -428,7 +443,7 @@ def iter_documents(
     index = 0
     for item in expand_inputs(inputs):
         label = printable_name(Path(item).as_posix())
-        for entry in _path_entries(Path(item), label, limits, text_column, top=True):
+        for entry in _path_entries(Path(item), label, limits, text_column, top=True, field_columns=field_columns):
             if index % num_shards == rank:
                 yield _load(entry, index, limits, max_chars)
             index += 1

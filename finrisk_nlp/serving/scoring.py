@@ -37,8 +37,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from finrisk_nlp.data.fields import FieldBatch
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
+from finrisk_nlp.serving.field_inputs import check_field_inputs
 from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module's API)
     CHARS_PER_TOKEN,
     load_for_inference,
@@ -140,31 +142,36 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def part_schema(labels: tuple[str, ...]) -> pa.Schema:
-    """Columns of a part file; the output has the same minus ``index`` and ``error``."""
+def part_schema(labels: tuple[str, ...], with_fields: bool = False) -> pa.Schema:
+    """Columns of a part file; the output has the same minus ``index`` and ``error``. A model with structured
+    fields adds ``missing_fields`` and ``unseen_categories`` (field names joined by ``;``)."""
+    fields = [("missing_fields", pa.string()), ("unseen_categories", pa.string())] if with_fields else []
     return pa.schema(
         [("index", pa.int64()), ("doc_id", pa.string()), ("source", pa.string()), ("label", pa.string())]
         + [(f"p_{name}", pa.float32()) for name in labels]
         + [("decision", pa.string()), ("threshold", pa.float64()), ("num_chunks", pa.int64()),
-           ("truncated", pa.bool_()), ("model_ref", pa.string()), ("model_version", pa.string()),
+           ("truncated", pa.bool_()), *fields, ("model_ref", pa.string()), ("model_version", pa.string()),
            ("error", pa.string())]
     )
 
 
 def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor: Predictor,
-          meta: dict[str, Any]) -> list[dict[str, Any]]:
+          meta: dict[str, Any], fields: FieldBatch | None = None) -> list[dict[str, Any]]:
     """Output rows: label (most probable; labels >= 0.5 for multi-label), probabilities and the decision at the
     model's operating threshold, exactly as :meth:`Predictor.predict` gives them."""
     task = predictor.task
     rows = []
-    for doc, p, n, decision in zip(docs, probs, chunks, predictor.decide(probs), strict=True):
+    extras = ([{"missing_fields": ";".join(r["missing_fields"]), "unseen_categories": ";".join(r["unseen_categories"])}
+               for r in predictor.format_results(probs, chunks, fields)] if fields is not None
+              else [{}] * len(docs))
+    for doc, p, n, decision, extra in zip(docs, probs, chunks, predictor.decide(probs), extras, strict=True):
         label = ";".join(name for name, v in zip(task.labels, p) if v >= 0.5) if task.multi_label else (
             task.labels[int(p.argmax())])
         rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source, "label": label,
                      **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
                      "decision": ";".join(decision) if isinstance(decision, list) else decision,
                      "threshold": predictor.positive_threshold, "num_chunks": int(n), "truncated": doc.truncated,
-                     **meta, "error": None})
+                     **extra, **meta, "error": None})
     return rows
 
 
@@ -172,9 +179,12 @@ def _batch_rows(predictor: Predictor, batch: Batch, meta: dict[str, Any]) -> lis
     """Output rows of one padded batch of windows (see :func:`make_batches`)."""
     with _autocast(predictor.device):
         vectors = predictor.window_vectors(batch.encoding)
-    probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs))
+    fields = None
+    if predictor.fields is not None:  # checked before the run (check_field_inputs): no error can come up here
+        fields = predictor.fields.transform([d.fields for d in batch.docs], "scoring input")
+    probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs), fields)
     chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
-    return _rows(batch.docs, probs, chunks, predictor, meta)
+    return _rows(batch.docs, probs, chunks, predictor, meta, fields)
 
 
 def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
@@ -211,6 +221,7 @@ def run_fingerprint(model_ref: str, options: ScoreOptions, predictor: Predictor,
         "threshold": predictor.threshold, "labels": list(predictor.task.labels), "quantize": options.quantize,
         "max_text_chars": text_char_budget(predictor),
         **({"backend": options.backend} if options.backend != "torch" else {}),
+        **({"fields": predictor.field_names} if predictor.field_names else {}),
         **({"task": options.task} if options.task else {}),
     }
 
@@ -246,6 +257,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
     predictor = load_for_inference(model_ref, task=options.task, backend=options.backend, quantize=options.quantize,
                                    force=options.force, device=state.device)
     text_column = options.text_column or predictor.task.text_column
+    check_field_inputs(predictor, options.inputs)
     fingerprint_hash = model_fingerprint(model_ref, predictor)
     fingerprint = run_fingerprint(model_ref, options, predictor, fingerprint_hash)
     directory = parts_dir(options.out)
@@ -258,11 +270,11 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
 
     rank, world = state.process_index, state.num_processes
     skip = done_ids(directory)
-    writer = PartWriter(directory, rank, part_schema(predictor.task.labels))
+    writer = PartWriter(directory, rank, part_schema(predictor.task.labels, predictor.fields is not None))
     part_size = options.part_size or options.batch_size
     meta = {"model_ref": model_ref, "model_version": model_version(predictor, fingerprint_hash)}
     docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world,
-                          max_chars=text_char_budget(predictor))
+                          max_chars=text_char_budget(predictor), field_columns=tuple(predictor.field_names))
     q: queue.Queue = queue.Queue(maxsize=max(2, options.queue_size // options.batch_size))
     stop = threading.Event()
     counts = {"skipped": 0, "scored": 0, "failed": 0}

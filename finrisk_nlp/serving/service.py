@@ -3,6 +3,12 @@
     finrisk serve registry:credit-text@production --port 8000
     curl -s localhost:8000/predict -H 'content-type: application/json' -d '{"texts": ["Missed two payments."]}'
 
+A model trained with structured fields takes records instead of texts, each validated against its fields (numbers
+for numeric fields; the schema is in ``/openapi.json``)::
+
+    curl -s localhost:8000/predict -H 'content-type: application/json' \
+         -d '{"records": [{"text": "Lost job in May.", "income": 4200, "debt": 900, "segment": "retail"}]}'
+
 A FastAPI app with ``POST /predict`` (texts in, one result per text out, exactly as ``finrisk predict --json``
 gives them: label, decision at the stored operating threshold, probabilities, windows read) and ``GET /health``.
 Every response names the model (reference, version, fingerprint) in its body and in the ``X-Model-Version``
@@ -142,11 +148,12 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
     from pydantic import BaseModel, Field
 
     limits = limits or ServeLimits()
+    request_model = field_request_model(predictor) if getattr(predictor, "fields", None) is not None else None
 
     class PredictRequest(BaseModel):
         texts: list[str] = Field(min_length=1, description="documents to classify")
 
-    def predict(texts: list[str]) -> list[dict[str, Any]]:
+    def predict(texts: list[Any]) -> list[dict[str, Any]]:
         return predictor.predict(texts, batch_size=limits.batch_size)
 
     batcher = MicroBatcher(predict, limits.max_batch, limits.max_wait_ms)
@@ -181,22 +188,64 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
                 "labels": list(predictor.task.labels), "backend": predictor.backend,
                 "batches": batcher.batches, "texts": batcher.texts}
 
-    @app.post("/predict")
-    async def predict_endpoint(body: PredictRequest) -> Any:
-        if len(body.texts) > limits.max_texts:
-            return refuse(413, f"{len(body.texts)} texts in one request; at most {limits.max_texts} are allowed: "
+    async def answer(items: list[Any], texts: list[str]) -> Any:
+        if len(texts) > limits.max_texts:
+            return refuse(413, f"{len(texts)} texts in one request; at most {limits.max_texts} are allowed: "
                                "split the request")
-        longest = max(range(len(body.texts)), key=lambda i: len(body.texts[i]))
-        if len(body.texts[longest]) > limits.max_text_chars:
-            return refuse(413, f"text {longest} has {len(body.texts[longest]):,} characters; at most "
+        longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+        if len(texts[longest]) > limits.max_text_chars:
+            return refuse(413, f"text {longest} has {len(texts[longest]):,} characters; at most "
                                f"{limits.max_text_chars:,} are allowed: score long documents with `finrisk score`")
         try:
-            results = await batcher.submit(body.texts)
+            results = await batcher.submit(items)
         except Exception as exc:  # noqa: BLE001  (any model failure is this request's 500, with its reason)
             return refuse(500, f"prediction failed: {type(exc).__name__}: {exc}")
         return {"model": model_info, "predictions": results}
 
+    if request_model is None:
+        @app.post("/predict")
+        async def predict_endpoint(body: PredictRequest) -> Any:
+            return await answer(body.texts, body.texts)
+    else:
+        names = predictor.field_names
+        may_be_bare = predictor.field_dropout > 0
+
+        @app.post("/predict")
+        async def predict_records(body: request_model) -> Any:  # type: ignore[valid-type]
+            # Fields left out stay out (absent), fields sent as null are missing values: both score as missing.
+            records = [r.model_dump(exclude_unset=True) for r in body.records]
+            bare = [i for i, r in enumerate(records) if not any(k in r for k in names)]
+            if bare and not may_be_bare:
+                return refuse(422, f"record(s) {bare[:5]} carry none of the fields {names}; this model was trained "
+                                   "without field dropout and needs them (send null for a missing value)")
+            return await answer(records, [r["text"] for r in records])
+
     return app
+
+
+def field_request_model(predictor: Any) -> Any:
+    """The pydantic request body of a model with structured fields: ``{"records": [{"text": ..., FIELD: ...}]}``;
+    numeric fields take numbers (or null), categorical ones strings or numbers; unknown keys are refused."""
+    from pydantic import BaseModel, ConfigDict, Field, create_model
+
+    columns: dict[str, Any] = {"text": (str, Field(description="the document to classify"))}
+    for spec in predictor.fields.specs:
+        stats = spec.stats
+        if spec.kind == "numeric":
+            about = (f"numeric; training range {stats.get('min')} to {stats.get('max')}, "
+                     f"{100 * stats.get('missing_rate', 0):.1f}% missing")
+            columns[spec.name] = (float | None, Field(None, description=about))
+        else:
+            about = (f"categorical; {len(spec.categories)} categories seen in training, others go to an unknown "
+                     f"bucket; {100 * stats.get('missing_rate', 0):.1f}% missing")
+            columns[spec.name] = (str | int | float | None, Field(None, description=about))
+    record = create_model("Record", __config__=ConfigDict(extra="forbid"), **columns)
+
+    class PredictRecordsRequest(BaseModel):
+        records: list[record] = Field(min_length=1,  # type: ignore[valid-type]
+                                      description="documents with their structured fields")
+
+    return PredictRecordsRequest
 
 
 def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: str | None = None,
