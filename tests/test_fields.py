@@ -7,11 +7,13 @@ import random
 
 import numpy as np
 import pytest
-from conftest import make_credit_records, write_jsonl
+from conftest import REPO, make_credit_records, write_jsonl
 from runs import train_tiny_run
 
 from finrisk_nlp.data.fields import MISSING_INDEX, UNKNOWN_INDEX, FieldPreprocessor
 from finrisk_nlp.errors import DataError
+
+REPO_MULTITASK = REPO / "recipes" / "configs" / "multitask.yaml"
 
 
 def field_records(n: int = 48, seed: int = 0) -> list[dict]:
@@ -86,7 +88,7 @@ def test_field_config_is_checked():
 
 
 def test_unknown_field_column_stops_training_naming_it(tmp_path, tiny_model_dir, caplog):
-    from conftest import REPO, tiny_overrides
+    from conftest import tiny_overrides
 
     from finrisk_nlp.cli.recipe import run_recipe
 
@@ -138,15 +140,13 @@ def test_report_explains_fields_by_shapley_values_that_add_up(field_run):
 def p_uncalibrated(predictor, record, label):
     import torch
 
-    from finrisk_nlp.serving.predictor import field_tensors
-
     texts, fields = predictor.split_records([record])
     columns, doc_index = predictor.encode(texts)
     batch = predictor.tokenizer.pad([{k: v[0] for k, v in columns.items()}], return_tensors="pt")
     with torch.no_grad():
         vectors = predictor.window_vectors(batch)
         logits = predictor.model.classify(vectors, torch.as_tensor(doc_index), 1, task=predictor.task.name,
-                                          **field_tensors(fields, vectors.device))
+                                          **fields.tensors(vectors.device))
     return float(torch.softmax(logits, -1)[0, predictor.task.labels.index(label)])
 
 
@@ -255,3 +255,88 @@ def test_serve_takes_validated_records_described_in_openapi(field_run):
     assert bare.status_code == 422 and "carry none of the fields" in bare.text
     record = schema["components"]["schemas"]["Record"]["properties"]
     assert set(record) == {"text", "income", "debt", "segment"} and "training range" in record["income"]["description"]
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_numpy_head_with_fields_matches_the_torch_head(fusion):
+    import torch
+
+    from finrisk_nlp.modeling.classifier import DocumentHead
+    from finrisk_nlp.serving.onnx_backend import head_logits
+
+    torch.manual_seed(0)
+    head = DocumentHead(16, 2, "attention", 0.1, fields={"numeric_width": 4, "categories": [[5, 3]]},
+                        fusion=fusion).eval()
+    for param in head.parameters():
+        torch.nn.init.normal_(param)
+    vectors, doc_index = torch.randn(5, 16), torch.tensor([0, 1, 1, 2, 0])
+    fields = {"field_numeric": torch.randn(3, 4), "field_categorical": torch.tensor([[0], [1], [4]]),
+              "field_present": torch.tensor([1.0, 0.0, 1.0])}
+    weights = {k: v.detach().numpy() for k, v in head.state_dict().items()}
+    expected = head(vectors, doc_index, 3, **fields).detach().numpy()
+    got = head_logits(weights, vectors.numpy(), doc_index.numpy(), 3, "attention",
+                      {k: v.numpy() for k, v in fields.items()})
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_onnx_export_of_a_field_model_keeps_parity_over_the_fields(dropout_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from finrisk_nlp.cli.main import main as cli_main
+    from finrisk_nlp.serving.predictor import Predictor
+
+    out = tmp_path / "onnx"
+    assert cli_main(["export", str(dropout_run), "--format", "onnx", "--out", str(out)]) == 0
+    manifest = json.loads((out / "export_manifest.json").read_text())
+    assert manifest["parity"]["max_abs_logit_diff"] <= 1e-4
+    records = field_records(6, seed=12)
+    records[1]["segment"] = "platinum"
+    records += ["Applicant lost job, missed payments."]  # a bare document (the model was trained with dropout)
+    want = [r["probabilities"]["default"] for r in Predictor.load(dropout_run).predict(records)]
+    got = [r["probabilities"]["default"] for r in Predictor.load(out, backend="onnx").predict(records)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_registry_and_model_card_list_the_fields_seen_in_training(field_run, tmp_path):
+    from finrisk_nlp.registry.local import ModelRegistry
+
+    registry = ModelRegistry(tmp_path / "registry")
+    version = registry.publish(field_run, "credit-fields")
+    info = registry.info("credit-fields", version)
+    fields = {f["name"]: f for f in info["fields"]}
+    assert fields["income"]["kind"] == "numeric" and fields["income"]["scaling"] == "signed log1p, then robust"
+    assert fields["income"]["missing_rate"] > 0 and fields["income"]["min"] < fields["income"]["max"]
+    assert fields["segment"]["kind"] == "categorical" and "retail" in fields["segment"]["top_categories"]
+    card = (registry.version_dir("credit-fields", version) / "README.md").read_text()
+    assert "## Structured fields" in card and "| `income` | numeric |" in card and "fusion `concat`" in card
+
+
+def test_multi_task_model_keeps_fields_per_task_through_save_and_predictor(tmp_path, tiny_model_dir):
+    import torch
+
+    from finrisk_nlp.config import load_config
+    from finrisk_nlp.modeling import build_model, load_model, save_model
+    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.tasks import get_task
+    from finrisk_nlp.training.engine import build_metadata
+
+    cfg = load_config(REPO_MULTITASK, [f"model.name_or_path={tiny_model_dir}", "lora.r=4", "model.fusion=gated"])
+    tasks = {name: get_task(name) for name in cfg.multitask.tasks}
+    rows = field_records()
+    prep = FieldPreprocessor.fit({c: [r[c] for r in rows] for c in ("income", "segment")}, ["income", "segment"],
+                                 None, "loans")
+    first = next(iter(tasks))
+    model, tokenizer = build_model(cfg.model, cfg.lora, tasks, fields={first: prep.input_layout()})
+    with torch.no_grad():
+        for param in model.heads.parameters():
+            param.normal_(0, 0.5)
+    save_model(model.eval(), tokenizer, build_metadata(cfg, tasks, {first: prep.to_dict()}), tmp_path / "model")
+    reloaded, _, meta = load_model(tmp_path / "model")
+    assert list(meta.field_layouts()) == [first]
+    torch.testing.assert_close(reloaded.heads.state_dict(), model.heads.state_dict())
+    with_fields = Predictor.load(tmp_path / "model", task=first)
+    other = Predictor.load(tmp_path / "model", task=list(tasks)[1])
+    assert with_fields.field_names == ["income", "segment"] and other.field_names == []
+    record = {"text": "late payment on the loan", "income": 5000, "segment": "sme"}
+    a = with_fields.predict([record])[0]["probabilities"]
+    b = with_fields.predict([{**record, "income": 500000}])[0]["probabilities"]
+    assert a != b and other.predict(["cash at the atm"])[0]["probabilities"]

@@ -44,13 +44,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from finrisk_nlp.data.tables import load_splits
     from finrisk_nlp.evaluation.fairness import slice_values_of
     from finrisk_nlp.tasks import get_task
+    from finrisk_nlp.training.task_data import fit_fields
 
     cfg = load_config(args.config, args.overrides)
     summary: dict = {}
     task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, summary=summary)
     slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
+    fields = fit_fields(cfg.data, splits)
     sizes = {name: len(split) for name, split in splits.items()}
     logger.info(f"config OK; task {task.name} with labels {list(task.labels)}; rows per split {sizes}")
+    if fields is not None:
+        for split in ("validation", "test"):  # a non-number in a numeric field stops here, naming column and rows
+            fields.transform(splits[split].select_columns(fields.names).to_list(), f"the {split} split")
+        logger.info("fields: " + "; ".join(f"{f['name']} ({f['kind']}, {100 * f['missing_rate']:.1f}% missing)"
+                                           for f in fields.card()))
     logger.info(f"{summary['kind']} split; periods {summary['periods'] or '-'}; groups {summary['groups'] or '-'}; "
                 f"repeats of train texts {summary['dedup']}")
     return 0

@@ -101,6 +101,19 @@ class FieldBatch:
     missing: list[list[str]]
     unseen: Counter[str] = field(default_factory=Counter)  # field -> rows with a category never seen in training
 
+    def tensors(self, device: Any = None) -> dict[str, Any]:
+        """The head's keyword inputs (``field_numeric``, ``field_categorical``, ``field_present``) as torch tensors."""
+        import torch
+
+        return {"field_numeric": torch.as_tensor(self.numeric, device=device),
+                "field_categorical": torch.as_tensor(self.categorical, device=device),
+                "field_present": torch.as_tensor(self.present.astype(np.float32), device=device)}
+
+    def rows(self, start: int, stop: int) -> FieldBatch:
+        """Rows ``start:stop`` (unseen counts are not split)."""
+        return FieldBatch(self.numeric[start:stop], self.categorical[start:stop], self.present[start:stop],
+                          self.missing[start:stop])
+
 
 class FieldPreprocessor:
     """The fitted transformation of a task's fields; ``to_dict``/``from_dict`` round-trip it exactly through JSON."""
@@ -201,6 +214,22 @@ class FieldPreprocessor:
                     categorical[i, j] = index.get(category_text(value), UNKNOWN_INDEX)
                     unseen[spec.name] += int(categorical[i, j] == UNKNOWN_INDEX)
         return FieldBatch(numeric, categorical, present, missing, +unseen)
+
+    def example_rows(self, n: int) -> list[dict[str, Any]]:
+        """``n`` rows spanning what training saw, for parity checks: each numeric field cycles through its minimum,
+        median, maximum, a value beyond the range and missing; each categorical field through its categories, a
+        value never seen and missing; the last row has no field at all (a bare document)."""
+        rows: list[dict[str, Any]] = []
+        for i in range(n):
+            row: dict[str, Any] = {}
+            for k, s in enumerate(self.specs):
+                if s.kind == "numeric":
+                    choices = [s.stats["min"], s.stats["median"], s.stats["max"], 10 * s.stats["max"] + 1, None]
+                else:
+                    choices = [*s.categories, "never-seen-in-training", None]
+                row[s.name] = choices[(i + k) % len(choices)]
+            rows.append(row)
+        return rows[:-1] + [{}] if n > 1 else rows
 
     def card(self) -> list[dict[str, Any]]:
         """One entry per field for the model card and registry: name, kind, scaling and training statistics."""

@@ -165,15 +165,10 @@ def explain(
                            " explain records that carry them")
     out: list[Explanation] = []
     for start in range(0, len(plain), batch_size):
-        part = None if fields is None else slice_batch(fields, start, start + batch_size)
+        part = None if fields is None else fields.rows(start, start + batch_size)
         out += _explain_batch(predictor, plain[start:start + batch_size], top_k, label, n_steps, internal_batch_size,
                               attribution, part, list(texts[start:start + batch_size]), prep)
     return out
-
-
-def slice_batch(batch: FieldBatch, start: int, stop: int) -> FieldBatch:
-    return FieldBatch(batch.numeric[start:stop], batch.categorical[start:stop], batch.present[start:stop],
-                      batch.missing[start:stop])
 
 
 def shapley_weights(n: int) -> np.ndarray:
@@ -290,7 +285,7 @@ def _explain_batch(
                 vectors = model.embed_windows(input_ids=input_ids[i:i + 1], task=task.name, **window)
                 document = model.heads[task.name].pool(vectors, torch.zeros(1, dtype=torch.long,
                                                                             device=vectors.device), 1)
-            row = slice_batch(fields, i, i + 1)
+            row = fields.rows(i, i + 1)
             values = field_shapley(head_field_values(predictor, document, row, prep, targets[i]), len(prep.specs))
             record = records[i] if records is not None and isinstance(records[i], Mapping) else {}
             scored = [FieldScore(s.name, record.get(s.name), float(v)) for s, v in zip(prep.specs, values, strict=True)]

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
+from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.modeling.layout import METADATA_FILE
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
 from finrisk_nlp.registry.release import MANIFEST_FILE, RELEASE_FILE, read_run, stage_release, verify_release
@@ -191,18 +193,24 @@ class ModelRegistry:
         return previous
 
     def info(self, name: str, ref: str | int | None = None) -> dict[str, Any]:
-        """Release metadata, metrics, config and stages of one version."""
+        """Release metadata, metrics, config and stages of one version; for a model with structured fields also
+        ``fields``: each field's kind, scaling, range and missing rate seen in training."""
         import yaml
 
         version = self.resolve(name, ref)
         folder = self.version_dir(name, version)
-        return {
+        out = {
             "name": name, "version": version, "path": str(folder),
             "stages": sorted(s for s, v in self.aliases(name).items() if v == version),
             "release": json.loads((folder / RELEASE_FILE).read_text()),
             "metrics": json.loads((folder / "metrics.json").read_text()),
             "config": yaml.safe_load((folder / "config.yaml").read_text()),
         }
+        metadata = folder / METADATA_FILE
+        fields = (json.loads(metadata.read_text()).get("extra") or {}).get("fields") if metadata.is_file() else None
+        if fields:
+            out["fields"] = FieldPreprocessor.from_dict(fields).card()
+        return out
 
 
 @contextmanager

@@ -251,6 +251,38 @@ def _intervals(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _num(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, int | float) else "?"
+
+
+def fields_section(metadata: dict[str, Any]) -> str | None:
+    """The structured fields a model reads beside the text, with what training saw of each (None: text only)."""
+    raw = (metadata.get("extra") or {}).get("fields")
+    if not raw:
+        return None
+    head = metadata.get("head") or {}
+    lines = ["## Structured fields", "",
+             f"The model reads these fields beside the text (fusion `{head.get('fusion', 'concat')}`, field dropout "
+             f"{head.get('field_dropout', 0)}: "
+             + ("it may score documents without fields" if head.get("field_dropout") else
+                "every input row must carry them; missing values are allowed") + "). Preprocessing was fitted on the "
+             "training split only and is stored in `finrisk_model.json`.", "",
+             "| field | kind | seen in training | missing in training | preprocessing |", "|---|---|---|---|---|"]
+    for spec in raw["fields"]:
+        stats = spec.get("stats") or {}
+        if spec["kind"] == "numeric":
+            seen = f"{_num(stats.get('min'))} to {_num(stats.get('max'))} (median {_num(stats.get('median'))})"
+            prep = ("signed log1p, " if spec.get("log") else "") + "median/IQR scaling, missing indicator"
+        else:
+            top = ", ".join(f"`{c}`" for c in list(stats.get("top_categories") or {})[:5])
+            seen = f"{stats.get('num_categories', len(spec.get('categories') or []))} categories: {top}"
+            prep = "embedding; unseen values share an unknown bucket"
+        rate = stats.get("missing_rate")
+        lines.append(f"| `{spec['name']}` | {spec['kind']} | {seen} | "
+                     f"{'?' if rate is None else f'{100 * rate:.1f}%'} | {prep} |")
+    return "\n".join(lines)
+
+
 def _review_sections(metrics: dict[str, Any]) -> list[str]:
     """Fairness slices and example evidence, when the run computed them (``eval.slice_columns``, explanations)."""
     from finrisk_nlp.evaluation.fairness import render_fairness_markdown
@@ -380,6 +412,7 @@ def render_model_card(
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")
                     for i, label in enumerate(labels))
         + f"\n\nThe model reads at most {metadata.get('max_length')} tokens per input window.",
+        *[section for section in (fields_section(metadata),) if section],
         "## Training data\n\n"
         "Files the run trained and was evaluated on, with their sha256 fingerprint (re-hash your copy to check "
         "that a retrain uses the same data):\n\n" + _dataset_lines(provenance.get("dataset") or []),

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from finrisk_nlp import __version__
+from finrisk_nlp.data.fields import FieldBatch
 from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.evaluation.metrics import compute_metrics
@@ -61,6 +62,7 @@ class ReferenceTexts:
     texts: list[str]
     source: str
     labels: np.ndarray | None = None
+    records: list[dict[str, Any]] | None = None  # the rows of a table (their structured fields), when read from one
 
 
 @dataclass
@@ -116,7 +118,7 @@ def _run_validation(model_dir: Path, task: str) -> ReferenceTexts | None:
         return None
     split = splits["validation"]
     return ReferenceTexts(list(split[spec.text_column]), f"validation split of {model_dir.parent}",
-                          np.asarray(split["labels"]))
+                          np.asarray(split["labels"]), split.to_list())
 
 
 def _texts_file(path: Path, task: Any) -> ReferenceTexts:
@@ -134,9 +136,9 @@ def _texts_file(path: Path, task: Any) -> ReferenceTexts:
         raise FinriskError(f"--texts {str(path)!r} has no {task.text_column!r} column (found {table.column_names}); "
                            "add it, or give a .txt file with one text per line")
     if task.label_column not in table.column_names:
-        return ReferenceTexts(list(table[task.text_column]), str(path))
+        return ReferenceTexts(list(table[task.text_column]), str(path), records=table.to_list())
     table = encode_labels(table, task)
-    return ReferenceTexts(list(table[task.text_column]), str(path), np.asarray(table["labels"]))
+    return ReferenceTexts(list(table[task.text_column]), str(path), np.asarray(table["labels"]), table.to_list())
 
 
 def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, texts_file: str | Path | None = None,
@@ -166,8 +168,9 @@ def int8_quality_gate(fp32: Predictor, int8: Predictor, ref: ReferenceTexts, *, 
     """Compare an int8 predictor with its fp32 original: decisions at the stored threshold, and with labels
     macro-F1 and PR-AUC. The report's ``problems`` list what fails the gate (agreement below ``min_agreement``,
     macro-F1 lower by more than ``max_f1_drop``)."""
-    p32, _ = fp32.predict_documents(ref.texts)
-    p8, _ = int8.predict_documents(ref.texts)
+    fields = reference_fields(fp32, ref)
+    p32, _ = fp32.predict_documents(ref.texts, fields=fields)
+    p8, _ = int8.predict_documents(ref.texts, fields=fields)
     same = [a == b for a, b in zip(fp32.decide(p32), int8.decide(p8), strict=True)]
     report = GateReport(fp32.task.name, ref.source, len(ref.texts), float(np.mean(same)) if same else 1.0)
     if report.agreement < min_agreement:
@@ -180,6 +183,16 @@ def int8_quality_gate(fp32: Predictor, int8: Predictor, ref: ReferenceTexts, *, 
             report.problems.append(f"macro-F1 drops by {report.macro_f1_fp32 - report.macro_f1_int8:.4f} "
                                    f"> {max_f1_drop}")
     return report
+
+
+def reference_fields(predictor: Predictor, ref: ReferenceTexts) -> FieldBatch | None:
+    """The field inputs beside the reference texts of a model with structured fields: the table's own rows when
+    they hold the fields, else rows spanning what training saw (``FieldPreprocessor.example_rows``)."""
+    if predictor.fields is None:
+        return None
+    names = predictor.field_names
+    rows = ref.records if ref.records and all(n in ref.records[0] for n in names) else None
+    return predictor.fields.transform(rows or predictor.fields.example_rows(len(ref.texts)), ref.source)
 
 
 def enforce_gate(reports: list[GateReport], force: bool) -> None:

@@ -5,7 +5,8 @@ An ONNX export (``finrisk export MODEL --format onnx --out DIR``) keeps the mode
     encoder.onnx          the window encoder (LoRA merged): input_ids, attention_mask[, token_type_ids] -> vectors,
                           with dynamic window and token axes
     encoder.int8.onnx     the same, weights dynamically quantised to int8 (only with --quantize int8)
-    heads.safetensors     the document heads (pooling + dense + out), evaluated here with numpy
+    heads.safetensors     the document heads (pooling + dense + out, and field embeddings / fusion of a model with
+                          structured fields), evaluated here with numpy
     finrisk_model.json    tokenizer, labels, threshold, calibration and window settings, as for a PyTorch model
     export_manifest.json  how it was made and the parity measured against the PyTorch model
 
@@ -32,6 +33,7 @@ from peft import PeftModel
 from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 
+from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
@@ -124,8 +126,11 @@ def merged_for_inference(model: DocumentClassifier, meta: ModelMetadata,
         encoder = copy.deepcopy(encoder).merge_and_unload()
     if task is not None:
         meta = meta.for_task(task)
+    layouts = meta.field_layouts()
     out = DocumentClassifier(encoder, {name: meta.tasks()[name] for name in names},
-                             pooling=head.get("pooling", "attention"), token_pooling=head.get("token_pooling", "cls"))
+                             pooling=head.get("pooling", "attention"), token_pooling=head.get("token_pooling", "cls"),
+                             fields={n: layouts[n] for n in names if n in layouts},
+                             fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
     out.heads.load_state_dict({k: v for k, v in model.heads.state_dict().items() if k.split(".")[0] in names})
     out.encoder.eval()
     out.eval().requires_grad_(False)
@@ -206,9 +211,27 @@ def quantize_graph(src: Path, dst: Path) -> None:
 # Running an export
 
 
+def field_vector(weights: dict[str, np.ndarray], numeric: np.ndarray, categorical: np.ndarray,
+                 present: np.ndarray | None) -> np.ndarray:
+    """Numpy twin of :class:`~finrisk_nlp.modeling.classifier.FieldEncoder`, zeroed for rows without fields."""
+    parts = [np.asarray(numeric, dtype=np.float32)]
+    j = 0
+    while f"fields.embeddings.{j}.weight" in weights:
+        parts.append(weights[f"fields.embeddings.{j}.weight"][np.asarray(categorical, dtype=np.int64)[:, j]])
+        j += 1
+    values = np.concatenate(parts, axis=1)
+    keep = np.ones(len(values), dtype=np.float32) if present is None else np.asarray(present, dtype=np.float32)
+    return values * keep[:, None]
+
+
 def head_logits(weights: dict[str, np.ndarray], vectors: np.ndarray, doc_index: np.ndarray, num_docs: int,
-                pooling: str) -> np.ndarray:
-    """Numpy twin of :class:`~finrisk_nlp.modeling.classifier.DocumentHead` (eval mode): pool, dense, tanh, out."""
+                pooling: str, fields: dict[str, Any] | None = None) -> np.ndarray:
+    """Numpy twin of :class:`~finrisk_nlp.modeling.classifier.DocumentHead` (eval mode): pool, [fuse the field
+    vector: concat or gated, as the weights say], dense, tanh, out.
+
+    Args:
+        fields: ``field_numeric``, ``field_categorical`` and ``field_present`` arrays of a head with fields.
+    """
     vectors = np.asarray(vectors, dtype=np.float32)
     index = np.asarray(doc_index, dtype=np.int64)
     if pooling == "max":
@@ -226,6 +249,17 @@ def head_logits(weights: dict[str, np.ndarray], vectors: np.ndarray, doc_index: 
         np.add.at(total, index, w)
         document = np.zeros((num_docs, vectors.shape[1]), dtype=np.float32)
         np.add.at(document, index, (w / total[index])[:, None] * vectors)
+    if "dense.weight" in weights and weights["dense.weight"].shape[1] != document.shape[1] or "gate.weight" in weights:
+        if not fields:
+            raise ValueError("this head was trained with fields: pass field_numeric and field_categorical")
+        values = field_vector(weights, fields["field_numeric"], fields["field_categorical"],
+                              fields.get("field_present"))
+        if "gate.weight" in weights:
+            gate = 1.0 / (1.0 + np.exp(-(np.concatenate([document, values], axis=1) @ weights["gate.weight"].T
+                                         + weights["gate.bias"])))
+            document = document + gate * np.tanh(values @ weights["field_proj.weight"].T + weights["field_proj.bias"])
+        else:
+            document = np.concatenate([document, values], axis=1)
     hidden = np.tanh(document @ weights["dense.weight"].T + weights["dense.bias"])
     return hidden @ weights["out.weight"].T + weights["out.bias"]
 
@@ -260,8 +294,9 @@ class OnnxDocumentModel:
         return torch.from_numpy(self.session.run(["vectors"], feed)[0])
 
     def classify(self, vectors: torch.Tensor, doc_index: torch.Tensor | None, num_docs: int | None,
-                 task: str | None = None) -> torch.Tensor:
-        """Document logits ``(num_docs, num_labels)`` of ``task`` (see :func:`head_logits`)."""
+                 task: str | None = None, **fields: torch.Tensor | None) -> torch.Tensor:
+        """Document logits ``(num_docs, num_labels)`` of ``task`` (see :func:`head_logits`), with the documents'
+        ``field_numeric``/``field_categorical``/``field_present`` for a model with structured fields."""
         values = np.asarray(vectors.float().cpu())
         if doc_index is None:
             doc_index, num_docs = np.arange(len(values)), len(values)
@@ -269,7 +304,8 @@ class OnnxDocumentModel:
         if task not in self.heads:
             raise KeyError(f"unknown task {task!r}; this export has {self.task_names}")
         index = np.asarray(doc_index.cpu() if isinstance(doc_index, torch.Tensor) else doc_index)
-        return torch.from_numpy(head_logits(self.heads[task], values, index, int(num_docs), self.pooling))
+        arrays = {k: np.asarray(v.cpu()) for k, v in fields.items() if v is not None}
+        return torch.from_numpy(head_logits(self.heads[task], values, index, int(num_docs), self.pooling, arrays))
 
 
 def load_onnx_export(folder: Path, quantize: str | None = None) -> tuple[OnnxDocumentModel, Any, ModelMetadata]:
@@ -337,8 +373,14 @@ PARITY_TOLERANCE = 1e-4  # max |logit difference| allowed between an fp32 export
 def document_logits(model: Any, tokenizer: Any, meta: ModelMetadata, texts: list[str], task: str,
                     batch_size: int = 8) -> np.ndarray:
     """Document logits of ``task`` for ``texts`` from a DocumentClassifier or an OnnxDocumentModel, windows cut as
-    the model was trained; small batches of mixed lengths, so that padding is exercised."""
+    the model was trained; small batches of mixed lengths, so that padding is exercised. A model with structured
+    fields gets :meth:`~finrisk_nlp.data.fields.FieldPreprocessor.example_rows` beside the texts (ranges, unseen
+    categories, missing values and a bare row), so parity covers the field inputs too."""
     extra = meta.for_task(task).extra or {}
+    fields = {}
+    if extra.get("fields"):
+        prep = FieldPreprocessor.from_dict(extra["fields"])
+        fields = prep.transform(prep.example_rows(len(texts)), "parity rows").tensors()
     chunking = extra.get("chunking") or {}
     columns, _ = window_encodings(tokenizer, texts, meta.max_length, int(chunking.get("stride", 0)),
                                   int(chunking.get("max_chunks", 1)))
@@ -350,7 +392,7 @@ def document_logits(model: Any, tokenizer: Any, meta: ModelMetadata, texts: list
             rows = [{k: v[i] for k, v in columns.items()} for i in range(start, stop)]
             batch = tokenizer.pad(rows, return_tensors="pt")
             vectors.append(model.embed_windows(**batch, task=task).float().cpu())
-        logits = model.classify(torch.cat(vectors), torch.as_tensor(doc_index), len(texts), task=task)
+        logits = model.classify(torch.cat(vectors), torch.as_tensor(doc_index), len(texts), task=task, **fields)
     return np.asarray(logits.float().cpu(), dtype=np.float64)
 
 

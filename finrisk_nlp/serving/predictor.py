@@ -30,15 +30,6 @@ BACKENDS = ("torch", "onnx")
 Record = str | Mapping[str, Any]
 
 
-def field_tensors(batch: FieldBatch | None, device: torch.device) -> dict[str, torch.Tensor]:
-    """The head's field inputs of a :class:`FieldBatch` (nothing for a text-only model)."""
-    if batch is None:
-        return {}
-    return {"field_numeric": torch.as_tensor(batch.numeric, device=device),
-            "field_categorical": torch.as_tensor(batch.categorical, device=device),
-            "field_present": torch.as_tensor(batch.present.astype(np.float32), device=device)}
-
-
 class Predictor:
     """A loaded model with its tokenizer, label names, calibration, threshold and window settings, for one task.
 
@@ -178,7 +169,8 @@ class Predictor:
         if self.fields is not None and fields is None:
             raise DataError(f"this model reads the fields {self.field_names} beside the text; pass them (records)")
         logits = self.model.classify(vectors, index, num_docs, task=self.task.name,
-                                     **field_tensors(fields, vectors.device)).float().cpu().numpy()
+                                     **(fields.tensors(vectors.device) if fields is not None else {})
+                                     ).float().cpu().numpy()
         return self.calibration.apply(logits).astype(np.float32)
 
     def decide(self, probs: np.ndarray) -> list[Any]:

@@ -100,6 +100,20 @@ def check_search_space(space: Any, base: dict[str, Any] | None = None) -> None:
         raise ConfigError(sorted(set(problems)))
 
 
+# Added to the default space when the base config reads structured fields (data.feature_columns).
+FIELD_SEARCH_SPACE: dict[str, dict[str, Any]] = {
+    "model.fusion": {"choices": ["concat", "gated"]},
+    "model.field_dropout": {"choices": [0.0, 0.1, 0.3]},
+}
+
+
+def with_field_keys(space: dict[str, dict[str, Any]], base: RecipeConfig) -> dict[str, dict[str, Any]]:
+    """``space`` plus :data:`FIELD_SEARCH_SPACE` when ``base`` trains on structured fields (for any task)."""
+    if base.data.feature_columns or any(d.feature_columns for d in base.multitask.data.values()):
+        return {**space, **json.loads(json.dumps(FIELD_SEARCH_SPACE))}
+    return space
+
+
 def load_search_space(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """The space in the YAML file ``path``, or :data:`DEFAULT_SEARCH_SPACE` when ``path`` is None."""
     if path is None:
