@@ -286,6 +286,10 @@ def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: 
     from finrisk_nlp.serving.predictor import Predictor
 
     predictor = Predictor.load(model_ref, device="cpu", task=options.task)  # for the fingerprint and schema
+    if predictor.fields is not None:
+        raise ScoringError(f"{model_ref} reads the structured fields {predictor.field_names} beside the text, which "
+                           "the Ray engine does not carry yet; score it with the local engine (leave out --engine "
+                           "ray; several processes: accelerate launch recipes/batch_score.py)")
     if options.quantize not in (None, "int8"):
         raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
     resources = ray.cluster_resources()
