@@ -308,6 +308,7 @@ def test_registry_and_model_card_list_the_fields_seen_in_training(field_run, tmp
     assert fields["segment"]["kind"] == "categorical" and "retail" in fields["segment"]["top_categories"]
     card = (registry.version_dir("credit-fields", version) / "README.md").read_text()
     assert "## Structured fields" in card and "| `income` | numeric |" in card and "fusion `concat`" in card
+    assert "fields (Shapley): `" in card
 
 
 def test_multi_task_model_keeps_fields_per_task_through_save_and_predictor(tmp_path, tiny_model_dir):

@@ -297,7 +297,10 @@ def _review_sections(metrics: dict[str, Any]) -> list[str]:
                  "Words with the largest integrated-gradients attribution for the riskiest test examples:", ""]
         for n, ex in enumerate(examples, 1):
             words = ", ".join(f"`{w['text']}` ({w['score']:+.2f})" for w in ex.get("evidence", [])) or "(none)"
-            lines.append(f"{n}. predicted `{ex['predicted_label']}`: {words}")
+            fields = sorted(ex.get("fields") or [], key=lambda f: -abs(f["score"]))[:3]
+            shown = "; fields (Shapley): " + ", ".join(f"`{f['name']}` ({f['score']:+.2f})" for f in fields) if fields \
+                else ""
+            lines.append(f"{n}. predicted `{ex['predicted_label']}`: {words}{shown}")
         sections.append("\n".join(lines))
     return sections
 
