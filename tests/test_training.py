@@ -167,4 +167,6 @@ def test_a_calibration_split_fits_calibration_and_threshold_apart_from_validatio
                                  "calibration": f"calibration ({rows['calibration']} rows)",
                                  "threshold": f"calibration ({rows['calibration']} rows)",
                                  "test": f"test ({rows['test']} rows): used for nothing but the reported metrics"}
-    assert "fitted on calibration" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "fitted on calibration" in report and "tuned on calibrated calibration probabilities" in report
+    assert "| calibration raw | calibration calibrated (cross-validated) |" in report

@@ -256,18 +256,20 @@ def _markdown(
     op, threshold = test.get("operating_point") or {}, results.get("threshold")
     lines += ["", "## Operating point", ""]
     if threshold:
-        lines += [f"Target `{threshold['target']}`, tuned on calibrated validation probabilities.", "",
-                  "| label | threshold | validation precision | validation recall | target met | "
+        fitted = (results.get("calibration") or {}).get("fitted_on", "validation")
+        lines += [f"Target `{threshold['target']}`, tuned on calibrated {fitted} probabilities.", "",
+                  f"| label | threshold | {fitted} precision | {fitted} recall | target met | "
                   "test precision | test recall |", "|---|---|---|---|---|---|---|"]
         for name, row in threshold["by_label"].items():
             test_row = (op.get("per_label") or {}).get(name, op)
-            lines.append(f"| {name} | {row['value']:.4f} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
+            value = "above 1 (flags nothing)" if row["value"] > 1 else f"{row['value']:.4f}"
+            lines.append(f"| {name} | {value} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
                          f"{'yes' if row['target_met'] else 'no'} | {_fmt(test_row.get('precision'))} | "
                          f"{_fmt(test_row.get('recall'))} |")
         cost = threshold.get("cost", next((r["cost"] for r in threshold["by_label"].values() if "cost" in r), None))
         if cost is not None:
             lines += ["", f"Mean cost per document of the decisions made (misses and false alerts at the stated "
-                          f"costs): validation {_fmt(cost)}, test {_fmt(op.get('expected_cost'))}."]
+                          f"costs): {fitted} {_fmt(cost)}, test {_fmt(op.get('expected_cost'))}."]
         if threshold.get("search"):
             lines += ["", f"Risk-class thresholds tuned jointly on the decisions themselves "
                           f"({threshold['search']['method']}, {threshold['search']['evaluated']} candidate sets)."]
