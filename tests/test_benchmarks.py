@@ -169,3 +169,12 @@ def test_throughput_rejects_unknown_method(tiny_model_dir, data_dir):
                           capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode != 0 and "keras" in done.stderr
+
+
+def test_decision_checks_find_the_optimum_and_report_the_cost_of_the_decisions(tmp_path):
+    out = run_script("decision_checks.py", "--cases", 40, "--repeats", 1, "--out", tmp_path / "d.md")
+    now, before = table_rows(out, 0)
+    assert now[:2] == ["every cut point (now)", "40/40"] and before[0].startswith("distinct scores only")
+    sample = table_rows(out, 1)[0]
+    assert sample[4] == sample[5]  # the joint search reports the cost of its own decisions on validation
+    assert (tmp_path / "d.md").read_text().startswith("# Decision checks on synthetic data")
