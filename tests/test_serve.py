@@ -199,7 +199,7 @@ def test_finrisk_serve_answers_on_loopback(run_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert health["model"]["version"].startswith("sha256:") and health["model"]["ref"] == str(run_dir)
+    assert health["model"]["version"].startswith("sha256:") and health["model"]["ref"] == run_dir.name
     assert response.status_code == 200 and len(response.json()["predictions"]) == 2
     assert response.headers["x-model-version"] == health["model"]["version"]
 

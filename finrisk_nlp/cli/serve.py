@@ -9,6 +9,7 @@ FastAPI. Exit code 2 (no traceback) when the model does not load or the ``serve`
 from __future__ import annotations
 
 import argparse
+import os
 
 from finrisk_nlp.cli.tune import positive
 
@@ -18,9 +19,13 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
     limits = ServeLimits(max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, max_connections=args.max_connections,
+                         header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+                         keep_alive_s=args.keep_alive_timeout)
+    hosts = None if args.allowed_hosts is None else [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
     serve(args.model, host=args.host, port=args.port, task=args.task, backend=args.backend, quantize=args.quantize,
-          force=args.force, limits=limits, log_level=args.log_level)
+          force=args.force, limits=limits, log_level=args.log_level,
+          api_key=args.api_key or os.environ.get("FINRISK_API_KEY") or None, allowed_hosts=hosts, docs=args.docs)
     return 0
 
 
@@ -56,6 +61,21 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
                              "queue while the model is busy form the next batch)")
     parser.add_argument("--batch-size", type=positive(int), default=defaults.batch_size,
                         help="windows per forward pass; a batch is sorted by length first (default: %(default)s)")
+    parser.add_argument("--max-connections", type=positive(int), default=defaults.max_connections,
+                        help="open connections at once; one more is answered 503 and closed (default: %(default)s; "
+                             "keep it below `ulimit -n`)")
+    parser.add_argument("--header-timeout", type=positive(float), default=defaults.header_timeout_s,
+                        help="seconds for a request's line and headers to arrive, or 408 and closed "
+                             "(default: %(default)s)")
+    parser.add_argument("--body-timeout", type=positive(float), default=defaults.body_timeout_s,
+                        help="seconds for a request body to arrive, or 408 and closed (default: %(default)s)")
+    parser.add_argument("--keep-alive-timeout", type=positive(float), default=defaults.keep_alive_s,
+                        help="seconds an idle keep-alive connection stays open (default: %(default)s)")
+    parser.add_argument("--api-key", help="require `Authorization: Bearer KEY` on every request (401 otherwise); "
+                                          "default: the FINRISK_API_KEY environment variable (safer: not shown by ps)")
+    parser.add_argument("--allowed-hosts", help="comma-separated Host header values accepted, `*` for any (default: "
+                                                "localhost, 127.0.0.1, [::1] when --host is loopback, any otherwise)")
+    parser.add_argument("--docs", action="store_true", help="serve /docs and /openapi.json (off by default)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                         help="uvicorn's log level (default: %(default)s)")
     parser.set_defaults(func=run_serve_command)

@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from finrisk_nlp.errors import FinriskError
@@ -47,6 +48,10 @@ class ServeLimits:
     max_batch: int = 64  # texts taken together from concurrent requests
     max_wait_ms: float = 0.0  # how long a batch waits for company; 0: never (requests queued meanwhile join)
     batch_size: int = 16  # windows per forward pass: a batch is sorted by length and cut into these
+    max_connections: int = 256  # open connections; one more is answered 503 and closed (keep it below `ulimit -n`)
+    header_timeout_s: float = 10.0  # request line and headers must arrive within this, or 408 and closed
+    body_timeout_s: float = 30.0  # the whole body must arrive within this, or 408 and closed
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
 
 
 class MicroBatcher:
@@ -54,7 +59,8 @@ class MicroBatcher:
 
     One worker thread runs ``predict`` (the model is used by one thread at a time); while it runs, new requests
     queue up and form the next batch, so batches grow with load and a lone request waits only ``max_wait_ms``.
-    A request larger than ``max_batch`` is never split: it forms a batch of its own.
+    A request larger than ``max_batch`` is never split: it forms a batch of its own. When a batch fails, its
+    requests are run again one by one, so a request that makes the model fail fails alone.
     """
 
     def __init__(self, predict: Callable[[list[str]], list[dict[str, Any]]], max_batch: int,
@@ -112,18 +118,39 @@ class MicroBatcher:
             try:
                 results = await loop.run_in_executor(self._executor, self.predict, texts)
             except Exception as exc:  # the callers get the error; the server keeps serving
-                logger.exception("prediction failed for a batch of %d texts", len(texts))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                if len(batch) > 1:
+                    logger.warning("a batch of %d requests failed (%s); running them one by one", len(batch),
+                                   type(exc).__name__)
+                    for item in batch:
+                        await self._predict_alone(item)
+                    continue
+                logger.exception("prediction failed for a request of %d texts", len(texts))
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
                 continue
-            self.batches += 1
-            self.texts += len(texts)
-            start = 0
-            for request, future in batch:
-                if not future.done():  # a caller that went away has a cancelled future
-                    future.set_result(results[start:start + len(request)])
-                start += len(request)
+            self._deliver(batch, results)
+
+    async def _predict_alone(self, item: tuple[list[str], asyncio.Future]) -> None:
+        request, future = item
+        if future.done():  # the caller went away
+            return
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, request)
+        except Exception as exc:
+            logger.exception("prediction failed for a request of %d texts", len(request))
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self._deliver([item], results)
+
+    def _deliver(self, batch: list[tuple[list[str], asyncio.Future]], results: list[dict[str, Any]]) -> None:
+        self.batches += 1
+        self.texts += sum(len(request) for request, _ in batch)
+        start = 0
+        for request, future in batch:
+            if not future.done():  # a caller that went away has a cancelled future
+                future.set_result(results[start:start + len(request)])
+            start += len(request)
 
 
 def import_fastapi() -> Any:
@@ -136,16 +163,53 @@ def import_fastapi() -> Any:
     return fastapi
 
 
-def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | None = None) -> Any:
+def invalid_text(texts: list[str]) -> str | None:
+    """Why one of ``texts`` cannot be scored (naming its index), or None. A lone surrogate (JSON ``"\\ud800"``)
+    is valid JSON but not text: the tokenizer raises on it, and in a shared batch it failed every request."""
+    for index, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"text {index} is not valid Unicode: a lone surrogate (U+{ord(text[exc.start]):04X}) at character "
+                    f"{exc.start}; send UTF-8 text, with \\ud800-\\udfff escapes only in high-low pairs")
+    return None
+
+
+def public_ref(model_ref: str) -> str:
+    """The model reference as responses show it: registry and Hub references as given, a local path by its last
+    component only (the server's directory layout is nobody's business)."""
+    if model_ref.startswith(("registry:", "hub:")):
+        return model_ref
+    return PurePath(model_ref.rstrip("/\\")).name or "model"
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def default_allowed_hosts(bind_host: str) -> list[str] | None:
+    """Host headers accepted by default: the loopback names when the server listens on loopback only (a web page
+    cannot then reach it by DNS rebinding), any (None) otherwise."""
+    loopback = bind_host in ("localhost", "::1") or bind_host.startswith("127.")
+    return list(LOOPBACK_HOSTS) if loopback else None
+
+
+def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | None = None, *,
+              api_key: str | None = None, allowed_hosts: list[str] | None = None, docs: bool = False) -> Any:
     """The FastAPI app serving ``predictor`` (a :class:`~finrisk_nlp.serving.predictor.Predictor`).
 
     Args:
         model_info: ``ref``, ``version`` and ``fingerprint`` of the model, returned with every response.
         limits: request limits and batching; defaults of :class:`ServeLimits`.
+        api_key: when set, every request must carry ``Authorization: Bearer <api_key>`` (401 otherwise).
+        allowed_hosts: ``Host`` header values accepted (400 otherwise); None accepts any.
+        docs: serve ``/docs`` and ``/openapi.json`` (off by default: they describe the service to anyone).
     """
     fastapi = import_fastapi()
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from finrisk_nlp.serving.http_guard import RequestGuard
 
     limits = limits or ServeLimits()
     request_model = field_request_model(predictor) if getattr(predictor, "fields", None) is not None else None
@@ -165,20 +229,23 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
         await batcher.stop()
 
     app = fastapi.FastAPI(title="finrisk_nlp", lifespan=lifespan,
-                          description=f"{predictor.task.name}: {', '.join(predictor.task.labels)}")
+                          description=f"{predictor.task.name}: {', '.join(predictor.task.labels)}",
+                          docs_url="/docs" if docs else None, redoc_url=None,
+                          openapi_url="/openapi.json" if docs else None)
     app.state.batcher = batcher
 
     def refuse(status: int, message: str) -> Any:
         return JSONResponse({"error": message, "model": model_info}, status_code=status)
 
+    # Added innermost first: a request meets the version stamp, then the host check, then the key and body guard.
+    app.add_middleware(RequestGuard, refuse=refuse, max_body_bytes=limits.max_body_bytes,
+                       body_timeout_s=limits.body_timeout_s, api_key=api_key)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts, www_redirect=False)
+
     @app.middleware("http")
-    async def body_limit_and_version(request: Any, call_next: Callable) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            response = refuse(413, f"request body of {int(declared):,} bytes is over the limit of "
-                                   f"{limits.max_body_bytes:,}; send fewer or shorter texts per request")
-        else:
-            response = await call_next(request)
+    async def model_version(request: Any, call_next: Callable) -> Any:
+        response = await call_next(request)
         response.headers["X-Model-Version"] = model_info["version"]  # every answer, refusals and 422s included
         return response
 
@@ -192,14 +259,17 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
         if len(texts) > limits.max_texts:
             return refuse(413, f"{len(texts)} texts in one request; at most {limits.max_texts} are allowed: "
                                "split the request")
+        invalid = invalid_text(texts)
+        if invalid is not None:
+            return refuse(422, invalid)
         longest = max(range(len(texts)), key=lambda i: len(texts[i]))
         if len(texts[longest]) > limits.max_text_chars:
             return refuse(413, f"text {longest} has {len(texts[longest]):,} characters; at most "
                                f"{limits.max_text_chars:,} are allowed: score long documents with `finrisk score`")
         try:
             results = await batcher.submit(items)
-        except Exception as exc:  # noqa: BLE001  (any model failure is this request's 500, with its reason)
-            return refuse(500, f"prediction failed: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001  (any model failure is this request's 500; the reason goes to the log only)
+            return refuse(500, "prediction failed for this request; the server log has the reason")
         return {"model": model_info, "predictions": results}
 
     if request_model is None:
@@ -250,8 +320,13 @@ def field_request_model(predictor: Any) -> Any:
 
 def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: str | None = None,
           backend: str = "torch", quantize: str | None = None, force: bool = False,
-          limits: ServeLimits | None = None, log_level: str = "info") -> None:
-    """Load ``model_ref`` once and serve it with uvicorn until interrupted."""
+          limits: ServeLimits | None = None, log_level: str = "info", api_key: str | None = None,
+          allowed_hosts: list[str] | None = None, docs: bool = False) -> None:
+    """Load ``model_ref`` once and serve it with uvicorn until interrupted.
+
+    ``allowed_hosts`` None: the loopback names when ``host`` is a loopback address, any otherwise (see
+    :func:`default_allowed_hosts`). The other arguments are those of :func:`build_app` and the CLI.
+    """
     import_fastapi()
     try:
         import uvicorn
@@ -259,10 +334,31 @@ def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: st
         raise FinriskError(f"finrisk serve needs uvicorn, which is not installed; run `{SERVE_EXTRA_HINT}`") from exc
     from finrisk_nlp.serving.model_prep import load_for_inference, model_fingerprint, model_version
 
+    limits = limits or ServeLimits()
     predictor = load_for_inference(model_ref, task=task, backend=backend, quantize=quantize, force=force,
                                    device="cpu" if quantize else None)
     fingerprint = model_fingerprint(model_ref, predictor)
-    info = {"ref": model_ref, "version": model_version(predictor, fingerprint), "fingerprint": f"sha256:{fingerprint}"}
+    info = {"ref": public_ref(model_ref), "version": model_version(predictor, fingerprint),
+            "fingerprint": f"sha256:{fingerprint}"}
+    hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(host)
     logger.info(f"serving {model_ref} (version {info['version']}, task {predictor.task.name}, {backend}"
-                f"{', int8' if quantize else ''}) on http://{host}:{port}")
-    uvicorn.run(build_app(predictor, info, limits), host=host, port=port, log_level=log_level)
+                f"{', int8' if quantize else ''}) on http://{host}:{port}; "
+                f"{'API key required' if api_key else 'no API key'}; Host headers: {', '.join(hosts or ['any'])}")
+    app = build_app(predictor, info, limits, api_key=api_key, allowed_hosts=hosts, docs=docs)
+    uvicorn.Server(uvicorn_config(app, host, port, limits, log_level)).run()
+
+
+def uvicorn_config(app: Any, host: str, port: int, limits: ServeLimits, log_level: str = "info") -> Any:
+    """The ``uvicorn.Config`` that ``finrisk serve`` runs ``app`` with.
+
+    uvicorn closes idle keep-alive connections and caps the size of headers; the guarded protocol adds what it
+    lacks: a deadline for headers and a cap that closes extra connections (uvicorn's ``limit_concurrency`` answers
+    their requests 503 but keeps the connections, and their file descriptors, open).
+    """
+    import uvicorn
+
+    from finrisk_nlp.serving.http_guard import guarded_h11_protocol
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                          http=guarded_h11_protocol(limits.max_connections, limits.header_timeout_s),
+                          timeout_keep_alive=limits.keep_alive_s, h11_max_incomplete_event_size=16 * 1024)
