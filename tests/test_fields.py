@@ -240,7 +240,7 @@ def test_serve_takes_validated_records_described_in_openapi(field_run):
 
     predictor = Predictor.load(field_run)
     records = [{k: r[k] for k in ("text", "income", "debt", "segment")} for r in field_records(4, seed=11)]
-    with TestClient(build_app(predictor, {"ref": "x", "version": "1", "fingerprint": "f"})) as client:
+    with TestClient(build_app(predictor, {"ref": "x", "version": "1", "fingerprint": "f"}, docs=True)) as client:
         ok = client.post("/predict", json={"records": records})
         typo = client.post("/predict", json={"records": [{**records[0], "debts": 1}]})
         not_number = client.post("/predict", json={"records": [{**records[0], "income": "a lot"}]})
