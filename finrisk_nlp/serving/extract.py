@@ -7,7 +7,10 @@ fail on damaged files with exceptions of any type (pypdf raises ``AttributeError
 whatever they raise becomes a :class:`DocumentError` for that one document.
 
 A small ``.pdf`` or ``.docx`` can hold far more text than its size suggests (compressed streams), so their
-extraction stops once ``max_chars`` characters are collected and says that it did.
+extraction stops once ``max_chars`` characters are collected and says that it did. A ``.docx`` is parsed whole
+(python-docx builds the XML tree in memory, about 12 bytes per XML byte), so its zip directory is checked before
+anything is inflated: more than :data:`DOCX_MAX_XML_BYTES` uncompressed, or a large member compressed more than
+:data:`DOCX_MAX_RATIO` times (a zip bomb: 400 MB of XML in a 1.4 MB file took 4.6 GB), is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import email
 import email.policy
 import io
 import itertools
+import zipfile
 from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
@@ -23,6 +27,9 @@ from pathlib import PurePosixPath
 TEXT_SUFFIXES = {".txt", ".md"}
 DOCUMENT_SUFFIXES = TEXT_SUFFIXES | {".eml", ".html", ".htm", ".pdf", ".docx"}
 BINARY_SNIFF_BYTES = 8192
+DOCX_MAX_XML_BYTES = 64 * 2**20  # uncompressed package; a 2,000-page report holds about 20 MB of XML
+DOCX_MAX_RATIO = 200  # uncompressed / compressed size of one member; Word's XML deflates 5-20 times, bombs 1000+
+DOCX_RATIO_FROM_BYTES = 2**20  # members smaller than this may have any ratio (tiny repetitive parts)
 
 
 class DocumentError(Exception):
@@ -121,6 +128,26 @@ def _pdf_text(data: bytes, max_chars: int | None) -> tuple[str, bool]:
     raise DocumentError("encrypted PDF; decrypt it first")
 
 
+def check_docx_inflation(data: bytes) -> None:
+    """Refuse a ``.docx`` whose members would inflate past :data:`DOCX_MAX_XML_BYTES` or more than
+    :data:`DOCX_MAX_RATIO` times, from the sizes in its zip directory (nothing is decompressed). zipfile never
+    inflates a member past the size its directory declares, so a directory that lies cannot get around this."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentError(f"unreadable .docx (BadZipFile: {exc})") from None
+    total = sum(member.file_size for member in members)
+    if total > DOCX_MAX_XML_BYTES:
+        raise DocumentError(f"a .docx whose parts inflate to {total:,} bytes (from {len(data):,}); at most "
+                            f"{DOCX_MAX_XML_BYTES:,} are read: a zip bomb, or save the document as .txt or .pdf")
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size >= DOCX_RATIO_FROM_BYTES and ratio > DOCX_MAX_RATIO:
+            raise DocumentError(f"a .docx part {member.filename!r} inflates {ratio:,.0f} times ({member.file_size:,} "
+                                f"bytes); at most {DOCX_MAX_RATIO} times is read: a zip bomb, or save the document "
+                                "as .txt or .pdf")
+
+
 def _docx_text(data: bytes, max_chars: int | None) -> tuple[str, bool]:
     try:
         import docx
@@ -128,6 +155,7 @@ def _docx_text(data: bytes, max_chars: int | None) -> tuple[str, bool]:
         raise DocumentError("Word .docx support needs python-docx: pip install 'finrisk_nlp[docs]'") from None
     if not data.startswith(b"PK"):
         raise DocumentError("not a .docx (no zip container; an old binary .doc? save it as .docx)")
+    check_docx_inflation(data)
     try:
         document = docx.Document(io.BytesIO(data))
         paragraphs = (paragraph.text for paragraph in document.paragraphs)
