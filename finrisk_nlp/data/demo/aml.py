@@ -31,6 +31,7 @@ from ._common import (
 )
 from ._pii import _account_number, _address, _birth_date, _email, _full_name
 from .aml_factors import _Alert, _aml_score, _aml_typologies, _sample_alert
+from .aml_fields import aml_fields
 from .aml_sections import (
     _aml_activity,
     _aml_background,
@@ -281,14 +282,16 @@ def generate_aml_alert(n: int = DEFAULT_ROWS["aml_alert"], seed: int = 0) -> lis
         seed: Random seed; identical seeds give identical output.
 
     Returns:
-        Records with public columns ``text``, ``disposition``, ``typologies``, ``region``, ``channel``,
-        ``id``.
+        Records with public columns ``text``, ``disposition``, ``typologies``, ``region``, ``channel``, the
+        field columns of :data:`~.aml_fields.AML_FIELDS` and ``id``.
     """
     rng = random.Random(f"finrisk-demo:aml_alert:{seed}")
     alerts = [_sample_alert(rng, _rand_date(rng, *DATE_RANGE)) for _ in range(n)]
     scores = [_aml_score(a) + (0.4 if a.bad else 0.0) + rng.gauss(0.0, 0.3) for a in alerts]
     target = _pre_noise_rate(AML_ESCALATE_RATE, LABEL_NOISE_RATE)
     probs, clean, flipped = _draw_labels(rng, scores, target, AML_SCORE_SCALE)
+    # The fields' own stream: drawing them leaves the note and label stream untouched.
+    fields_rng = random.Random(f"finrisk-demo:aml_alert:fields:{seed}")
     records: list[DemoRecord] = []
     for i, a in enumerate(alerts):
         long_form = _chance(rng, 0.10)
@@ -301,6 +304,7 @@ def generate_aml_alert(n: int = DEFAULT_ROWS["aml_alert"], seed: int = 0) -> lis
             "typologies": _aml_typologies(a, escalate),
             "region": a.region,
             "channel": a.channel,
+            **aml_fields(fields_rng, a),
             "id": f"aml-{i + 1:05d}",
         }
         meta = {

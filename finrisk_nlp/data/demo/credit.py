@@ -37,6 +37,7 @@ from ._common import (
 )
 from ._pii import _CITIES, _address, _digits, _email, _full_name, _person, _phone, _ssn
 from .credit_factors import _CR_CARS, _CR_PURPOSES, _Applicant, _credit_score, _sample_applicant
+from .credit_fields import credit_fields
 from .credit_record import _cr_admin, _cr_collateral, _cr_dti, _cr_event, _cr_history, _cr_pii, _cr_savings
 from .credit_sections import _cr_debts, _cr_employment, _cr_household, _cr_housing, _cr_income, _cr_purpose
 
@@ -421,7 +422,8 @@ def generate_credit_text(n: int = DEFAULT_ROWS["credit_text"], seed: int = 0) ->
         seed: Random seed; identical seeds give identical output.
 
     Returns:
-        Records with public columns ``text``, ``outcome``, ``region``, ``channel``, ``id``.
+        Records with public columns ``text``, ``outcome``, ``region``, ``channel``, the field columns of
+        :data:`~.credit_fields.CREDIT_FIELDS` and ``id``.
     """
     rng = random.Random(f"finrisk-demo:credit_text:{seed}")
     applicants = [_sample_applicant(rng, _rand_date(rng, *DATE_RANGE)) for _ in range(n)]
@@ -430,6 +432,8 @@ def generate_credit_text(n: int = DEFAULT_ROWS["credit_text"], seed: int = 0) ->
     scores = [s + 0.15 * a.discipline + rng.gauss(0.0, 0.25) for a, (s, _) in zip(applicants, scored, strict=True)]
     target = _pre_noise_rate(CREDIT_DEFAULT_RATE, LABEL_NOISE_RATE)
     probs, clean, flipped = _draw_labels(rng, scores, target, CREDIT_SCORE_SCALE)
+    # The fields' own stream: drawing them leaves the narrative and label stream untouched.
+    fields_rng = random.Random(f"finrisk-demo:credit_text:fields:{seed}")
     records: list[DemoRecord] = []
     for i, a in enumerate(applicants):
         long_form = _chance(rng, 0.10)
@@ -441,6 +445,7 @@ def generate_credit_text(n: int = DEFAULT_ROWS["credit_text"], seed: int = 0) ->
             "outcome": "default" if is_default else "repaid",
             "region": a.region,
             "channel": a.channel,
+            **credit_fields(fields_rng, a),
             "id": f"credit-{i + 1:05d}",
         }
         meta = {
