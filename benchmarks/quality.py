@@ -1,8 +1,9 @@
-"""Test-set quality of finrisk LoRA and full fine-tuning vs a TF-IDF + logistic regression baseline, per task.
+"""Test-set quality of finrisk (text, and text + structured fields) vs the scikit-learn models a bank builds itself.
 
     python benchmarks/quality.py --out benchmarks/results/quality.md            # all tasks, recipe settings
     python benchmarks/quality.py --tasks credit_text,aml_alert --epochs 2 --max-train-rows 1200
     python benchmarks/quality.py --quick                                        # ~1 minute: credit_text, 200 rows
+    python benchmarks/quality.py --tasks credit_text --methods fields-hgb,fields-lr,tfidf,fields+tfidf,lora,lora-fields
     python benchmarks/quality.py --data-dir my_data/ --text-column narrative --label-column outcome   # your files
 
 For each task the data file (``--data-dir``/<task>.jsonl, default the shipped demo data) is split once with
@@ -18,6 +19,10 @@ validation rows and is scored on the same test rows with ``finrisk_nlp.evaluatio
              recipes were tuned to; beside ``lora`` it shows what ``train.epochs=auto`` gains or costs
 * ``lora-mean``, ``lora-max``  the same with ``model.pooling=mean`` / ``max`` (windows averaged / elementwise max)
 * ``full``   the same with ``lora.enabled=false`` and ``--full-lr`` (every weight trains)
+* ``fields-hgb``, ``fields-lr``, ``fields+tfidf``  the structured fields alone (gradient boosting, logistic
+             regression) and fields + TF-IDF stacked: what a bank builds itself (``benchmarks/field_baselines.py``)
+* ``lora-fields``  finrisk on text + fields: the task's fields recipe (credit: ``credit_application``, AML:
+             ``aml_alert_kyc``), whose ``data.feature_columns`` also name the fields the scikit-learn rows use
 * ``best achievable``  (demo data only) the generator's own probability of each test row's label
              (``DemoRecord.meta``: ``p_default``, ``p_escalate``; for memo categories, which the generator stores
              no probability for, its clean category), corrected for the uniform label noise. A ceiling: it knows
@@ -31,7 +36,9 @@ the recipe does); the table then shows TF-IDF, finrisk and, below it, the gap.
 
 Every macro-F1 and PR-AUC carries a bootstrap 95% interval over the test rows; "macro-F1 @ op" is the macro-F1 of
 the decisions at the run's tuned operating threshold (binary tasks). Below the table, a paired bootstrap of each
-finrisk method against TF-IDF (the same resamples score both) gives the difference, its interval and a p-value.
+finrisk method against its baselines (the same resamples score both: text-only runs against TF-IDF, text + fields
+against fields-only gradient boosting, the fields + TF-IDF stack and text-only finrisk) gives the difference, its
+interval and a p-value.
 
 "recall @ op" is the recall of the risk class (binary tasks) at the decision rule the method uses: argmax, or
 the tuned threshold when the run's ``metrics.json`` reports a test ``operating_point``; for multi-class tasks it
@@ -47,7 +54,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +70,16 @@ from bench_utils import (
     model_name,
     recipe_config,
 )
-from sklearn.feature_extraction.text import TfidfVectorizer
+from field_baselines import (
+    class_probabilities,
+    infer_categorical,
+    run_fields_hgb,
+    run_fields_lr,
+    run_fields_tfidf_stack,
+    tfidf_features,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import FeatureUnion
 
 from finrisk_nlp.config import EMBEDDED_MODEL, given_keys
 from finrisk_nlp.data.demo import load_demo
@@ -78,8 +91,15 @@ from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training import data_defaults
 
 TASKS = ("credit_text", "transaction_memo", "aml_alert")
-METHODS = ("tfidf", "lora", "lora-2ep", "lora-mean", "lora-max", "full")
+METHODS = ("tfidf", "lora", "lora-2ep", "lora-mean", "lora-max", "full", "fields-hgb", "fields-lr", "fields+tfidf",
+           "lora-fields")
 DEFAULT_METHODS = ("tfidf", "lora", "full")  # the pooling variants cost a training run each: ask for them
+FIELD_METHODS = ("fields-hgb", "fields-lr", "fields+tfidf", "lora-fields")
+# The recipe that trains each demo task on text + fields; its data.feature_columns name the fields.
+FIELD_RECIPES = {"credit_text": "credit_application", "aml_alert": "aml_alert_kyc"}
+# Paired bootstraps: each method against these baselines (the first also gives the gap table's row).
+BASELINES = {**{m: ("tfidf",) for m in ("lora", "lora-2ep", "lora-mean", "lora-max", "full")},
+             "fields+tfidf": ("fields-hgb", "tfidf"), "lora-fields": ("fields-hgb", "fields+tfidf", "lora")}
 # The recipe's document pooling is learned attention over windows; these compare it with plain mean / max.
 POOLING = {"lora-mean": "mean", "lora-max": "max"}
 # The recipe with a fixed length instead of its own (own data: the generic recipe's epochs=auto).
@@ -101,13 +121,16 @@ class Dataset:
     recipe: str
     overrides: list[str]
     demo: bool
+    fields_recipe: str | None = None
+    fields_overrides: list[str] = field(default_factory=list)
 
 
 def demo_datasets(args: argparse.Namespace) -> list[Dataset]:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if set(tasks) - set(TASKS):
         sys.exit(f"error: tasks must come from {TASKS}, got {tasks}")
-    return [Dataset(t, t, [f"data.train_file={data_file(args.data_dir, t)}"], demo=True) for t in tasks]
+    return [Dataset(t, t, [f"data.train_file={data_file(args.data_dir, t)}"], demo=True,
+                    fields_recipe=FIELD_RECIPES.get(t)) for t in tasks]
 
 
 def own_datasets(args: argparse.Namespace) -> list[Dataset]:
@@ -120,7 +143,20 @@ def own_datasets(args: argparse.Namespace) -> list[Dataset]:
     columns = [f"data.text_column={args.text_column}", f"data.label_column={args.label_column}"]
     if args.positive_label:
         columns.append(f"data.positive_label={args.positive_label}")
-    return [Dataset(p.stem, OWN_RECIPE, [f"data.train_file={p}", *columns], demo=False) for p in files]
+    fields_overrides = [f"data.feature_columns=[{args.feature_columns}]"] if args.feature_columns else []
+    return [Dataset(p.stem, OWN_RECIPE, [f"data.train_file={p}", *columns], demo=False,
+                    fields_recipe=OWN_RECIPE if args.feature_columns else None, fields_overrides=fields_overrides)
+            for p in files]
+
+
+def field_columns(dataset: Dataset, splits: Any) -> tuple[list[str], list[str]]:
+    """The fields recipe's ``data.feature_columns`` and which of them are categorical (declared or inferred)."""
+    if dataset.fields_recipe is None:
+        sys.exit(f"error: {dataset.name} has no field columns; the field methods need a task with a fields recipe "
+                 f"({', '.join(FIELD_RECIPES)}) or, for your own data, --feature-columns")
+    data_cfg = recipe_config(dataset.fields_recipe, [*dataset.overrides, *dataset.fields_overrides]).data
+    columns = list(data_cfg.feature_columns)
+    return columns, infer_categorical(splits, columns, data_cfg.categorical_columns)
 
 
 def write_splits(dataset: Dataset, args: argparse.Namespace, workdir: Path) -> tuple[Task, dict[str, Path], dict]:
@@ -141,20 +177,14 @@ def write_splits(dataset: Dataset, args: argparse.Namespace, workdir: Path) -> t
 
 def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
     """Fit word + character TF-IDF features once (a FeatureUnion), pick C on validation, score the test split."""
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, lowercase=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
-                                 lowercase=True)),
-    ])
+    features = tfidf_features()
     texts = {name: split[task.text_column] for name, split in splits.items()}
     x = {"train": features.fit_transform(texts["train"])}
     x.update({name: features.transform(t) for name, t in texts.items() if name != "train"})
     y_train = np.asarray(splits["train"]["labels"])
 
     def probabilities(clf: LogisticRegression, features: Any) -> np.ndarray:
-        probs = np.zeros((features.shape[0], len(task.labels)))
-        probs[:, clf.classes_] = clf.predict_proba(features)  # a class missing from train keeps probability 0
-        return probs
+        return class_probabilities(clf, features, len(task.labels))
 
     best: tuple[float, LogisticRegression] | None = None
     for c in C_GRID:
@@ -169,7 +199,7 @@ def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
     test = compute_metrics(probabilities(clf, x["test"]), np.asarray(splits["test"]["labels"]), task)
     test_probs = probabilities(clf, x["test"])
     return {"test": test, "parameters": {"trainable": int(clf.coef_.size + clf.intercept_.size)},
-            "rule": f"argmax (C={clf.C:g})", "probs": test_probs}
+            "rule": f"argmax (C={clf.C:g})", "probs": test_probs, "C": clf.C}
 
 
 def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, str]:
@@ -207,8 +237,11 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
     from finrisk_nlp.training.engine import train
 
     full = method == "full"
+    recipe = dataset.fields_recipe if method == "lora-fields" else dataset.recipe
+    assert recipe is not None  # field_columns() has already refused a dataset without a fields recipe
+    fields_overrides = dataset.fields_overrides if method == "lora-fields" else []
     overrides = [
-        *dataset.overrides, f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
+        *dataset.overrides, *fields_overrides, f"model.name_or_path={args.model}", f"data.train_file={paths['train']}",
         f"data.validation_file={paths['validation']}", f"data.test_file={paths['test']}",
         f"output_dir={workdir / (dataset.name + '-' + method)}", "log_with=[]", "eval.explain_examples=0",
         "train.checkpoint_every=null", *args.override,
@@ -222,8 +255,8 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
     if method in POOLING:
         overrides.append(f"model.pooling={POOLING[method]}")
     overrides += FIXED_EPOCHS.get(method, [])
-    cfg = recipe_config(dataset.recipe, overrides)
-    if dataset.recipe == OWN_RECIPE:  # as recipes/text_classifier.py: unset settings are chosen from the data
+    cfg = recipe_config(recipe, overrides)
+    if recipe == OWN_RECIPE:  # as recipes/text_classifier.py: unset settings are chosen from the data
         given = given_keys(overrides, RECIPE_CONFIGS / f"{OWN_RECIPE}.yaml")
         cfg, choices = data_defaults.fit_to_data(cfg, given)
         data_defaults.log_choices(choices, given)
@@ -235,8 +268,9 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
     metrics["rule"] = "argmax"
     metrics["chosen"] = metrics_settings
     text_column = cfg.data.text_column or get_task(cfg.task).text_column
-    test_texts = [json.loads(line)[text_column] for line in paths["test"].read_text().splitlines() if line.strip()]
-    metrics["probs"] = Predictor.load(cfg.output_dir).predict_proba(test_texts)  # for the paired bootstrap
+    rows = [json.loads(line) for line in paths["test"].read_text().splitlines() if line.strip()]
+    inputs = rows if method == "lora-fields" else [row[text_column] for row in rows]  # records carry the fields
+    metrics["probs"] = Predictor.load(cfg.output_dir).predict_proba(inputs)  # for the paired bootstrap
     return metrics
 
 
@@ -261,10 +295,21 @@ def benchmark_dataset(dataset: Dataset, methods: list[str], args: argparse.Names
     rows, tests, notes = [], {}, []
     probs: dict[str, np.ndarray] = {}
     labels = np.asarray(splits["test"]["labels"])
+    columns, categorical = field_columns(dataset, splits) if set(methods) & set(FIELD_METHODS) else ([], [])
+    text_c: float | None = None
     for method in methods:
         started = time.perf_counter()
         if method == "tfidf":
             result = run_tfidf(task, splits)
+            text_c = result["C"]
+        elif method == "fields-hgb":
+            result = run_fields_hgb(task, splits, columns, categorical, seed=args.seed)
+        elif method == "fields-lr":
+            result = run_fields_lr(task, splits, columns, categorical, seed=args.seed)
+        elif method == "fields+tfidf":
+            # the text model's C is the tfidf row's (chosen on validation); chosen here if that row is not asked for
+            text_c = text_c if text_c is not None else run_tfidf(task, splits)["C"]
+            result = run_fields_tfidf_stack(task, splits, columns, categorical, text_c, seed=args.seed)
         else:
             result = run_finrisk(dataset, paths, args, workdir, method)
         seconds = time.perf_counter() - started
@@ -278,7 +323,8 @@ def benchmark_dataset(dataset: Dataset, methods: list[str], args: argparse.Names
             notes.append(f"{dataset.name}: {method} validation {task.primary_metric} per epoch {curve}; best epoch "
                          f"{result['best_epoch']}, stopped by {result['stopped_by']}"
                          + (f"; chosen from the data: {chosen}" if chosen else ""))
-        rows.append([dataset.name, sizes, method, f"{result['parameters']['trainable']:,}", *quality_cells(
+        trainable = result["parameters"]["trainable"]
+        rows.append([dataset.name, sizes, method, "trees" if trainable is None else f"{trainable:,}", *quality_cells(
             test, result["probs"], labels, task), fmt(recall), rule, f"{seconds:.0f}"])
     if dataset.demo:
         ceiling, why = generator_probabilities(task, splits["test"])
@@ -289,11 +335,11 @@ def benchmark_dataset(dataset: Dataset, methods: list[str], args: argparse.Names
             recall, rule = recall_at_operating_point({"test": test, "rule": why}, task)
             rows.append([dataset.name, sizes, CEILING, "-", *quality_cells(test, ceiling, labels, task), fmt(recall),
                          rule, "-"])
-    for method in (m for m in probs if m != "tfidf" and "tfidf" in probs):
+    for method, baseline in ((m, b) for m in probs for b in BASELINES.get(m, ()) if b in probs):
         for metric in ("pr_auc", "macro_f1"):
-            paired = paired_bootstrap(probs[method], probs["tfidf"], labels, task, metric, seed=0)
-            notes.append(f"{dataset.name}: {method} - tfidf {metric} {paired['diff']:+.3f} (paired bootstrap 95% "
-                         f"[{paired['low']:+.3f}, {paired['high']:+.3f}], p {paired['p_value']:.3f})")
+            paired = paired_bootstrap(probs[method], probs[baseline], labels, task, metric, seed=0)
+            notes.append(f"{dataset.name}: {method} - {baseline} {metric} {paired['diff']:+.3f} (paired bootstrap "
+                         f"95% [{paired['low']:+.3f}, {paired['high']:+.3f}], p {paired['p_value']:.3f})")
     return rows, tests, notes
 
 
@@ -311,12 +357,15 @@ def quality_cells(test: dict[str, Any], probs: np.ndarray, labels: np.ndarray, t
 
 
 def gap_rows(name: str, tests: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """finrisk minus TF-IDF per finrisk method, and the share of the TF-IDF-to-ceiling distance it covers."""
-    if "tfidf" not in tests:
-        return []
-    base, ceiling, rows = tests["tfidf"], tests.get(CEILING), []
-    for method in (m for m in tests if m not in ("tfidf", CEILING)):
-        cells = [name, f"{method} - tfidf"]
+    """Each method minus its first baseline present (text: TF-IDF; text + fields: fields-only gradient boosting),
+    and the share of the baseline-to-ceiling distance it covers."""
+    ceiling, rows = tests.get(CEILING), []
+    for method, baseline in ((m, BASELINES.get(m, ())) for m in tests):
+        present = [b for b in baseline if b in tests]
+        if not present:
+            continue
+        base = tests[present[0]]
+        cells = [name, f"{method} - {present[0]}"]
         for key in ("macro_f1", "pr_auc"):
             ours, theirs = tests[method].get(key), base.get(key)
             gap = None if ours is None or theirs is None else ours - theirs
@@ -335,6 +384,8 @@ def main() -> None:
     parser.add_argument("--text-column", default="text", help="own data: the text column (default: text)")
     parser.add_argument("--label-column", help="own data: the label column; every CSV/JSONL in --data-dir is read")
     parser.add_argument("--positive-label", help="own binary data: the risk class PR-AUC refers to")
+    parser.add_argument("--feature-columns", help="own data: comma-separated field columns for the field methods")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the scikit-learn field models (default: 0)")
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {TASKS}")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help=f"comma-separated subset of {METHODS} (default: %(default)s)")
@@ -375,8 +426,8 @@ def main() -> None:
                                     "macro-F1 @ op", "PR-AUC [95% CI]", "recall @ op", "decision rule", "wall s"],
                                    rows)
     if gaps:
-        text += ("\nGap to the TF-IDF baseline (positive: finrisk is better; \"of room\": share of the distance from "
-                 f"TF-IDF to the {CEILING} row):\n\n" + markdown_table(
+        text += ("\nGap to the baseline (positive: the method is better; \"of room\": share of the distance from "
+                 f"the baseline to the {CEILING} row):\n\n" + markdown_table(
                      ["task", "comparison", "macro-F1", "of room", "PR-AUC", "of room"], gaps))
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
