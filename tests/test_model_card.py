@@ -62,7 +62,7 @@ def test_body_has_labels_data_metrics_and_provenance():
         assert section in body, section
     assert "1. `default` (positive / risk class)" in body
     assert "ab" * 32 in body and "12,345 bytes" in body
-    assert "| test | 40 | 0.8750 | 0.8421 | 0.9100 | 0.8123 |" in body
+    assert "| test (calibrated) | 40 | 0.8750 | 0.8421 | 0.9100 | 0.8123 |" in body
     assert "| default | 0.8000 | 0.7700 | 0.7800 | 13 |" in body
     assert "c0ffee" * 6 in body
     assert "No operating threshold" in body
@@ -250,6 +250,7 @@ def test_card_states_which_rows_fitted_what():
                  "- test: test (14 rows): used for nothing but the reported metrics"):
         assert line in point
     assert "served several fits" not in point
+    assert "| split | examples | accuracy (argmax) | macro_f1 (argmax) | roc_auc | pr_auc |" in sections["Evaluation"]
     assert "Calibration and threshold were fitted on the calibration split" in sections["Limitations"]
     metrics["calibration"] = {"method": "platt", "fitted_on": "calibration", "comparison": {"test": {"change": {
         "ece": {"estimate": 0.002, "low": -0.039, "high": 0.047, "verdict": "no measurable change"}}}}}

@@ -79,12 +79,16 @@ def _fmt(value: Any) -> str:
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
-    rows = ["| split | examples | " + " | ".join(METRIC_KEYS) + " |", "|---" * (len(METRIC_KEYS) + 2) + "|"]
+    """Validation (raw, best epoch) and test (calibrated) metrics; accuracy and macro-F1 are of the most probable
+    label, which is not the operating decision, and are labelled so."""
+    shown = [f"{k} (argmax)" if k in ("accuracy", "macro_f1") else k for k in METRIC_KEYS]
+    rows = ["| split | examples | " + " | ".join(shown) + " |", "|---" * (len(METRIC_KEYS) + 2) + "|"]
     for split in ("validation", "test"):
         values = metrics.get(split) or {}
         if values:
             cells = " | ".join(_fmt(values.get(k)) for k in METRIC_KEYS)
-            rows.append(f"| {split} | {values.get('num_examples', 'n/a')} | {cells} |")
+            name = {"validation": "validation (raw, best epoch)", "test": "test (calibrated)"}[split]
+            rows.append(f"| {name} | {values.get('num_examples', 'n/a')} | {cells} |")
     baseline = metrics.get("majority_baseline") or {}
     if baseline:
         cells = " | ".join(_fmt(baseline.get(k)) if k in baseline else "" for k in METRIC_KEYS)
