@@ -47,10 +47,9 @@ def decision_counts(decided: np.ndarray, labels: np.ndarray, cols: list[int] | n
     return (hit & truth).sum(axis=0), (hit & ~truth).sum(axis=0), (~hit & truth).sum(axis=0)
 
 
-def decision_cost(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, n: int, target: ThresholdTarget) -> float:
+def decision_cost(fp: np.ndarray, fn: np.ndarray, n: int, target: ThresholdTarget) -> float:
     """Mean cost per document: ``cost_fn`` per missed risk document, ``cost_fp`` per document decided as a risk
     class it is not (a document of one risk class decided as another is both)."""
-    del tp
     return float((target.cost_fn * fn.sum() + target.cost_fp * fp.sum()) / max(n, 1))
 
 
@@ -71,7 +70,7 @@ def objective(target: ThresholdTarget, tp: np.ndarray, fp: np.ndarray, fn: np.nd
     if target.kind == "f1":
         return True, float(f1.mean()), 0.0, flags
     if target.kind == "min_cost":
-        return True, -decision_cost(tp, fp, fn, n, target), 0.0, flags
+        return True, -decision_cost(fp, fn, n, target), 0.0, flags
     goal, other = (precision, recall) if target.kind == "recall_at_precision" else (recall, precision)
     met = bool((goal >= target.level - 1e-12).all())
     return (met, float(other.mean()), float(goal.mean()), flags) if met else \
@@ -146,5 +145,5 @@ def search_risk_thresholds(probs: np.ndarray, labels: np.ndarray, cols: list[int
                            "recall": recall.tolist(), "f1": f1.tolist(), "target_met": bool(best[0]),
                            "search": search, "evaluated": evaluated}
     if target.kind == "min_cost":
-        out["cost"] = decision_cost(tp, fp, fn, n, target)
+        out["cost"] = decision_cost(fp, fn, n, target)
     return out

@@ -220,8 +220,8 @@ def operating_point_metrics(
                 costs = next((row["costs"] for row in by_label.values() if "costs" in row), None)
                 if costs:  # the cost of the decisions made, as the thresholds were tuned for
                     cols = [names.index(n) for n in by_label]
-                    counts = decision_counts(preds, targets, cols)
-                    out["expected_cost"] = decision_cost(*counts, len(preds), ThresholdTarget(
+                    _, fp, fn = decision_counts(preds, targets, cols)
+                    out["expected_cost"] = decision_cost(fp, fn, len(preds), ThresholdTarget(
                         "min_cost", cost_fn=costs["fn"], cost_fp=costs["fp"]))
     if "coverage" in out:
         out["decided_error_rate"] = float(errors.mean()) if len(errors) else 0.0
