@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals
 from finrisk_nlp.evaluation.calibration import fit_calibration
@@ -83,6 +84,9 @@ def test_calibration_is_reported_raw_beside_calibrated_on_validation_out_of_fold
                           "dedup": {"mode": "drop", "test": {"dropped": 3, "near_duplicates": 5}}}}
     inputs = ReportInputs(task=AML, labels=test_labels, probs_raw=test_raw, probs=test_cal, threshold=threshold)
     text = write_report(tmp_path, results, inputs).read_text()
+    for side, metrics in (("raw", results["test_raw"]), ("calibrated", test)):  # the same ECE and Brier as metrics
+        got = report["comparison"]["test"][side]
+        assert got["ece"] == pytest.approx(metrics["ece"]) and got["brier"] == pytest.approx(metrics["brier"])
     assert "| metric | validation (raw, best epoch) | test (raw) | test (calibrated) |" in text
     assert f"| macro_f1 (argmax) | {results['validation']['macro_f1']:.3f} | {results['test_raw']['macro_f1']:.3f} | " \
            f"{test['macro_f1']:.3f} |" in text

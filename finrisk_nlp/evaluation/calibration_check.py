@@ -16,17 +16,11 @@ import numpy as np
 from finrisk_nlp.evaluation import risk_measures as rm
 from finrisk_nlp.evaluation.bootstrap import metric_samples
 from finrisk_nlp.evaluation.calibration import PROB_EPS
+from finrisk_nlp.evaluation.metrics import confidence_and_correct
 from finrisk_nlp.tasks import Task
 
 CHANGE_METRICS: tuple[str, ...] = ("ece", "brier", "nll")  # lower is better for each
 NO_CHANGE = "no measurable change"
-
-
-def _top_label(probs: np.ndarray, labels: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence and 0/1 correctness judged by ECE, as :func:`~.metrics.expected_calibration_error` does."""
-    if task.multi_label:
-        return probs.ravel(), np.asarray(labels, dtype=np.float64).ravel()
-    return probs.max(axis=1), (probs.argmax(axis=1) == np.asarray(labels).astype(int)).astype(np.float64)
 
 
 def _nll_rows(probs: np.ndarray, labels: np.ndarray, task: Task) -> np.ndarray:
@@ -43,7 +37,7 @@ def calibration_samples(probs: np.ndarray, labels: np.ndarray, task: Task,
     weighted resample: ``{metric: (B,)}``."""
     probs = np.asarray(probs, dtype=np.float64)
     w = rm.as_weights(weights, len(probs))
-    confidence, correct = _top_label(probs, labels, task)
+    confidence, correct = confidence_and_correct(probs, labels, task)
     # multi-label ECE pools every (document, label) pair: each document's weight applies to its row of labels
     pair_w = np.repeat(w, probs.shape[1], axis=1) if task.multi_label else w
     count, probability, frequency = rm.calibration_bins(confidence, correct, 15, pair_w)

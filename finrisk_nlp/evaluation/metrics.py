@@ -107,7 +107,7 @@ def compute_metrics(probs: np.ndarray, labels: np.ndarray, task: Task) -> dict[s
     }
 
 
-def _confidence_and_correct(probs: np.ndarray, labels: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
+def confidence_and_correct(probs: np.ndarray, labels: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
     """What calibration is judged on: each sigmoid output against its 0/1 target (multi-label), else the
     top-class probability against whether the top class is right."""
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
@@ -118,7 +118,7 @@ def _confidence_and_correct(probs: np.ndarray, labels: np.ndarray, task: Task) -
 
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, task: Task, n_bins: int = 15) -> dict[str, list[float]]:
     """Equal-width confidence bins: mean ``confidence``, observed ``accuracy`` and ``count`` of each non-empty bin."""
-    confidence, correct = _confidence_and_correct(probs, labels, task)
+    confidence, correct = confidence_and_correct(probs, labels, task)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
     out: dict[str, list[float]] = {"confidence": [], "accuracy": [], "count": []}
