@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from runs import train_tiny_run
 
 from finrisk_nlp.serving.service import MicroBatcher, ServeLimits
@@ -293,3 +294,16 @@ def test_finrisk_serve_with_a_key_from_the_environment(run_dir):
     assert str(run_dir.parent) not in health.text + good.text + no_key.text
     assert no_key.status_code == 401 and rebound.status_code == 400 and docs.status_code == 404
     assert good.status_code == 200 and len(good.json()["predictions"]) == 2
+
+
+def test_load_benchmark_attack_mode_reports_the_good_clients(tiny_model_dir):
+    cmd = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--attack", "--base-model", str(tiny_model_dir),
+           "--seconds", "2", "--max-length", "32", "--slow-clients", "5"]
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+    assert [r[0].strip() for r in rows] == ["without attackers", "with attackers"]
+    assert all(int(r[2]) > 0 and float(r[3]) == 100.0 for r in rows)  # no good request failed
+    attackers = proc.stdout.split("attackers got: ")[1].split("; server still running")[0]
+    assert "'poison': {'422':" in attackers and "server still running: True" in proc.stdout
