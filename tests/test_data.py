@@ -163,8 +163,22 @@ def test_length_grouped_order_depends_only_on_seed_and_epoch():
     assert list(a) == list(b)
     b.set_epoch(1)
     assert list(a) != list(b) and sorted(b) == list(range(100))
-    first = list(a)[:8]  # within a mega-batch, longest first
-    assert [lengths[i] for i in first] == sorted((lengths[i] for i in first), reverse=True)
+    batches = [list(a)[i:i + 4] for i in range(0, 100, 4)]
+    for batch in batches:  # each batch: similar lengths, longest first
+        assert [lengths[i] for i in batch] == sorted((lengths[i] for i in batch), reverse=True)
+
+
+def test_length_grouped_epoch_does_not_drift_from_long_to_short():
+    """Where length goes with the label, a longest-first epoch would see the classes in drifting mixes."""
+    lengths = list(range(400))
+    order = list(LengthGroupedSampler(lengths, 8, seed=0))
+    first, second = order[:200], order[200:]
+    # Longest-first would give halves averaging ~300 and ~100; shuffled batches give ~200 each.
+    assert abs(sum(lengths[i] for i in first) / 200 - sum(lengths[i] for i in second) / 200) < 40
+    assert sorted(order) == list(range(400))
+    batches = [order[k:k + 8] for k in range(0, 400, 8)]
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
+    assert max(spread) <= 7  # one mega-batch (all 400) sorted: each batch is 8 neighbouring lengths
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])

@@ -98,16 +98,21 @@ class DocumentCollator:
 
 
 class LengthGroupedSampler(Sampler[int]):
-    """Shuffled order in which neighbouring documents have similar lengths, so padded batches waste little.
+    """Shuffled order in which each batch holds documents of similar length, so padded batches waste little.
 
-    Indices are shuffled, cut into mega-batches of ``mega_factor * batch_size``, and each mega-batch is sorted
-    by length. The order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so every process and a
-    resumed run see the same order.
+    Indices are shuffled, cut into mega-batches of ``mega_factor * batch_size`` and sorted by length within each;
+    the sorted mega-batches are cut into batches, and the order of those batches is shuffled. Without that last
+    shuffle an epoch would run from the longest documents to the shortest: where length goes with the label (long
+    AML notes are escalated more often) every epoch would drift from one class mix to another and end on the
+    shortest documents. A short batch (the dataset's remainder) stays last, so every other batch is whole. The
+    order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so every process and a resumed run see the
+    same order.
     """
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> None:
         self.lengths = lengths
-        self.mega = max(batch_size * mega_factor, 1)
+        self.batch_size = max(batch_size, 1)
+        self.mega = self.batch_size * max(mega_factor, 1)
         self.seed = seed
         self.epoch = 0
 
@@ -118,10 +123,18 @@ class LengthGroupedSampler(Sampler[int]):
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
         order = list(range(len(self.lengths)))
-        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
+        rng.shuffle(order)
+        batches = []
         for start in range(0, len(order), self.mega):
-            yield from sorted(order[start:start + self.mega], key=self.lengths.__getitem__, reverse=True)
+            ranked = sorted(order[start:start + self.mega], key=self.lengths.__getitem__, reverse=True)
+            batches += [ranked[i:i + self.batch_size] for i in range(0, len(ranked), self.batch_size)]
+        short = [b for b in batches if len(b) < self.batch_size]
+        whole = [b for b in batches if len(b) == self.batch_size]
+        rng.shuffle(whole)
+        for batch in whole + short:
+            yield from batch
 
 
 def build_dataloader(
