@@ -6,6 +6,8 @@
 Splits the shipped aml_alert data as the recipe does (stratified, seed 42, redaction on), then reports
 
 * how many 256-token windows (stride 32) each note needs, and how many the recipe's ``max_chunks`` keeps;
+* the class mix and note length over an epoch's training order: the length-grouped order as it was (each
+  mega-batch longest first) and as it is (length buckets in shuffled order);
 * validation PR-AUC of TF-IDF + logistic regression, and (``--frozen``) of a logistic regression on frozen,
   untuned MiniLM window vectors (mean token pooling), pooled over windows by mean and by max. If frozen features
   already beat the fine-tuned recipe, its shortfall is optimisation (rate, epochs), not what the encoder can see.
@@ -14,6 +16,7 @@ Splits the shipped aml_alert data as the recipe does (stratified, seed 42, redac
 from __future__ import annotations
 
 import argparse
+import random
 import time
 
 import numpy as np
@@ -24,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from transformers import AutoModel, AutoTokenizer
 
+from finrisk_nlp.data.loaders import LengthGroupedSampler
 from finrisk_nlp.data.tables import load_splits
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.modeling.build import resolve_model_path
@@ -45,6 +49,27 @@ def embed(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int, 
             mask = batch["attention_mask"].unsqueeze(-1).float()
             vectors[rows] = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
     return [vectors[doc_index == d] for d in range(len(texts))]
+
+
+def longest_first(lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> list[int]:
+    """The length-grouped order before batches were shuffled: each shuffled mega-batch sorted longest first."""
+    order = list(range(len(lengths)))
+    random.Random(seed * 1_000_003).shuffle(order)
+    mega = batch_size * mega_factor
+    return [i for start in range(0, len(order), mega)
+            for i in sorted(order[start:start + mega], key=lengths.__getitem__, reverse=True)]
+
+
+def epoch_drift(lengths: list[int], labels: np.ndarray, batch_size: int, seed: int) -> list[str]:
+    """Escalation share and mean tokens per quarter of an epoch, for the old and the current training order."""
+    lines = []
+    for name, order in (("longest first in each mega-batch (before)", longest_first(lengths, batch_size, seed)),
+                        ("length buckets in shuffled order (now)", list(LengthGroupedSampler(lengths, batch_size,
+                                                                                               seed)))):
+        quarters = np.array_split(np.asarray(order), 4)
+        lines.append(f"| {name} | " + ", ".join(f"{labels[q].mean():.2f}" for q in quarters) + " | "
+                     + ", ".join(f"{np.mean([lengths[i] for i in q]):.0f}" for q in quarters) + " |")
+    return lines
 
 
 def pr_auc_of(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> float:
@@ -76,7 +101,10 @@ def main() -> None:
              f"{np.percentile(lengths, 90):.0f}, max {lengths.max()}.",
              "256-token windows (stride 32) a note needs: " + ", ".join(
                  f"{k}: {np.mean(windows == k):.0%}" for k in range(1, windows.max() + 1) if np.any(windows == k)),
-             f"With max_chunks {cfg.model.max_chunks}: {np.mean(windows > cfg.model.max_chunks):.0%} of notes cut.\n"]
+             f"With max_chunks {cfg.model.max_chunks}: {np.mean(windows > cfg.model.max_chunks):.0%} of notes cut.\n",
+             f"Training order over one epoch (batch {cfg.train.batch_size}; quarters of the epoch in order):\n",
+             "| order | escalate share | mean tokens |", "| :--- | ---: | ---: |",
+             *epoch_drift([int(n) for n in lengths], y["train"], cfg.train.batch_size, cfg.seed), ""]
     rows = [f"| TF-IDF (word 1-2 + char 2-5) | {tfidf_pr_auc(texts, y):.3f} |"]
     probes = ((256, 1, "first 256-token window"), (256, 4, "all windows (<= 4 x 256)"),
               (128, 8, "all windows (<= 8 x 128)"))

@@ -113,8 +113,7 @@ def choose(shape: TableShape, stride: int) -> list[Choice]:
             f"{max_length} tokens covers the 95th percentile" if windows == 1 else window_reason)),
         Choice("model.max_chunks", windows, window_reason if windows == 1 else f"{p95} tokens at the 95th percentile"),
         Choice("train.batch_size", batch, batch_reason),
-        Choice("train.lr", LORA_LR, "LoRA rate confirmed by a recorded search on credit narratives; stable with "
-                                    "warmup on binary and many-class data alike"),
+        Choice("train.lr", LORA_LR, "LoRA rate confirmed by a recorded search on credit narratives"),
         Choice("loss.class_weights", weights, weight_reason),
     ]
 
