@@ -7,6 +7,7 @@ import pytest
 import yaml
 from conftest import REPO, write_jsonl
 
+from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.cli.recipe import run_recipe
 from finrisk_nlp.config import given_keys
 from finrisk_nlp.training.data_defaults import TableShape, choose
@@ -95,3 +96,18 @@ def test_a_single_label_is_refused(tmp_path, labels, caplog):
     data = write_jsonl(tmp_path / "one.jsonl", [{"text": f"row {i} text", "label": x} for i, x in enumerate(labels)])
     assert run_recipe([f"data.train_file={data}", f"output_dir={tmp_path / 'run'}"], CONFIG, fit_to_data=True) == 2
     assert "at least 2 labels" in caplog.text
+
+
+def test_finrisk_train_data_runs_the_generic_recipe(tmp_path, tiny_model_dir, caplog):
+    data = write_jsonl(tmp_path / "tickets.jsonl", tickets(48, seed=1))
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--text-column", "body", "--label-column", "queue",
+            f"model.name_or_path={tiny_model_dir}", f"output_dir={out}", "cpu=true", "train.max_epochs=1",
+            "data.validation_fraction=0.25", "data.test_fraction=0.25", "data.min_examples_per_class=2",
+            "data.dedup=warn", "eval.explain_examples=0"]
+    with caplog.at_level("INFO"):
+        assert cli_main(argv) == 0
+    assert "model.max_chunks=1: one window holds 95% of the texts whole" in caplog.text
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    assert used["task"] == "text_classifier" and used["data"]["label_column"] == "queue"
+    assert json.loads((out / "metrics.json").read_text())["stopped_by"] == "cap"

@@ -1,6 +1,7 @@
 """The ``finrisk`` command line.
 
     finrisk train --config recipes/configs/credit_text.yaml train.epochs=1   # one process, in-process
+    finrisk train --data tickets.csv --text-column body --label-column queue  # your table, settings fitted to it
     finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
@@ -29,13 +30,22 @@ from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "credit_text.yaml"
+GENERIC_CONFIG = DEFAULT_CONFIG.with_name("text_classifier.yaml")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.data:  # the generic recipe: recipes/text_classifier.py in this process
+        from finrisk_nlp.cli.recipe import run_recipe
+
+        columns = [f"data.{key}={value}" for key, value in (("text_column", args.text_column),
+                                                             ("label_column", args.label_column)) if value]
+        argv = ["--config", args.config or str(GENERIC_CONFIG), f"data.train_file={args.data}", *columns,
+                *args.overrides]
+        return run_recipe(argv, default_config=GENERIC_CONFIG, fit_to_data=True)
     from finrisk_nlp.config import load_config
     from finrisk_nlp.training.engine import train
 
-    train(load_config(args.config, args.overrides))
+    train(load_config(args.config or DEFAULT_CONFIG, args.overrides))
     return 0
 
 
@@ -102,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune in this process (use `accelerate launch recipes/...` for several)")
-    _add_config_args(p)
+    p.add_argument("--config", help=f"recipe YAML (default: {DEFAULT_CONFIG}; with --data: {GENERIC_CONFIG})")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
+    p.add_argument("--data", help="your labelled table (.csv/.jsonl/.parquet): trains recipes/text_classifier.py, "
+                                  "its settings chosen from the data")
+    p.add_argument("--text-column", help="with --data: the text column (default: text)")
+    p.add_argument("--label-column", help="with --data: the label column (default: label)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("validate", help="check a config and its data files without training")
