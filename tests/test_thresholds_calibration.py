@@ -287,3 +287,30 @@ def test_large_multiclass_grids_use_coordinate_descent_and_never_lose_to_one_vs_
     one_vs_rest = {"by_label": {c: tune_threshold(probs[:, MEMO.labels.index(c)], labels == MEMO.labels.index(c),
                                                   target) for c in names}}
     assert stored["cost"] <= _decision_cost(decide(probs, MEMO, one_vs_rest), labels, names, 5, 1) + 1e-12
+
+
+def test_conformal_quantile_on_out_of_fold_probabilities_keeps_its_coverage():
+    from finrisk_nlp.evaluation.calibration import cross_validated_probs, fit_calibration
+
+    rng = np.random.default_rng(0)
+
+    def sample(n):
+        logits = rng.normal(0, 1.5, (n, 8))
+        p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        return logits * 1.8, np.array([rng.choice(8, p=row) for row in p])  # an over-confident model
+
+    coverage = {"in_sample": [], "out_of_fold": []}
+    for r in range(12):
+        val_logits, val_labels = sample(300)
+        test_logits, test_labels = sample(2000)
+        cal, _ = fit_calibration(val_logits, val_labels, MEMO, method="isotonic", seed=r)
+        held_out = cross_validated_probs("isotonic", val_logits, val_labels, MEMO, seed=r)
+        test_probs = cal.apply(test_logits)
+        for kind, extra in (("in_sample", {}), ("out_of_fold", {"conformal_probs": held_out})):
+            stored = tune_thresholds(cal.apply(val_logits), val_labels, MEMO, ThresholdTarget("f1"),
+                                     conformal_alpha=0.1, **extra)
+            assert stored["conformal"]["out_of_fold"] is (kind == "out_of_fold")
+            in_set = test_probs >= 1 - stored["conformal"]["quantile"]
+            coverage[kind].append(in_set[np.arange(len(test_labels)), test_labels].mean())
+    # isotonic fitted on the same rows shrinks their scores: the promised 90% is not kept; out of fold it is
+    assert np.mean(coverage["in_sample"]) < 0.87 and np.mean(coverage["out_of_fold"]) >= 0.89

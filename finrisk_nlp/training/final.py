@@ -70,13 +70,13 @@ def calibrate_task(val: DocumentScores, test: DocumentScores, task: Task, cfg: R
     """
     calibration, report = fit_calibration(val.logits, val.labels, task, cfg.calibration.method, cfg.seed)
     report["fitted_on"] = fitted_on
+    held_out = cross_validated_probs(calibration.method, val.logits, val.labels, task, cfg.seed)
     threshold = tune_thresholds(
         calibration.apply(val.logits), val.labels, task, parse_target(cfg.threshold.target, cfg.threshold.costs),
         risk_classes=cfg.threshold.risk_classes or None, review_band=cfg.threshold.review_band,
-        conformal_alpha=cfg.threshold.conformal_alpha)
+        conformal_alpha=cfg.threshold.conformal_alpha, conformal_probs=held_out)
     test_raw, test_cal = document_probs(test, task), calibration.apply(test.logits)
     report["comparison"] = {"test": compare_calibration(test_raw, test_cal, test.labels, task, seed=cfg.seed)}
-    held_out = cross_validated_probs(calibration.method, val.logits, val.labels, task, cfg.seed)
     if held_out is not None:
         report["comparison"]["validation"] = compare_calibration(document_probs(val, task), held_out, val.labels,
                                                                  task, seed=cfg.seed)
