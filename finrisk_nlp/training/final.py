@@ -147,7 +147,8 @@ def rows_fitted(item: TaskData, fit_split: str, threshold: dict[str, Any] | None
     if threshold:
         out["threshold"] = rows(fit_split)
         if threshold.get("conformal"):
-            out["conformal"] = rows(fit_split)
+            out["conformal"] = rows(fit_split) + (", calibrated out of fold" if threshold["conformal"].get(
+                "out_of_fold") else "")
     out["test"] = rows("test") + ": used for nothing but the reported metrics"
     return out
 
