@@ -155,7 +155,8 @@ def test_single_cpu_thread_from_accelerate_launch_is_flagged_with_the_fix(tmp_pa
 def test_a_calibration_split_fits_calibration_and_threshold_apart_from_validation(tmp_path, tiny_model_dir):
     data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(80))
     out = tmp_path / "run"
-    argv = tiny_overrides(tiny_model_dir, data, out) + ["data.calibration_fraction=0.15", "train.epochs=1"]
+    argv = tiny_overrides(tiny_model_dir, data, out) + ["data.calibration_fraction=0.15", "train.epochs=1",
+                                                        "threshold.conformal_alpha=0.3"]
     assert run_recipe(argv, CONFIG) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     rows = metrics["splits"]["rows"]
@@ -166,6 +167,7 @@ def test_a_calibration_split_fits_calibration_and_threshold_apart_from_validatio
     assert metrics["fitted"] == {"epoch_selection": f"validation ({rows['validation']} rows)",
                                  "calibration": f"calibration ({rows['calibration']} rows)",
                                  "threshold": f"calibration ({rows['calibration']} rows)",
+                                 "conformal": f"calibration ({rows['calibration']} rows), calibrated out of fold",
                                  "test": f"test ({rows['test']} rows): used for nothing but the reported metrics"}
     report = (out / "report.md").read_text()
     assert "fitted on calibration" in report and "tuned on calibrated calibration probabilities" in report
