@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO
 from hub_server import FakeHub
 from runs import train_tiny_run
@@ -49,19 +50,19 @@ def test_push_uploads_release_and_card_to_a_private_repo(run_dir, tmp_path):
     assert len(repo.commits) == 1
 
     files = repo.files
-    for name in ("adapters/shared/adapter_model.safetensors", "adapters/shared/adapter_config.json",
-                 "heads.safetensors", "finrisk_model.json", "tokenizer_config.json",
+    for name in ("config.json", "model.safetensors", "modeling_finrisk.py", "pipeline_finrisk.py",
+                 "finrisk_redaction.py", "finrisk_model.json", "tokenizer_config.json",
                  "config.yaml", "metrics.json", "README.md", "finrisk_release.json", "finrisk_manifest.json"):
         assert name in files, name
-    assert not any(name.startswith(("checkpoints/", "merged/")) for name in files)
-    adapter = "adapters/shared/adapter_model.safetensors"
-    assert files[adapter] == (run_dir / "model" / adapter).read_bytes()
-    assert files["config.yaml"] == (run_dir / "config.yaml").read_bytes()
+    assert not any(name.startswith(("checkpoints/", "merged/", "adapters/", "encoder/")) for name in files)
+    config = yaml.safe_load(files["config.yaml"])
+    assert config["output_dir"] == "run" and config["model"]["name_or_path"].startswith("tiny_bert")
+    assert config["train"] == yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
     manifest = json.loads(files["finrisk_manifest.json"])["files"]
     assert set(manifest) == set(files) - {"finrisk_manifest.json"}
 
     header, body = parse_model_card(files["README.md"].decode())
-    assert header["library_name"] == "peft" and header["pipeline_tag"] == "text-classification"
+    assert header["library_name"] == "transformers" and header["pipeline_tag"] == "text-classification"
     assert "base_model" not in header  # the tiny base model is a local path, which the Hub cannot link
     assert "# acme/credit-text" in body and "`default` (positive / risk class)" in body
 
@@ -80,9 +81,8 @@ def test_push_merged_and_to_the_local_registry_in_one_go(run_dir, tmp_path):
                      "--name", "credit-text", "--root", str(tmp_path / "registry"))
     assert proc.returncode == 0, proc.stderr
     files = hub.repos["acme/credit-text"].files
-    merged = "encoder/model.safetensors"
-    assert files[f"merged/{merged}"] == (run_dir / "model_merged" / merged).read_bytes()
-    assert json.loads(files["merged/finrisk_model.json"])["lora"] is False
+    assert "model.safetensors" in files and not any(name.startswith("merged/") for name in files)  # always merged
+    assert json.loads(files["finrisk_model.json"])["lora"] is False
     local = tmp_path / "registry" / "credit-text" / "versions" / "1"
     assert sha256_file(local / "merged" / "encoder" / "model.safetensors") == sha256_file(
         run_dir / "model_merged" / "encoder" / "model.safetensors")
@@ -149,13 +149,13 @@ def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_fil
         assert _push(hub, tmp_path / "hf", str(run_dir), "--hub", "acme/credit-text").returncode == 0
         loaded = _finrisk(hub, tmp_path / "hf", "predict", "--json", "hub:acme/credit-text", *texts)
         files = hub.repos["acme/credit-text"].files
-        config = "adapters/shared/adapter_config.json"
-        files[config] = files[config].replace(b'"r": 4', b'"r": 2')
+        config = "config.json"
+        files[config] = files[config].replace(b'"pooling": "attention"', b'"pooling": "mean"')
         hub.repos["acme/credit-text"].commits.append({"summary": "tamper"})
         tampered = _finrisk(hub, tmp_path / "hf-fresh", "predict", "hub:acme/credit-text", *texts)
     assert loaded.returncode == 0, loaded.stderr
     got = [json.loads(line)["probabilities"]["default"] for line in loaded.stdout.splitlines()]
-    assert got == pytest.approx(expected.tolist(), abs=1e-6)
+    assert got == pytest.approx(expected.tolist(), abs=1e-5)  # the LoRA adapter is merged into the encoder
     assert tampered.returncode == 2
-    assert "checksum mismatch" in tampered.stderr and "adapter_config.json" in tampered.stderr
+    assert "checksum mismatch" in tampered.stderr and "config.json" in tampered.stderr
     assert TOKEN not in loaded.stdout + loaded.stderr + tampered.stdout + tampered.stderr

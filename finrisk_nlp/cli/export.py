@@ -1,7 +1,9 @@
-"""The ``finrisk export`` command: a trained model as a merged PyTorch model or an ONNX graph, parity-checked.
+"""The ``finrisk export`` command: a trained model as a merged PyTorch model, an ONNX graph or a Hub-format folder
+for plain transformers, parity-checked.
 
     finrisk export runs/credit_text --format merged --out exports/credit_merged
     finrisk export runs/credit_text --format onnx --quantize int8 --out exports/credit_onnx
+    finrisk export runs/credit_text --format hf --out exports/credit_hf     # AutoModel... trust_remote_code=True
     finrisk export runs/multitask --format onnx --task aml_alert --texts alerts.csv --out exports/aml_onnx
 
 Exit codes: 0 exported, 2 bad input, failed parity or a failed int8 quality gate (nothing written).
@@ -35,8 +37,9 @@ def _run_export(args: argparse.Namespace) -> int:
 def add_export_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a model (LoRA merged, or ONNX for onnxruntime)")
     parser.add_argument("model", help="run or model directory, registry:NAME[@STAGE|@VERSION], or hub:ORG/NAME")
-    parser.add_argument("--format", choices=["merged", "onnx"], required=True,
-                        help="merged: PyTorch with LoRA merged into the encoder; onnx: window encoder as ONNX")
+    parser.add_argument("--format", choices=["merged", "onnx", "hf"], required=True,
+                        help="merged: PyTorch with LoRA merged into the encoder; onnx: window encoder as ONNX; hf: a "
+                             "folder plain transformers loads (trust_remote_code=True), ready for the Hub")
     parser.add_argument("--quantize", choices=["int8"],
                         help="onnx only: also write a dynamically int8-quantised graph (checked by the quality gate)")
     parser.add_argument("--task", help="export one task of a multi-task model (default: all)")

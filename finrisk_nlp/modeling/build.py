@@ -78,7 +78,11 @@ def load_tokenizer(path: str | Path, encoder: torch.nn.Module, *, trust_remote_c
     """The tokenizer, producing only the inputs this encoder's ``forward`` takes (no token_type_ids for
     DistilBERT or ModernBERT)."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(str(path)), trust_remote_code=trust_remote_code)
+        # The encoder's config, so that a folder whose config.json describes a custom model (the Hub format) is not
+        # read for it (that would ask to run the folder's code).
+        config = getattr(encoder.get_base_model() if isinstance(encoder, PeftModel) else encoder, "config", None)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(str(path)), trust_remote_code=trust_remote_code,
+                                                  **({"config": config} if config is not None else {}))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"could not load a tokenizer from {str(path)!r} ({exc}); the directory needs "
                              "tokenizer.json or the tokenizer's vocabulary files") from exc

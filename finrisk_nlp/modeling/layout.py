@@ -17,6 +17,9 @@ HEADS_FILE = "heads.safetensors"
 ADAPTERS_DIR = "adapters"
 ENCODER_DIR = "encoder"
 FORMAT_VERSION = 2
+HUB_CONFIG = "config.json"  # the Hub format (modeling/hub_format.py): a custom transformers model at the root
+HUB_WEIGHTS = "model.safetensors"
+HUB_MODEL_TYPE = "finrisk-document-classifier"
 SHARED = "shared"  # the adapter every task uses (hard sharing), or under the per-task ones (soft + shared_adapter)
 
 
@@ -27,12 +30,24 @@ def adapter_names(tasks: list[str], strategy: str, shared_adapter: bool) -> list
     return ([SHARED] if shared_adapter else []) + list(tasks)
 
 
+def is_hub_layout(model_dir: Path) -> bool:
+    """True when ``model_dir`` holds the Hub format: a root ``config.json`` of model type :data:`HUB_MODEL_TYPE`."""
+    path = Path(model_dir) / HUB_CONFIG
+    try:
+        return path.is_file() and json.loads(path.read_text()).get("model_type") == HUB_MODEL_TYPE
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
 def required_files(model_dir: Path, metadata: Mapping[str, Any]) -> list[Path]:
-    """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder's weights.
+    """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder's weights (or,
+    in the Hub format, ``config.json`` and ``model.safetensors``).
 
     Args:
         metadata: the ``finrisk_model.json`` contents (or ``asdict`` of a ``ModelMetadata``).
     """
+    if not metadata.get("lora") and is_hub_layout(model_dir):
+        return [model_dir / METADATA_FILE, model_dir / HUB_CONFIG, model_dir / HUB_WEIGHTS]
     files = [model_dir / METADATA_FILE, model_dir / HEADS_FILE]
     if metadata.get("lora"):
         head = metadata.get("head") or {}

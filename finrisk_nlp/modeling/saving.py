@@ -11,8 +11,10 @@ A saved model directory holds::
     heads.safetensors         every task's document head, keys "<task>.<parameter>" (field embeddings included)
     tokenizer files
 
-Only safetensors weights are written or read. Model references (``registry:``, ``hub:``, run directories) are
-resolved to a directory by the layers above; this module only loads directories.
+or, in the Hub format (:mod:`finrisk_nlp.modeling.hub_format`), ``config.json`` + ``model.safetensors`` (merged
+encoder and one task's head) instead of adapters/encoder and heads. Only safetensors weights are written or read.
+Model references (``registry:``, ``hub:``, run directories) are resolved to a directory by the layers above; this
+module only loads directories.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from finrisk_nlp.modeling.layout import (
     HEADS_FILE,
     METADATA_FILE,
     adapter_names,
+    is_hub_layout,
     required_files,
 )
 from finrisk_nlp.tasks import Task
@@ -167,6 +170,7 @@ def save_model(
         if isinstance(encoder, PeftModel):
             encoder.save_pretrained(tmp / ADAPTERS_DIR, state_dict=encoder_state, safe_serialization=True,
                                     save_embedding_layers=False)
+            (tmp / ADAPTERS_DIR / "README.md").unlink(missing_ok=True)  # peft's empty template card
         else:
             encoder.save_pretrained(tmp / ENCODER_DIR, state_dict=encoder_state, safe_serialization=True)
         save_file(heads, str(tmp / HEADS_FILE), metadata={"format": "pt"})
@@ -191,7 +195,12 @@ def load_model(
         raise ModelLoadError(f"{model_dir} is incomplete: {missing} missing; save or publish the run again")
     head = meta.head or {}
     strategy, shared = head.get("strategy", "hard"), bool(head.get("shared_adapter"))
-    if meta.lora:
+    hub_head: dict[str, torch.Tensor] | None = None
+    if not meta.lora and is_hub_layout(model_dir):
+        from finrisk_nlp.modeling.hub_format import load_hub_parts
+
+        encoder, hub_head = load_hub_parts(model_dir)
+    elif meta.lora:
         encoder = load_encoder(resolve_model_path(meta.base_model), trust_remote_code=trust_remote_code)
         names = adapter_names(meta.task_names(), strategy, shared)
         with quiet_peft():
@@ -205,7 +214,10 @@ def load_model(
                                token_pooling=head.get("token_pooling", "cls"), strategy=strategy,
                                shared_adapter=shared, fields=meta.field_layouts(),
                                fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
-    model.heads.load_state_dict(load_file(str(model_dir / HEADS_FILE)))
+    if hub_head is not None:
+        model.heads[meta.task_names()[0]].load_state_dict(hub_head)
+    else:
+        model.heads.load_state_dict(load_file(str(model_dir / HEADS_FILE)))
     model.eval()
     model.requires_grad_(False)
     if device is not None:

@@ -3,9 +3,12 @@
     finrisk registry push runs/credit_text --hub my-bank/credit-text [--merged] [--public]
     finrisk predict hub:my-bank/credit-text "Applicant lost his job ..."
 
-A push uploads the same release folder as a local registry version (adapter, tokenizer, finrisk_model.json,
-config.yaml, metrics.json, model card, manifest; ``merged/`` with ``--merged``) in one commit, to a repo that is
-created private unless asked otherwise. The token comes from ``HF_TOKEN`` or ``hf auth login`` and is never
+A push uploads a release folder (:func:`~finrisk_nlp.registry.release.stage_release` with ``hub=True``) in one
+commit, to a repo that is created private unless asked otherwise: a single-task model in the Hub format that plain
+transformers loads with ``trust_remote_code=True`` (:mod:`finrisk_nlp.modeling.hub_format`: LoRA merged, shipped
+modeling and pipeline code) with finrisk_model.json, config.yaml, metrics.json, the model card and the manifest.
+Local paths, the user and the host name are replaced first, and a release that still holds one is refused
+(:mod:`finrisk_nlp.registry.publishing`). The token comes from ``HF_TOKEN`` or ``hf auth login`` and is never
 logged. ``HF_ENDPOINT`` (or ``endpoint=``) points at a private Hub mirror.
 """
 
@@ -53,14 +56,15 @@ def push_to_hub(
         repo_id: ``ORG/NAME`` on the Hub.
         private: create the repo private (an existing repo keeps its visibility). Pushing to an existing
             public repo needs ``private=False`` (``--public``, ``registry.private=false``).
-        merged: also upload ``merged/``, the adapter merged into the base model.
+        merged: a multi-task model (finrisk_nlp's own layout) also uploads ``merged/``; a single-task model is
+            always pushed merged (the Hub format).
         license: license id for the model card.
         endpoint: Hub URL (default: ``HF_ENDPOINT`` or huggingface.co).
         token: access token (default: ``HF_TOKEN`` or the saved login).
 
     Raises:
-        HubError: if the Hub refuses the request, or the repo is public and ``private`` is true; the token never
-            appears in the message.
+        HubError: if the Hub refuses the request, the repo is public and ``private`` is true, or a file would
+            publish a local path, user or host name; the token never appears in the message.
     """
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
@@ -70,7 +74,8 @@ def push_to_hub(
     api = _api(endpoint, token)
     with tempfile.TemporaryDirectory(prefix="finrisk-hub-") as tmp:
         folder = Path(tmp)
-        stage_release(run_dir, folder, name=repo_id, merged=merged, license=license)
+        stage_release(run_dir, folder, name=repo_id, merged=merged, license=license, hub=True)
+        refuse_leaks(folder, repo_id)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         operations = [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
                       for p in files]
@@ -86,6 +91,18 @@ def push_to_hub(
                            "token can write to this organisation and that the repo id is right.") from None
     logger.info(f"uploaded {len(files)} files to {repo_id} ({'private' if private else 'public'} if new)")
     return info.commit_url
+
+
+def refuse_leaks(folder: Path, repo_id: str) -> None:
+    """Raise HubError naming every local path, user or host name left in the staged release (nothing is pushed)."""
+    from finrisk_nlp.registry.publishing import find_leaks
+
+    leaks = find_leaks(folder)
+    if leaks:
+        shown = "; ".join(leaks[:10]) + (f"; and {len(leaks) - 10} more" if len(leaks) > 10 else "")
+        raise HubError(f"refusing to push to {repo_id}: the release would publish details of this machine "
+                       f"({shown}). Nothing was pushed. Remove them from the run's files (config.yaml, metrics.json, "
+                       "run_info.json) or train with relative paths, then push again.")
 
 
 def _check_visibility(api, repo_id: str, private: bool) -> None:  # api: HfApi

@@ -1,7 +1,9 @@
 """Model cards (``README.md``) for published models: ``finrisk registry push RUN_DIR --name credit-text``.
 
 The same card goes into every local registry version and to the Hugging Face Hub. It starts with YAML front
-matter that the Hub reads (``base_model``, ``library_name``, ``pipeline_tag``, ``tags``, ``license``), followed
+matter that the Hub reads (``base_model``, ``library_name``, ``pipeline_tag``, ``tags``, ``license`` and a
+``model-index`` of the test metrics with their bootstrap intervals; the dataset is named ``private`` unless it is
+the shipped demo data, so no ``datasets`` entry links to one), followed
 by markdown written from the run itself, answering what a model validator asks: intended and out-of-scope uses,
 labels, data and its fingerprint, the validation design (split kind, periods, groups, repeated texts), metrics
 with confidence intervals, calibration, the operating point and its costs, fairness slices, known limitations
@@ -196,6 +198,20 @@ def _intended_use(task: dict[str, Any], name: str) -> str:
     )
 
 
+def _plain_transformers(name: str) -> str:
+    return (
+        "## Use with transformers\n\n"
+        "The repo ships its own modeling and pipeline code (`modeling_finrisk.py`, `pipeline_finrisk.py`, "
+        "`finrisk_redaction.py`; torch and transformers only): read it, then load with `trust_remote_code=True`. "
+        "Redaction, token windows, pooling, calibration and the operating threshold are applied as in finrisk_nlp; "
+        "`decision` is the operating decision.\n\n"
+        "```python\nfrom transformers import AutoModelForSequenceClassification, pipeline\n\n"
+        f"classify = pipeline(\"text-classification\", model=\"{name}\", trust_remote_code=True)\n"
+        f"model = AutoModelForSequenceClassification.from_pretrained(\"{name}\", trust_remote_code=True)\n"
+        "model.predict([\"text to score\"])  # label, decision, probabilities, num_chunks\n```"
+    )
+
+
 def _validation_design(splits: dict[str, Any]) -> str:
     """Split kind, rows, periods and groups per split, and repeated texts (``metrics.json`` key ``splits``)."""
     if not splits:
@@ -351,24 +367,69 @@ def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict
     return "\n".join(f"- {item}" for item in items)
 
 
-def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE) -> dict[str, Any]:
-    """The card's YAML header: what the Hub uses to index and render the model."""
+# metrics.json keys -> (model-index metric type, display name, metric config)
+INDEX_METRICS = {"accuracy": ("accuracy", "accuracy", None), "macro_f1": ("f1", "macro-F1", "macro"),
+                 "roc_auc": ("roc_auc", "ROC-AUC", None), "pr_auc": ("pr_auc", "PR-AUC", None)}
+
+
+def dataset_name(config: dict[str, Any], task: str) -> tuple[str, str]:
+    """``(name, type)`` of the training data for the model index: the shipped demo data, or ``private``."""
+    sections = [config.get("data") or {}] if "data" in config else list(((config.get("multitask") or {}).get("data")
+                                                                          or {}).values())
+    if sections and not any(section.get("train_file") for section in sections):
+        return f"finrisk_nlp synthetic demo data ({task})", "finrisk_nlp-demo"
+    return "private", "private"
+
+
+def eval_results(name: str, task: str, metrics: dict[str, Any], config: dict[str, Any]) -> list[Any]:
+    """The test metrics as huggingface_hub ``EvalResult`` entries, each named with its bootstrap interval."""
+    from huggingface_hub import EvalResult
+
+    test, intervals = metrics.get("test") or {}, metrics.get("test_intervals") or {}
+    data_name, data_type = dataset_name(config, task)
+    results = []
+    for key, (metric_type, shown, metric_config) in INDEX_METRICS.items():
+        value = test.get(key)
+        if not isinstance(value, int | float):
+            continue
+        interval = intervals.get(key)
+        label = f"{shown} (test)"
+        if isinstance(interval, list | tuple) and len(interval) == 2:
+            label = f"{shown} (test, 95% interval {interval[0]:.3f} to {interval[1]:.3f})"
+        results.append(EvalResult(task_type="text-classification", task_name=f"Text classification ({task})",
+                                  dataset_type=data_type, dataset_name=data_name, dataset_split="test",
+                                  metric_type=metric_type, metric_value=round(float(value), 4), metric_name=label,
+                                  metric_config=metric_config))
+    return results
+
+
+def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE, name: str | None = None,
+                 metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                 hub_format: bool = False) -> dict[str, Any]:
+    """The card's YAML header: what the Hub uses to index and render the model (built with huggingface_hub's
+    ``ModelCardData``). ``hub_format``: the repo loads with plain transformers (``library_name: transformers``,
+    ``custom_code``); otherwise it holds finrisk_nlp's own layout. With ``metrics``, a ``model-index`` of the test
+    metrics and their intervals."""
+    from huggingface_hub import ModelCardData
+
     task = metadata["task"]
     tags = ["finrisk_nlp", "text-classification", "finance", "risk", task["name"]]
-    if metadata.get("lora"):
+    if hub_format:
+        tags += ["custom_code"]
+    elif metadata.get("lora"):
         tags += ["lora", "peft"]
-    header: dict[str, Any] = {}
-    base = hub_base_model(metadata["base_model"])
-    if base:
-        header["base_model"] = base
-    header.update(
-        library_name="peft" if metadata.get("lora") else "transformers",
+    results = eval_results(name, task["name"], metrics, config or {}) if metrics and name else None
+    data = ModelCardData(
+        base_model=hub_base_model(metadata["base_model"]),
+        library_name="transformers" if hub_format or not metadata.get("lora") else "peft",
         pipeline_tag="text-classification",
         license=license,
         language=["en"],
         tags=tags,
+        model_name=name if results else None,
+        eval_results=results or None,
     )
-    return header
+    return data.to_dict()
 
 
 def render_model_card(
@@ -379,6 +440,7 @@ def render_model_card(
     config: dict[str, Any],
     provenance: dict[str, Any],
     license: str = DEFAULT_LICENSE,
+    hub_format: bool = False,
 ) -> str:
     """Write the model card of one published model.
 
@@ -389,6 +451,7 @@ def render_model_card(
         config: the run's ``config.yaml`` as a dict.
         provenance: ``dataset`` (list of files with sha256), ``versions``, ``git_commit``.
         license: SPDX-style license id for the front matter.
+        hub_format: the card of a Hub-format repo (loads with plain transformers; adds how to).
 
     Returns:
         Markdown with YAML front matter, ready to be saved as ``README.md``.
@@ -405,15 +468,19 @@ def render_model_card(
     modules = ", ".join(lora.get("target_modules") or [])
     adapter = (f"LoRA adapter (r={lora.get('r')}, alpha={lora.get('alpha')}, target modules {modules})"
                if metadata.get("lora") else "fully fine-tuned weights")
+    if hub_format and metadata.get("lora"):
+        adapter += ", merged into the encoder weights of this repo"
     test = metrics.get("test") or {}
     versions = provenance.get("versions") or {}
-    header = yaml.safe_dump(front_matter(metadata, license=license), sort_keys=False).strip()
+    header = yaml.safe_dump(front_matter(metadata, license=license, name=name, metrics=metrics, config=config,
+                                         hub_format=hub_format), sort_keys=False).strip()
 
     sections = [
         f"---\n{header}\n---",
         f"# {name}\n\n{task.get('description') or 'Financial-risk text classifier.'} Fine-tuned with "
         f"[finrisk_nlp](https://pypi.org/project/finrisk_nlp/) from `{base_shown}` as a {adapter}.",
         "## Intended use\n\n" + _intended_use(task, name),
+        *([_plain_transformers(name)] if hub_format else []),
         "## Labels\n\n"
         f"Output order (`{task['label_column']}`), {kind}:\n\n"
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")

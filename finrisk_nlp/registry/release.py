@@ -25,8 +25,8 @@ from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling.layout import METADATA_FILE, required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
-from finrisk_nlp.registry.base_model import base_model_record, verify_base_model
-from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, render_model_card
+from finrisk_nlp.registry.base_model import base_model_fingerprint, base_model_record, verify_base_model
+from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, hub_base_model, render_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ def _copy_tree(src: Path, dest: Path) -> None:
 
 
 def stage_release(
-    run_dir: str | Path, dest: str | Path, *, name: str, merged: bool = False, license: str = DEFAULT_LICENSE
+    run_dir: str | Path, dest: str | Path, *, name: str, merged: bool = False, license: str = DEFAULT_LICENSE,
+    hub: bool = False,
 ) -> dict[str, Any]:
     """Fill the empty folder ``dest`` with the release of a finished run; return its ``finrisk_release.json``.
 
@@ -155,20 +156,34 @@ def stage_release(
         name: registry name or Hub repo id, used in the model card.
         merged: also add ``merged/``: the run's ``model_merged/``, or the adapter merged on the fly.
         license: license id written into the model card.
+        hub: a release for the Hugging Face Hub: a single-task model in the Hub format
+            (:mod:`finrisk_nlp.modeling.hub_format`, LoRA merged; ``merged`` is then implied), and no local path,
+            user or host name in any file (:func:`~finrisk_nlp.registry.publishing.scrub_release`).
     """
     run_dir, dest = Path(run_dir), Path(dest)
     metadata, metrics, config, run_info = read_run(run_dir)
-    _copy_tree(run_dir / "model", dest)
+    hub_format = hub and not metadata.get("multitask")
+    if hub_format:
+        from finrisk_nlp.modeling import load_model
+        from finrisk_nlp.modeling.hub_format import save_hub_model
+
+        model, tokenizer, meta = load_model(run_dir / "model", device="cpu")
+        save_hub_model(model, tokenizer, meta, dest)
+    else:
+        if hub:
+            logger.warning("a multi-task model is pushed in finrisk_nlp's own layout (adapters and heads): "
+                           "finrisk_nlp loads it, plain transformers does not; push one task per repo for that")
+        _copy_tree(run_dir / "model", dest)
     for file in RUN_FILES:
         if (run_dir / file).is_file():
             shutil.copy2(run_dir / file, dest / file)
-    if merged:
+    if merged and not hub_format:
         _stage_merged(run_dir, dest / "merged", metadata)
     base = base_model_record(metadata)
     release = {
         "name": name,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "source_run": str(run_dir.resolve()),
+        "source_run": run_dir.name if hub else str(run_dir.resolve()),
         "task": metadata["task"]["name"],
         "labels": list(metadata["task"]["labels"]),
         "base_model": metadata["base_model"],
@@ -177,14 +192,49 @@ def stage_release(
         "git_commit": run_info.get("git_commit"),
         "versions": run_info.get("versions") or {"finrisk_nlp": __version__},
         "published_with": __version__,
-        "merged": merged,
+        "merged": merged or hub_format,
+        "format": "hub" if hub_format else "finrisk",
     }
     write_json_atomic(dest / RELEASE_FILE, release)
     card = render_model_card(name=name, metadata=metadata, metrics=metrics, config=config, provenance=release,
-                             license=license)
+                             license=license, hub_format=hub_format)
     write_text_atomic(dest / "README.md", card)
-    write_manifest(dest, base_model=base)
+    if hub:
+        from finrisk_nlp.registry.publishing import scrub_release
+
+        public = public_base_model(metadata["base_model"], base)
+        scrub_release(dest, {metadata["base_model"]: public, **({base_model_dir_text(metadata): public}
+                                                               if base_model_dir_text(metadata) else {})})
+        if base:
+            base = {**base, "path": public}
+    write_manifest(dest, base_model=None if hub_format else base)
     return release
+
+
+def public_base_model(base_model: str, record: dict[str, Any] | None = None) -> str:
+    """How a published release names its base model: its Hub id, else its folder name and fingerprint."""
+    hub_id = hub_base_model(base_model)
+    if hub_id:
+        return hub_id
+    digest = (record or {}).get("sha256")
+    if digest is None:
+        try:
+            digest = base_model_fingerprint(base_model)
+        except ModelLoadError:
+            digest = None
+    return f"{Path(base_model).name} (sha256 {digest})" if digest else Path(base_model).name
+
+
+def base_model_dir_text(metadata: dict[str, Any]) -> str | None:
+    """The resolved local folder of the base model (the embedded one's package folder), when it differs from the
+    name the metadata holds."""
+    try:
+        from finrisk_nlp.modeling import resolve_model_path
+
+        path = resolve_model_path(metadata["base_model"])
+    except (ImportError, ModelLoadError):
+        return None
+    return path if path != metadata["base_model"] else None
 
 
 def _stage_merged(run_dir: Path, dest: Path, metadata: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
-"""Export a trained model for fast inference: ``finrisk export MODEL_REF --format merged|onnx --out DIR``.
+"""Export a trained model: ``finrisk export MODEL_REF --format merged|onnx|hf --out DIR``.
 
     finrisk export runs/credit_text --format merged --out exports/credit_merged
     finrisk export registry:credit-text@production --format onnx --quantize int8 --out exports/credit_onnx
 
 ``merged`` saves the model with its LoRA adapter merged into the encoder (a plain model directory, loaded with
-no peft). ``onnx`` writes the window encoder as an ONNX graph and the document heads as safetensors beside it
+no peft). ``hf`` writes the Hub format (:mod:`finrisk_nlp.modeling.hub_format`): a folder that plain transformers
+loads with ``trust_remote_code=True`` (one task per folder; a multi-task model gives ``DIR/<task>/``).
+``onnx`` writes the window encoder as an ONNX graph and the document heads as safetensors beside it
 (:mod:`finrisk_nlp.serving.onnx_backend`). Multi-task models: hard sharing gives one export with every task's head;
 soft sharing gives one export per task in ``DIR/<task>/`` (each task has its own adapters, hence its own merged
 encoder), which ``Predictor.load(DIR, task=...)`` and ``finrisk score DIR --task ...`` find.
@@ -36,6 +38,8 @@ from finrisk_nlp.modeling.layout import HEADS_FILE, METADATA_FILE
 from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
+from finrisk_nlp.registry.publishing import scrub_release
+from finrisk_nlp.registry.release import public_base_model
 from finrisk_nlp.serving import onnx_backend
 from finrisk_nlp.serving.onnx_backend import (
     BUILT_IN_TEXTS,
@@ -49,7 +53,7 @@ from finrisk_nlp.serving.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
 
-EXPORT_FORMATS = ("merged", "onnx")
+EXPORT_FORMATS = ("merged", "onnx", "hf")
 MAX_F1_DROP = 0.005  # macro-F1 an int8 model may lose against fp32 (0.5 point)
 MIN_AGREEMENT = 0.995  # share of documents whose int8 decision must equal the fp32 one
 MAX_REFERENCE_TEXTS = 512  # documents per task used for parity and the gate (a validation split may be larger)
@@ -266,13 +270,24 @@ def _export_onnx(model: DocumentClassifier, merged: DocumentClassifier, tokenize
     return record
 
 
+def _export_hf(model: DocumentClassifier, merged: DocumentClassifier, tokenizer: Any, meta: ModelMetadata,
+               folder: Path, texts: list[str]) -> dict[str, Any]:
+    from finrisk_nlp.modeling.hub_format import save_hub_model
+
+    save_hub_model(merged, tokenizer, meta, folder)
+    reloaded, _, _ = load_model(folder, device="cpu")
+    diff = onnx_backend.max_logit_diff(model, reloaded, tokenizer, meta, texts)
+    onnx_backend.check_parity(diff, "the Hub-format model")
+    return {"max_abs_logit_diff": diff}
+
+
 def _export_one(model: DocumentClassifier, tokenizer: Any, meta: ModelMetadata, folder: Path, fmt: str,
                 quantize: str | None, task: str | None, refs: dict[str, ReferenceTexts], force: bool) -> dict[str, Any]:
     """One exported model (all tasks of a hard-sharing model, or one task) into ``folder``."""
     merged, merged_meta = onnx_backend.merged_for_inference(model, meta, task)
     names = merged_meta.task_names()
     texts = [t for name in names for t in refs[name].texts]
-    saver = _export_merged if fmt == "merged" else _export_onnx
+    saver = {"merged": _export_merged, "onnx": _export_onnx, "hf": _export_hf}[fmt]
     entry: dict[str, Any] = {"tasks": names, "parity": {
         **saver(model, merged, tokenizer, merged_meta, folder, texts), "tolerance": PARITY_TOLERANCE,
         "num_texts": len(texts), "texts": sorted({refs[name].source for name in names})}}
@@ -295,7 +310,7 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
     """Export ``model_ref`` to ``out`` (replaced atomically; nothing is written when a check fails).
 
     Args:
-        fmt: ``merged`` (PyTorch, LoRA merged) or ``onnx``.
+        fmt: ``merged`` (PyTorch, LoRA merged), ``onnx`` or ``hf`` (Hub format for plain transformers).
         quantize: ``int8`` (onnx only): also write an int8 graph, kept if it passes :func:`int8_quality_gate`.
         task: export one task of a multi-task model (default: all).
         texts_file: reference texts for parity and the gate (see :func:`reference_texts`).
@@ -322,10 +337,13 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
     if task is not None and task not in names:
         raise ModelLoadError(f"{model_ref} has tasks {names}, but --task {task!r} was asked for; pass one of them")
     soft = bool(meta.multitask) and (meta.head or {}).get("strategy") == "soft" and model.strategy == "soft"
+    soft = soft or (fmt == "hf" and len(names) > 1 and task is None)  # the Hub format holds one task
     chosen = [task] if task else names
     refs = {name: reference_texts(model_dir, meta, name, texts_file) for name in chosen}
     manifest: dict[str, Any] = {"format": fmt, "quantize": quantize, "source": str(model_ref),
                                 "source_dir": str(model_dir), "finrisk_nlp": __version__}
+    if fmt == "hf":  # made to be uploaded: no local paths
+        manifest.update(source=Path(str(model_ref)).name, source_dir=None)
 
     def fill(tmp: Path) -> None:
         if soft:  # one encoder per task: one export per task, found by task_dirs
@@ -340,6 +358,8 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
             inner.rmdir()
         manifest["seconds"] = round(time.time() - started, 1)
         write_json_atomic(tmp / EXPORT_MANIFEST, manifest)
+        if fmt == "hf":
+            scrub_release(tmp, {meta.base_model: public_base_model(meta.base_model)})
 
     write_dir_atomic(out, fill)
     logger.info(f"exported {model_ref} ({fmt}{', ' + quantize if quantize else ''}) to {out}")
