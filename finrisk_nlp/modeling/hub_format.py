@@ -130,9 +130,6 @@ def save_hub_model(model: Any, tokenizer: Any, metadata: Any, folder: str | Path
     task = task or names[0]
     if task not in names:
         raise ModelLoadError(f"this model has tasks {names}, but task {task!r} was asked for; pass one of them")
-    if getattr(metadata, "fields", None) or (metadata.extra or {}).get("fields"):
-        raise ModelLoadError("this model also reads structured fields, which the Hub format does not carry yet; "
-                             "share it through the finrisk registry (finrisk registry push --name) instead")
     if isinstance(model.encoder, PeftModel) and len(model.encoder.peft_config) > 1:
         adapters = model.adapters_for(task)  # soft sharing: this task's adapters (and the shared one) only
         encoder = copy.deepcopy(model.encoder)
@@ -141,6 +138,9 @@ def save_hub_model(model: Any, tokenizer: Any, metadata: Any, folder: str | Path
     else:
         encoder = merged_encoder(model)
     single = metadata.for_task(task)
+    if (single.extra or {}).get("fields"):
+        raise ModelLoadError(f"task {task!r} of this model also reads structured fields, which the Hub format does not "
+                             "carry; share it through the finrisk registry (finrisk registry push --name) instead")
     single = replace(single, lora=False, multitask=None, head={**(metadata.head or {}), "strategy": "hard",
                                                              "shared_adapter": False})
     folder = Path(folder)
