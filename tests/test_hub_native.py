@@ -178,8 +178,9 @@ def test_model_card_validates_with_huggingface_hub(pushed):
     assert "## Use with transformers" in card.text and "## Limitations" in card.text
 
 
-def test_no_pushed_file_holds_a_local_path(pushed, leak_root):
+def test_no_pushed_file_holds_a_local_path(pushed, leak_root, run_dir):
     files, _ = pushed
+    assert not (run_dir / "model" / "adapters" / "README.md").exists()  # peft's empty template card is not kept
     unique = leak_root.name.split("leakcheck-")[1][:12].encode()
     leaking = {name for name, data in files.items() if unique in data or b"/tmp/" in data
                or str(Path.home()).encode() + b"/" in data}
@@ -220,3 +221,16 @@ def test_export_hf_writes_the_same_repo_layout(run_dir, tmp_path):
     texts = TEXTS[:2]
     assert Predictor.load(out).predict_proba(texts) == pytest.approx(Predictor.load(run_dir).predict_proba(texts),
                                                                      abs=1e-5)
+
+
+def test_export_hf_refuses_a_model_with_structured_fields_by_name(tmp_path, tiny_model_dir):
+    from test_fields import field_records
+
+    from finrisk_nlp.errors import ModelLoadError
+    from finrisk_nlp.serving.export import export_model
+
+    data = write_jsonl(tmp_path / "loans.jsonl", field_records())
+    run = train_tiny_run(tiny_model_dir, tmp_path / "run", "data.feature_columns=[income,debt,segment]", data=data)
+    with pytest.raises(ModelLoadError, match="task 'credit_text' of this model also reads structured fields"):
+        export_model(str(run), tmp_path / "hf", fmt="hf")
+    assert not (tmp_path / "hf").exists()
