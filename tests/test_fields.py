@@ -341,3 +341,45 @@ def test_multi_task_model_keeps_fields_per_task_through_save_and_predictor(tmp_p
     a = with_fields.predict([record])[0]["probabilities"]
     b = with_fields.predict([{**record, "income": 500000}])[0]["probabilities"]
     assert a != b and other.predict(["cash at the atm"])[0]["probabilities"]
+
+
+def test_field_scores_are_shown_in_terminal_html_and_markdown():
+    from finrisk_nlp.evaluation.explain import (
+        Explanation,
+        FieldScore,
+        WordScore,
+        render_explanation_markdown,
+        render_html,
+        render_terminal,
+    )
+
+    exp = Explanation(text="lost job", label="default", predicted_label="default",
+                      probabilities={"default": 0.8, "repaid": 0.2},
+                      words=[WordScore("lost", 0, 4, 0.2), WordScore("job", 5, 8, 0.1)],
+                      fields=[FieldScore("income", 1200.0, -0.05), FieldScore("debt", None, 0.3),
+                              FieldScore("segment", "<b>sme</b>", 0.01)])
+    terminal = render_terminal(exp, color=False)
+    assert "fields (Shapley, toward default): debt=missing +0.300, income=1200.0 -0.050, segment=<b>sme</b> +0.010" \
+        in terminal
+    page = render_html([exp])
+    assert "<td>debt</td><td>missing</td>" in page and "&lt;b&gt;sme&lt;/b&gt;" in page and "<b>sme</b>" not in page
+    markdown = render_explanation_markdown([exp])
+    assert "`debt`=missing +0.300" in markdown and exp.to_dict()["fields"][1] == {"name": "debt", "value": None,
+                                                                                   "score": 0.3}
+
+
+def test_validate_command_checks_the_fields(tmp_path, caplog):
+    from finrisk_nlp.cli.main import main as cli_main
+
+    rows = field_records()
+    rows[7]["debt"] = "unknown"
+    data = write_jsonl(tmp_path / "loans.jsonl", rows)
+    args = ["validate", f"data.train_file={data}", "data.dedup=warn", "data.min_examples_per_class=2",
+            "data.feature_columns=[income,debt,segment]"]
+    assert cli_main(args) == 2
+    assert "loans.jsonl: field 'debt' is numeric, but 1 row(s) hold something else: row 8 ('unknown')" in caplog.text
+    rows[7]["debt"] = 100.0
+    write_jsonl(data, rows)
+    caplog.clear()
+    caplog.set_level("INFO")
+    assert cli_main(args) == 0 and "segment (categorical" in caplog.text

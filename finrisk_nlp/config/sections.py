@@ -156,7 +156,7 @@ class DataConfig:
     # Structured fields in the same rows as the text (numbers or categories; missing: null/absent/empty), fed to
     # the document head beside the text (finrisk_nlp.data.fields). Empty: a text-only model.
     feature_columns: list[str] = field(default_factory=list)
-    categorical_columns: list[str] | None = None  # null: a column with a non-numeric value is categorical
+    categorical_columns: list[str] | None = None  # null: inferred; under 90% numbers in train: categorical
 
     def validate(self) -> list[str]:
         problems = field_column_problems("data", self.feature_columns, self.categorical_columns)

@@ -36,6 +36,7 @@ MISSING_INDEX = 0
 UNKNOWN_INDEX = 1
 MAX_CATEGORIES = 200  # rarer training values share the unknown bucket
 CLIP = 8.0  # scaled numeric values beyond this many IQRs are clipped: one wild amount must not swamp the head
+NUMERIC_SHARE = 0.9  # type inference: a column whose values are at least this share numbers is numeric
 HEAVY_MAGNITUDE = 100.0  # a numeric field reaching this |value| (or highly skewed) is log-scaled: an amount
 
 
@@ -154,7 +155,8 @@ class FieldPreprocessor:
         Args:
             columns: the field columns (``data.feature_columns``), in model input order within each kind.
             categorical: columns to treat as categories (``data.categorical_columns``); None infers the kind: a
-                column with a non-numeric value is categorical.
+                column is numeric when at least 90% of its values are numbers (the others are then reported as
+                errors), categorical otherwise.
             source: the file the rows come from (for messages).
 
         Raises:
@@ -170,7 +172,9 @@ class FieldPreprocessor:
                 raise DataError(f"{source}: field column {name!r} has no value in any of its {len(values)} training "
                                 "rows; fill it or leave it out of data.feature_columns")
             if categorical is None:
-                kind: FieldKind = "numeric" if all(as_number(v) is not None for v in present) else "categorical"
+                # Mostly numbers with a few stray values is a data error (named with its rows), not a category.
+                share = sum(as_number(v) is not None for v in present) / len(present)
+                kind: FieldKind = "numeric" if share >= NUMERIC_SHARE else "categorical"
             else:
                 kind = "categorical" if name in categorical else "numeric"
             missing_rate = round(1 - len(present) / len(values), 6)

@@ -19,7 +19,7 @@ from finrisk_nlp.config import DataConfig, RecipeConfig
 from finrisk_nlp.data.fields import FieldPreprocessor, check_columns
 from finrisk_nlp.data.loaders import DocumentCollator, add_field_columns, build_dataloader, tokenize_documents
 from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
-from finrisk_nlp.data.tables import load_splits
+from finrisk_nlp.data.tables import load_splits, load_table
 from finrisk_nlp.evaluation.fairness import slice_values_of
 from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training.losses import RiskLoss, build_loss
@@ -68,16 +68,29 @@ def task_data_config(cfg: RecipeConfig, task: str) -> DataConfig:
 
 
 def fit_fields(data_cfg: DataConfig, splits: datasets.DatasetDict) -> FieldPreprocessor | None:
-    """The task's field preprocessing, fitted on the train split only (every split must hold the columns)."""
+    """The task's field preprocessing, fitted on the train split only (every split must hold the columns).
+
+    Values are checked in the user's files first, so a non-number in a numeric field is reported with its row in
+    the file (not its position in a shuffled split).
+    """
     columns = list(data_cfg.feature_columns)
     if not columns:
         return None
     sources = {"train": data_cfg.train_file, "validation": data_cfg.validation_file, "test": data_cfg.test_file}
     for split in SPLITS:
         check_columns(splits[split].column_names, columns, sources[split] or f"the {split} split")
+    files = list(dict.fromkeys(f for f in sources.values() if f))
+    tables = {f: load_table(f) for f in files}
+    if data_cfg.train_file:  # type inference and numeric checks on the whole file, rows as the user sees them
+        whole = tables[data_cfg.train_file]
+        FieldPreprocessor.fit({c: whole[c] for c in columns}, columns, data_cfg.categorical_columns,
+                              data_cfg.train_file)
     train = splits["train"]
-    return FieldPreprocessor.fit({c: train[c] for c in columns}, columns, data_cfg.categorical_columns,
-                                 data_cfg.train_file or "the train split")
+    fitted = FieldPreprocessor.fit({c: train[c] for c in columns}, columns, data_cfg.categorical_columns,
+                                   data_cfg.train_file or "the train split")
+    for path, table in tables.items():
+        fitted.transform(table.select_columns(columns).to_list(), path)
+    return fitted
 
 
 def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, TaskData]:
