@@ -185,7 +185,7 @@ def _score(run, inputs, out, *extra):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_scoring_a_table_with_fields_matches_predictor(field_run, tmp_path, suffix):
+def test_scoring_a_table_with_fields_matches_predictor(field_run, tmp_path, suffix, caplog):
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -199,6 +199,7 @@ def test_scoring_a_table_with_fields_matches_predictor(field_run, tmp_path, suff
      ".parquet": lambda: frame.to_parquet(table)}[suffix]()
     out = tmp_path / "scores.parquet"
     assert _score(field_run, [table], out) == 0
+    assert "rows per field: {'segment': 1}" in caplog.text
     scored = pq.read_table(out).to_pandas()
     expected = Predictor.load(field_run).predict(records)
     np.testing.assert_allclose(scored["p_default"], [r["probabilities"]["default"] for r in expected], atol=1e-5)

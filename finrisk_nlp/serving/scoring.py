@@ -28,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class ScoreSummary:
     rows: int = 0
     error_rows: int = 0
     num_processes: int = 1
+    unseen_categories: dict[str, int] = field(default_factory=dict)  # field -> rows with a category new to the model
 
 
 def output_format(out: str, fmt: str | None) -> str:
@@ -379,6 +381,11 @@ def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> N
     write_table_atomic(pa.Table.from_pylist(errors), errors_path(out), "jsonl")
     summary.output, summary.errors_file = str(out_path), str(errors_path(out))
     summary.rows, summary.error_rows = len(scores), len(errors)
+    unseen = Counter(name for r in scores for name in (r.get("unseen_categories") or "").split(";") if name)
+    if unseen:
+        summary.unseen_categories = dict(unseen)
+        logger.warning(f"categories never seen in training (scored through the unknown bucket), rows per field: "
+                       f"{dict(unseen)}; see the unseen_categories column")
     manifest = json.loads((directory / MANIFEST).read_text())
     manifest.update({"complete": True, "num_processes": summary.num_processes, "output": str(out_path),
                      "rows": len(scores), "errors": len(errors), "parts": len(tables),
