@@ -62,13 +62,20 @@ def _config_of(args: argparse.Namespace) -> str | Path:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from finrisk_nlp.config import load_config
     from finrisk_nlp.data.tables import load_splits
+    from finrisk_nlp.data.windows import char_budget
+    from finrisk_nlp.errors import ConfigError
     from finrisk_nlp.evaluation.fairness import slice_values_of
     from finrisk_nlp.tasks import get_task
+    from finrisk_nlp.training.engine import config_problems
     from finrisk_nlp.training.task_data import fit_fields
 
     cfg = load_config(args.config, args.overrides)
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
     summary: dict = {}
-    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, summary=summary)
+    task, splits = load_splits(cfg.data, get_task(cfg.task), cfg.seed, summary=summary,
+                               max_chars=char_budget(cfg.model.max_length, cfg.model.max_chunks))
     slice_values_of(splits["test"], cfg.eval.slice_columns, cfg.data.test_file or "test split")
     fields = fit_fields(cfg.data, splits)
     sizes = {name: len(split) for name, split in splits.items()}

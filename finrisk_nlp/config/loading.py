@@ -21,6 +21,12 @@ from finrisk_nlp.config.sections import RecipeConfig
 from finrisk_nlp.errors import ConfigError
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a 100,000-digit value makes a readable message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -39,23 +45,23 @@ def _coerce(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
             result = _coerce(value, option, key, trial)
             if not trial:
                 return result
-        problems.append(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        problems.append(f"{key}: expected {_type_name(tp)}, got {_shown(value)}")
         return None
     if origin is Literal:
         if value not in typing.get_args(tp):
-            problems.append(f"{key}: expected one of {list(typing.get_args(tp))}, got {value!r}")
+            problems.append(f"{key}: expected one of {list(typing.get_args(tp))}, got {_shown(value)}")
         return value
     if origin is list:
         if isinstance(value, str):  # `lora.target_modules=query` on the command line
             value = [value]
         if not isinstance(value, list | tuple):
-            problems.append(f"{key}: expected a list, got {value!r}")
+            problems.append(f"{key}: expected a list, got {_shown(value)}")
             return None
         (item_tp,) = typing.get_args(tp)
         return [_coerce(v, item_tp, f"{key}[{i}]", problems) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(f"{key}: expected a mapping, got {value!r}")
+            problems.append(f"{key}: expected a mapping, got {_shown(value)}")
             return None
         _, val_tp = typing.get_args(tp)
         return {str(k): _coerce(v, val_tp, f"{key}.{k}", problems) for k, v in value.items()}
@@ -63,11 +69,11 @@ def _coerce(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         return _build(tp, value, key, problems)
     if tp is bool:
         if not isinstance(value, bool):
-            problems.append(f"{key}: expected true or false, got {value!r}")
+            problems.append(f"{key}: expected true or false, got {_shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{key}: expected an integer, got {value!r}")
+            problems.append(f"{key}: expected an integer, got {_shown(value)}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "5e-3" (no dot) as a string
@@ -76,12 +82,12 @@ def _coerce(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(f"{key}: expected a number, got {value!r}")
+            problems.append(f"{key}: expected a number, got {_shown(value)}")
             return value
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            problems.append(f"{key}: expected a string, got {value!r}")
+            problems.append(f"{key}: expected a string, got {_shown(value)}")
         return value
     return value
 
@@ -90,7 +96,7 @@ def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        problems.append(f"{prefix or 'config'}: expected a mapping of keys, got {raw!r}")
+        problems.append(f"{prefix or 'config'}: expected a mapping of keys, got {_shown(raw)}")
         return cls()
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
@@ -129,7 +135,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, _, text = item.partition("=")
         try:
             value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not YAML, a 100,000-digit int, 5,000 nested lists
             value = text
         node = raw
         parts = key.strip().split(".")
@@ -163,6 +169,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError([f"{path}: not valid YAML ({exc})"]) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]) \
+                from None
+        except (ValueError, RecursionError) as exc:  # an int past Python's 4,300 digits, thousands of nested levels
+            raise ConfigError([f"{path}: a value is too large or too deeply nested to read "
+                               f"({type(exc).__name__}); write numbers and lists as a person would"]) from None
         if not isinstance(raw, dict):
             raise ConfigError([f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}"])
     return config_from_dict(apply_overrides(raw, list(overrides or [])))

@@ -10,6 +10,7 @@ Reading YAML and ``key.sub=value`` overrides into these classes is :mod:`finrisk
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -207,6 +208,7 @@ class TrainConfig:
     group_by_length: bool = True  # batches of similar length waste less padding
     compile: bool = False  # torch.compile the model (GPU; the first steps are slow while it compiles)
     weighted_sampler: bool = False  # draw every class equally often (imbalanced data); overrides group_by_length
+    overwrite: bool = False  # true: train into an output_dir holding other files (an earlier run's are replaced)
 
     def validate(self) -> list[str]:
         problems = []
@@ -219,8 +221,8 @@ class TrainConfig:
                      "keep_checkpoints"):
             if getattr(self, name) != "auto" and getattr(self, name) < 1:
                 problems.append(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            problems.append(f"train.lr must be > 0, got {self.lr}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            problems.append(f"train.lr must be a finite number > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             problems.append(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         for name in ("max_steps", "checkpoint_every", "early_stopping_patience"):
@@ -395,6 +397,22 @@ class MultitaskConfig:
         return problems
 
 
+def output_dir_problems(output_dir: str) -> list[str]:
+    """Refuse an ``output_dir`` whose model/ and checkpoints/ folders would land among a person's own files: empty,
+    a filesystem root or a home folder (or one above it)."""
+    from pathlib import Path
+
+    if not output_dir.strip():
+        return ["output_dir is empty; name a folder for this run, e.g. output_dir=runs/credit_text"]
+    path = Path(output_dir).expanduser().resolve()
+    home = Path.home().resolve()
+    if path == Path(path.anchor) or path == home or path in home.parents:
+        return [f"output_dir={output_dir!r} is {'a filesystem root' if path == Path(path.anchor) else 'a home folder'}"
+                f"; a run writes model/, checkpoints/ and reports there. Name a folder of its own, e.g. "
+                "output_dir=runs/credit_text"]
+    return []
+
+
 @dataclass
 class RecipeConfig:
     """Everything one training run needs. Saved next to the model as ``config.yaml``."""
@@ -419,7 +437,7 @@ class RecipeConfig:
     def validate(self) -> list[str]:
         from finrisk_nlp.tasks import get_task, list_tasks
 
-        problems = []
+        problems = output_dir_problems(self.output_dir)
         if self.task not in list_tasks():
             problems.append(f"task: unknown task {self.task!r}; registered tasks are {list_tasks()}")
         if self.calibration.method in ("platt", "vector"):

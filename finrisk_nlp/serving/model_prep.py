@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from finrisk_nlp.data.windows import char_budget
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.modeling import METADATA_FILE
 from finrisk_nlp.provenance import sha256_file
@@ -26,9 +27,6 @@ from finrisk_nlp.serving.parts import ScoringError
 from finrisk_nlp.serving.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
-# Characters kept per token a model window can read. English WordPiece/BPE tokens average 4-5 characters; 16 leaves
-# room for long numbers, URLs and whitespace, so only texts far longer than the windows can cover are cut.
-CHARS_PER_TOKEN = 16
 
 
 def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
@@ -59,11 +57,11 @@ def model_version(predictor: Predictor, fingerprint: str) -> str:
 
 
 def text_char_budget(predictor: Predictor) -> int:
-    """How many characters of a document are kept before tokenising: ``max_chunks * max_length *``
-    :data:`CHARS_PER_TOKEN` (e.g. 4 windows of 128 tokens: 8,192 characters). Longer texts keep their head and tail
-    (see :func:`finrisk_nlp.serving.documents.fit_text`) and their row says ``truncated``; this bounds the memory
-    of tokenising a 20 MB text to that of a short one."""
-    return max(predictor.max_chunks, 1) * predictor.metadata.max_length * CHARS_PER_TOKEN
+    """How many characters of a document are kept before tokenising (:func:`finrisk_nlp.data.windows.char_budget`
+    of the model's windows, as in training). Longer texts keep their head and tail (see
+    :func:`finrisk_nlp.data.windows.fit_text`) and their row says ``truncated``; this bounds the memory of
+    tokenising a 20 MB text to that of a short one."""
+    return char_budget(predictor.metadata.max_length, predictor.max_chunks)
 
 
 def prepare_for_inference(predictor: Predictor) -> None:

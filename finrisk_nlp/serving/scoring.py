@@ -43,7 +43,6 @@ from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
 from finrisk_nlp.serving.field_inputs import check_field_inputs
 from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module's API)
-    CHARS_PER_TOKEN,
     load_for_inference,
     model_fingerprint,
     model_version,

@@ -6,7 +6,10 @@ Each checkpoint is ``RUN_DIR/checkpoints/step-N``: Accelerate's ``save_state`` (
 files are pickles) plus ``trainer_state.json`` written last, so a torn checkpoint is ignored. The scheduler is
 rebuilt from the step count rather than unpickled. Because Accelerate's RNG and optimizer files are loaded with
 pickle, a checkpoint is resumed only when the sha256 of every file matches the manifest this run recorded in
-``RUN_DIR/checkpoints/index.json`` when it saved it: a folder copied in from elsewhere is refused.
+``RUN_DIR/checkpoints/index.json`` when it saved it: a folder copied in from elsewhere is refused. Each checkpoint
+also records the config it was trained with (``run_config.json``, covered by the manifest); it is resumed only by a
+run of the same config (up to where the run writes and publishes), so an earlier run's checkpoint never continues a
+different one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from finrisk_nlp.provenance import sha256_file, write_json_atomic
 logger = get_logger(__name__)
 STATE_FILE = "trainer_state.json"
 INDEX_FILE = "index.json"
+CONFIG_FILE = "run_config.json"
+# Settings that do not change what is trained: where it is written, published, logged, and how the run started.
+RESUME_IGNORES = ("output_dir", "log_with", "registry", "train.resume", "train.overwrite")
 
 
 @dataclass
@@ -66,13 +72,36 @@ def _read_index(output_dir: Path) -> dict[str, Any]:
     return json.loads(index.read_text()) if index.is_file() else {}
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainingState, keep: int) -> None:
-    """``save_state`` into a fresh directory, then the state file, then this run's manifest of the files."""
+def _trained_config(cfg: RecipeConfig) -> dict[str, Any]:
+    """The config as JSON, less :data:`RESUME_IGNORES`."""
+    tree = json.loads(json.dumps(cfg.to_dict()))
+    for key in RESUME_IGNORES:
+        section, _, name = key.rpartition(".")
+        (tree.get(section, {}) if section else tree).pop(name, None)
+    return tree
+
+
+def _differences(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(before.keys() | now.keys()):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} then, {b!r} now")
+    return out
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainingState, cfg: RecipeConfig) -> None:
+    """``save_state`` into a fresh directory, then the config and state files, then this run's manifest of the
+    files; only the newest ``train.keep_checkpoints`` are kept."""
     path = output_dir / "checkpoints" / f"step-{state.global_step:07d}"
+    keep = cfg.train.keep_checkpoints
     accelerator.wait_for_everyone()
     accelerator.save_state(str(path), safe_serialization=True)
     accelerator.wait_for_everyone()  # every rank's RNG file is in place before the manifest is taken
     if accelerator.is_main_process:
+        write_json_atomic(path / CONFIG_FILE, _trained_config(cfg))
         write_json_atomic(path / STATE_FILE, asdict(state))
         index = _read_index(output_dir)
         index[path.name] = _manifest(path)
@@ -88,7 +117,7 @@ def resolve_resume(cfg: RecipeConfig, output_dir: Path) -> Path | None:
 
     Raises:
         ConfigError: for a path that is not a complete checkpoint, or one this run did not write (or that changed
-            since): its files would be unpickled.
+            since): its files would be unpickled; or one trained with another config (the differences are named).
     """
     if cfg.train.resume is None:
         return None
@@ -110,6 +139,16 @@ def resolve_resume(cfg: RecipeConfig, output_dir: Path) -> Path | None:
             f"train.resume: {path} is not a checkpoint this run wrote, or its files changed since (their sha256 "
             f"do not match {output_dir / 'checkpoints' / INDEX_FILE}). Checkpoints hold pickled state, so only a "
             "run's own are resumed; start fresh with train.resume=null"])
+    if not (path / CONFIG_FILE).is_file():
+        raise ConfigError([f"train.resume: {path} records no config (an older finrisk wrote it), so whether it was "
+                           "trained with this one cannot be told; start fresh with train.resume=null"])
+    changed = _differences(json.loads((path / CONFIG_FILE).read_text()), _trained_config(cfg))
+    if changed:
+        shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ConfigError([
+            f"train.resume: {path} was trained with another config ({shown}); resuming it would mix two runs. "
+            "Resume with the config it was trained with, or start this config fresh in another output_dir (or "
+            "here with train.resume=null, which replaces the earlier run)"])
     return path
 
 

@@ -41,6 +41,7 @@ from finrisk_nlp.data.redaction import counts_by_type
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.evaluation.metrics import compute_metrics, format_summary
 from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters, save_model
+from finrisk_nlp.modeling.build import encoder_problems
 from finrisk_nlp.modeling.classifier import DocumentClassifier
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.tasks import Task
@@ -61,7 +62,14 @@ from finrisk_nlp.training.epochs import (
 )
 from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
 from finrisk_nlp.training.inference import predict_split
-from finrisk_nlp.training.run_files import MetricsLog, flatten, run_info, scalar_metrics
+from finrisk_nlp.training.run_files import (
+    MetricsLog,
+    check_output_dir,
+    clear_earlier_run,
+    flatten,
+    run_info,
+    scalar_metrics,
+)
 from finrisk_nlp.training.schedule import TaskStreams, epoch_micro_batches, sampling_probabilities, task_schedule
 from finrisk_nlp.training.task_data import TaskData, build_task_loaders, load_task_data
 
@@ -71,8 +79,9 @@ StepCallback = Callable[[TrainingState], None]
 
 
 def config_problems(cfg: RecipeConfig) -> list[str]:
-    """Combinations that cannot train, reported together before any work."""
-    problems = []
+    """Combinations that cannot train, and settings the encoder cannot honour, reported together before any work
+    (``finrisk validate`` reports them too)."""
+    problems = encoder_problems(cfg.model)
     if cfg.multitask.tasks:
         if cfg.data.train_file or cfg.data.validation_file or cfg.data.test_file or cfg.data.labels:
             problems.append("data.train_file/validation_file/test_file/labels: give files per task under "
@@ -173,12 +182,16 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
                                     if several else None)
     started = time.time()
     set_seed(cfg.seed)
+    earlier = check_output_dir(cfg, output_dir)
     resume_from = resolve_resume(cfg, output_dir)
+    accelerator.wait_for_everyone()  # every rank has looked at the folder before the main process changes it
     if accelerator.is_main_process:
+        if resume_from is None and earlier:  # a fresh run replaces an earlier one whole: runs never mix
+            logger.warning(f"{output_dir} holds an earlier run; its {', '.join(earlier)} are replaced (continue it "
+                           "instead with train.resume=latest)")
+            clear_earlier_run(output_dir, earlier)
         output_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, output_dir / "config.yaml")
-        if resume_from is None:  # a fresh run starts a fresh log
-            (output_dir / "metrics.jsonl").unlink(missing_ok=True)
     log = MetricsLog(accelerator, output_dir / "metrics.jsonl")
 
     data = load_task_data(cfg, accelerator)
@@ -322,7 +335,7 @@ def _checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainingState
                 cfg: RecipeConfig, seconds: float) -> None:
     state.streams = streams.state()
     state.train_seconds = seconds
-    save_checkpoint(accelerator, output_dir, state, cfg.train.keep_checkpoints)
+    save_checkpoint(accelerator, output_dir, state, cfg)
 
 
 def _broadcast_flag(accelerator: Accelerator, flag: bool) -> bool:

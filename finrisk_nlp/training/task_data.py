@@ -20,6 +20,7 @@ from finrisk_nlp.data.fields import FieldPreprocessor, check_columns
 from finrisk_nlp.data.loaders import DocumentCollator, add_field_columns, build_dataloader, tokenize_documents
 from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
 from finrisk_nlp.data.tables import load_splits, load_table
+from finrisk_nlp.data.windows import char_budget
 from finrisk_nlp.evaluation.fairness import slice_values_of
 from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training.losses import RiskLoss, build_loss
@@ -102,7 +103,8 @@ def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, Tas
         summary: dict[str, Any] = {}
         data_cfg = task_data_config(cfg, name)
         with accelerator.main_process_first():
-            task, splits = load_splits(data_cfg, get_task(name), cfg.seed, pii_counts=counts, summary=summary)
+            task, splits = load_splits(data_cfg, get_task(name), cfg.seed, pii_counts=counts, summary=summary,
+                                       max_chars=char_budget(cfg.model.max_length, cfg.model.max_chunks))
         fields = fit_fields(data_cfg, splits)
         slices = None
         if cfg.eval.slice_columns:

@@ -39,7 +39,8 @@ from finrisk_nlp.training.search_space import base_params, check_search_space, s
 logger = logging.getLogger("finrisk_nlp")
 STUDY_NAME = "finrisk-tune"
 # Trials score on validation only: no publishing, no explanation pass, no resuming another run's checkpoints.
-TRIAL_OVERRIDES = ["registry.push=false", "registry.hub_repo=null", "eval.explain_examples=0", "train.resume=null"]
+TRIAL_OVERRIDES = ["registry.push=false", "registry.hub_repo=null", "eval.explain_examples=0", "train.resume=null",
+                   "train.overwrite=true"]  # the trial folder already holds its config and log
 POLL_SECONDS = 1.0
 
 
