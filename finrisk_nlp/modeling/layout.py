@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 METADATA_FILE = "finrisk_model.json"
+EXPORT_MANIFEST = "export_manifest.json"  # an export of ``finrisk export``: how it was made and every file's sha256
 HEADS_FILE = "heads.safetensors"
 ADAPTERS_DIR = "adapters"
 ENCODER_DIR = "encoder"

@@ -19,11 +19,12 @@ module only loads directories.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from peft import PeftModel
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
-from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.modeling.build import load_encoder, load_tokenizer, quiet_peft, resolve_model_path
 from finrisk_nlp.modeling.classifier import DocumentClassifier
 from finrisk_nlp.modeling.layout import (
@@ -102,7 +103,10 @@ class ModelMetadata:
                 f"{model_dir} has no {METADATA_FILE}; expected a model saved by finrisk_nlp "
                 "(a run directory or its model/ subdirectory)"
             )
-        raw = json.loads(path.read_text())
+        with reading(path):
+            raw = json.loads(path.read_text())
+            if not isinstance(raw, dict):
+                raise ValueError(f"a JSON object was expected, found {type(raw).__name__}")
         version = raw.get("format_version", 1)
         if version != FORMAT_VERSION:
             raise ModelLoadError(
@@ -110,7 +114,24 @@ class ModelMetadata:
                 f"{FORMAT_VERSION} (document-level heads); retrain it with this version, or load it with the "
                 "finrisk_nlp release that saved it"
             )
-        return cls(**raw)
+        with reading(path):
+            return cls(**raw)
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn what a truncated, garbled or foreign file makes a reader raise (safetensors, JSON, tokenizers, torch
+    shape checks) into a :class:`ModelLoadError` naming the file: corrupt files are refused, never half-loaded."""
+    try:
+        yield
+    except FinriskError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (safetensors, tokenizers and peft raise their own types)
+        text = " ".join(str(exc).split())
+        raise ModelLoadError(
+            f"{path} is corrupt or does not belong to this model ({type(exc).__name__}: "
+            f"{text[:200]}{'...' if len(text) > 200 else ''}); restore the model folder (e.g. publish or export it "
+            "again from its run)") from None
 
 
 def task_from_dict(fields: dict[str, Any]) -> Task:
@@ -204,20 +225,28 @@ def load_model(
         encoder = load_encoder(resolve_model_path(meta.base_model), trust_remote_code=trust_remote_code)
         names = adapter_names(meta.task_names(), strategy, shared)
         with quiet_peft():
-            encoder = PeftModel.from_pretrained(encoder, model_dir / ADAPTERS_DIR / names[0], adapter_name=names[0])
+            with reading(model_dir / ADAPTERS_DIR / names[0]):
+                encoder = PeftModel.from_pretrained(encoder, model_dir / ADAPTERS_DIR / names[0],
+                                                    adapter_name=names[0])
             for name in names[1:]:
-                encoder.load_adapter(model_dir / ADAPTERS_DIR / name, adapter_name=name)
+                with reading(model_dir / ADAPTERS_DIR / name):
+                    encoder.load_adapter(model_dir / ADAPTERS_DIR / name, adapter_name=name)
     else:
-        encoder = load_encoder(str(model_dir / ENCODER_DIR), trust_remote_code=trust_remote_code)
-    tokenizer = load_tokenizer(model_dir, encoder, trust_remote_code=trust_remote_code)
-    model = DocumentClassifier(encoder, meta.tasks(), pooling=head.get("pooling", "attention"),
-                               token_pooling=head.get("token_pooling", "cls"), strategy=strategy,
-                               shared_adapter=shared, fields=meta.field_layouts(),
-                               fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
+        with reading(model_dir / ENCODER_DIR):
+            encoder = load_encoder(str(model_dir / ENCODER_DIR), trust_remote_code=trust_remote_code)
+    with reading(model_dir / "tokenizer.json"):
+        tokenizer = load_tokenizer(model_dir, encoder, trust_remote_code=trust_remote_code)
+    with reading(model_dir / METADATA_FILE):
+        model = DocumentClassifier(encoder, meta.tasks(), pooling=head.get("pooling", "attention"),
+                                   token_pooling=head.get("token_pooling", "cls"), strategy=strategy,
+                                   shared_adapter=shared, fields=meta.field_layouts(),
+                                   fusion=head.get("fusion", "concat"),
+                                   field_dropout=float(head.get("field_dropout", 0)))
     if hub_head is not None:
         model.heads[meta.task_names()[0]].load_state_dict(hub_head)
     else:
-        model.heads.load_state_dict(load_file(str(model_dir / HEADS_FILE)))
+        with reading(model_dir / HEADS_FILE):
+            model.heads.load_state_dict(load_file(str(model_dir / HEADS_FILE)))
     model.eval()
     model.requires_grad_(False)
     if device is not None:

@@ -130,18 +130,22 @@ def download_model(repo_id: str, revision: str | None = None) -> Path:
     """Download (or take from the cache) a model repo and return its folder, checksums verified if it has a manifest.
 
     Raises:
-        ModelLoadError: if the repo cannot be downloaded, e.g. offline and not cached, or a misspelt local path.
+        ModelLoadError: if the repo id is invalid or the repo cannot be downloaded, e.g. offline and not cached.
     """
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, repo_type="model"))
+    except HFValidationError as exc:
+        raise ModelLoadError(
+            f"hub:{repo_id[:100]!r} is not a valid Hugging Face repo id ({' '.join(str(exc).split())[:200]}); write "
+            "hub:ORG/NAME[@REVISION], e.g. hub:my-bank/credit-text"
+        ) from None
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise ModelLoadError(
-            f"{repo_id!r} is not a local directory and could not be fetched from the Hugging Face Hub "
-            f"({type(exc).__name__}: {exc}). If you meant a local run directory, check the path; for the Hub, "
-            "check the repo id, your token (HF_TOKEN) and that HF_HUB_OFFLINE is not set."
+            f"hub:{repo_id} could not be fetched from the Hugging Face Hub ({type(exc).__name__}: {exc}). Check the "
+            "repo id, your token (HF_TOKEN) and that HF_HUB_OFFLINE is not set."
         ) from None
     if (folder / MANIFEST_FILE).is_file():
         verify_release(folder)

@@ -35,10 +35,17 @@ from typing import Any
 from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
 from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.errors import FinriskError, ModelLoadError
-from finrisk_nlp.modeling.layout import METADATA_FILE
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
-from finrisk_nlp.registry.release import MANIFEST_FILE, RELEASE_FILE, read_run, stage_release, verify_release
+from finrisk_nlp.registry.release import (
+    MANIFEST_FILE,
+    RELEASE_FILE,
+    read_run,
+    stage_release,
+    verify_export,
+    verify_release,
+)
 
 REGISTRY_ENV = "FINRISK_REGISTRY"
 DEFAULT_ROOT = "registry"
@@ -49,6 +56,12 @@ STAGE_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
 
 class RegistryError(FinriskError, ValueError):
     """A registry operation was refused: unknown name or version, an existing version, a bad stage name."""
+
+
+def is_version_number(text: str) -> bool:
+    """ASCII digits of a sane length: ``str.isdigit`` also accepts ``²`` and ``٣``, which ``int`` then refuses or
+    reads as another number, and a 100,000-digit string is past what ``int`` converts."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def default_root(root: str | Path | None = None) -> Path:
@@ -81,7 +94,8 @@ class ModelRegistry:
         folder = self._model_dir(name) / "versions"
         if not folder.is_dir():
             return []
-        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file())
+        return sorted(int(p.name) for p in folder.iterdir() if is_version_number(p.name)
+                      and (p / MANIFEST_FILE).is_file())
 
     def version_dir(self, name: str, version: int) -> Path:
         if version not in self.versions(name):
@@ -105,7 +119,7 @@ class ModelRegistry:
                                 f"publish with `finrisk registry push RUN_DIR --name {name}`")
         if ref is None or ref == "latest":
             return known[-1]
-        if isinstance(ref, int) or str(ref).isdigit():
+        if isinstance(ref, int) or is_version_number(str(ref)):
             self.version_dir(name, int(ref))
             return int(ref)
         aliases = self.aliases(name)
@@ -116,7 +130,7 @@ class ModelRegistry:
 
     def publish(self, run_dir: str | Path, name: str, *, version: int | None = None, merged: bool = False,
                 license: str = DEFAULT_LICENSE) -> int:
-        """Publish a finished run as a new version and return its number.
+        """Publish a finished run (or an export of ``finrisk export``) as a new version and return its number.
 
         Raises:
             RegistryError: if ``version`` is given and is below 1 or already exists (versions are never
@@ -128,7 +142,8 @@ class ModelRegistry:
             raise RegistryError(f"--version must be a positive number, got {version}: versions count up from 1 and "
                                 "a version with another number could never be loaded; leave out --version to get "
                                 "the next number")
-        read_run(Path(run_dir))  # refuse an unfinished or incomplete run before anything is created
+        if not (Path(run_dir) / EXPORT_MANIFEST).is_file():  # an export is checked against its hashes when staged
+            read_run(Path(run_dir))  # refuse an unfinished or incomplete run before anything is created
         versions = model_dir / "versions"
         versions.mkdir(parents=True, exist_ok=True)
         self._remove_stale_staging(model_dir)
@@ -160,7 +175,7 @@ class ModelRegistry:
 
     def _next_number(self, name: str) -> int:
         folder = self._model_dir(name) / "versions"
-        taken = [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+        taken = [int(p.name) for p in folder.iterdir() if is_version_number(p.name)]
         return max(taken, default=0) + 1
 
     @staticmethod
@@ -232,8 +247,8 @@ def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = Non
     """The local model directory behind a model reference, with its checksums verified where it has a manifest.
 
     Args:
-        ref: ``registry:NAME[@VERSION|@STAGE]``, ``hub:ORG/NAME[@REVISION]``, a run or model directory, or
-            ``ORG/NAME`` when no such local path exists (downloaded from the Hugging Face Hub).
+        ref: ``registry:NAME[@VERSION|@STAGE]``, ``hub:ORG/NAME[@REVISION]`` (the only reference that reaches the
+            Hugging Face Hub), or a run or model directory.
         registry_root: registry directory for ``registry:`` references (default: see :func:`default_root`).
 
     Raises:
@@ -249,13 +264,18 @@ def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = Non
             folder = registry.version_dir(name, registry.resolve(name, version))
         except RegistryError as exc:
             raise ModelLoadError(f"cannot resolve {text}: {exc}") from None
-    elif text.startswith(HUB_PREFIX) or (not Path(text).exists() and re.fullmatch(HUB_REPO_PATTERN + r"(@.+)?", text)):
+    elif text.startswith(HUB_PREFIX):  # the only way to the Hub: a mistyped local path is never fetched
         from finrisk_nlp.registry.hub import download_model
 
         repo, _, revision = text.removeprefix(HUB_PREFIX).partition("@")
         folder = download_model(repo, revision or None)
     else:
         folder = Path(text)
+        if not folder.is_dir():
+            hint = f" (a Hugging Face Hub model is named hub:{text})" if re.fullmatch(HUB_REPO_PATTERN, text) else ""
+            raise ModelLoadError(
+                f"{text}: no such directory{hint}. Pass a run directory written by a recipe (e.g. runs/credit_text), "
+                "its model/ subdirectory, registry:NAME[@STAGE] or hub:ORG/NAME.")
         if (folder / "model" / METADATA_FILE).is_file() and not (folder / METADATA_FILE).is_file():
             folder = folder / "model"
         if not (folder / METADATA_FILE).is_file():
@@ -266,6 +286,8 @@ def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = Non
             )
     if (folder / MANIFEST_FILE).is_file():
         verify_release(folder)
+    if (folder / EXPORT_MANIFEST).is_file():  # an export (also inside a release): every file as it was exported
+        verify_export(folder)
     return folder
 
 

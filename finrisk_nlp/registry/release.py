@@ -6,7 +6,8 @@ as it is), the run's ``config.yaml``, ``metrics.json`` and ``run_info.json``, ``
 merged into the base weights) and ``finrisk_manifest.json``: the sha256 of every other file, checked on load,
 and for adapters the fingerprint of the base model they were trained on (see ``base_model.py``).
 
-A run is published only when its model folder holds everything loading needs (:func:`required_model_files`).
+A run is published only when its model folder holds everything loading needs (:func:`required_model_files`) and
+the copy staged for release actually loads (:func:`check_loads`): a truncated or garbled file is refused by name.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 
 from finrisk_nlp import __version__
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling.layout import METADATA_FILE, required_files
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE, required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
 from finrisk_nlp.registry.base_model import base_model_fingerprint, base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, hub_base_model, render_model_card
@@ -87,13 +88,38 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
             f"{run_dir} is not a finished run directory: missing {', '.join(missing)}. Publish the directory a "
             "recipe wrote (its output_dir, e.g. runs/credit_text) after training has ended."
         )
-    metadata = json.loads((run_dir / "model" / METADATA_FILE).read_text())
+    metadata = _read_mapping(run_dir / "model" / METADATA_FILE)
     check_model_files(run_dir / "model", metadata)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    metrics = _read_mapping(run_dir / "metrics.json")
+    config = _read_mapping(run_dir / "config.yaml")
     info_path = run_dir / "run_info.json"
-    run_info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    run_info = _read_mapping(info_path) if info_path.is_file() else {}
     return metadata, metrics, config, run_info
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """A JSON or YAML file holding one mapping (YAML reads JSON too), or a ModelLoadError naming the file."""
+    try:
+        value = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelLoadError(f"{path} is corrupt ({type(exc).__name__}); it cannot be published. Restore it, or "
+                             "train the run again; nothing was published.") from None
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{path} is corrupt: a mapping was expected, found {type(value).__name__}; nothing "
+                             "was published.")
+    return value
+
+
+def check_loads(folder: Path) -> None:
+    """Load the model in ``folder`` as a user would (adapters or encoder, heads, metadata, tokenizer), so a release
+    whose files are present but truncated or garbled is refused before it becomes an immutable version.
+
+    Raises:
+        ModelLoadError: naming the file that could not be read.
+    """
+    from finrisk_nlp.modeling import load_model
+
+    load_model(folder)
 
 
 def _data_sources(config: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -161,6 +187,11 @@ def stage_release(
             user or host name in any file (:func:`~finrisk_nlp.registry.publishing.scrub_release`).
     """
     run_dir, dest = Path(run_dir), Path(dest)
+    if (run_dir / EXPORT_MANIFEST).is_file():
+        if merged:
+            raise ModelLoadError(f"{run_dir} is an export of finrisk export: it is published as it is; leave out "
+                                 "--merged")
+        return stage_export_release(run_dir, dest, name=name, license=license)
     metadata, metrics, config, run_info = read_run(run_dir)
     hub_format = hub and not metadata.get("multitask")
     if hub_format:
@@ -173,6 +204,7 @@ def stage_release(
         if hub:
             logger.warning("a multi-task model is pushed in finrisk_nlp's own layout (adapters and heads): "
                            "finrisk_nlp loads it, plain transformers does not; push one task per repo for that")
+        check_loads(run_dir / "model")
         _copy_tree(run_dir / "model", dest)
     for file in RUN_FILES:
         if (run_dir / file).is_file():
@@ -237,6 +269,51 @@ def base_model_dir_text(metadata: dict[str, Any]) -> str | None:
     return path if path != metadata["base_model"] else None
 
 
+def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: str = DEFAULT_LICENSE,
+                         ) -> dict[str, Any]:
+    """Fill ``dest`` with the release of an export (``finrisk export``; merged or ONNX, int8 included): its files,
+    checked against their export hashes first, with the model card, metrics and config of the run it came from
+    when that run is still there.
+
+    Raises:
+        ModelLoadError: for a changed export file, or an export holding one model per task (publish each task's
+            folder instead).
+    """
+    manifest = verify_export(export_dir)
+    if manifest.get("task_dirs"):
+        raise ModelLoadError(f"{export_dir} holds one export per task {sorted(manifest['task_dirs'])}; publish each "
+                             f"task's folder on its own, e.g. {export_dir / next(iter(manifest['task_dirs']))}")
+    metadata = _read_mapping(export_dir / METADATA_FILE)
+    _copy_tree(export_dir, dest)
+    source = Path(str(manifest.get("source_dir") or ""))
+    run = source.parent if source.name == "model" else None
+    metrics, config = ({} if run is None or not (run / file).is_file() else _read_mapping(run / file)
+                       for file in ("metrics.json", "config.yaml"))
+    release = {
+        "name": name,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_export": str(export_dir.resolve()),
+        "export": {"format": manifest.get("format"), "quantize": manifest.get("quantize"),
+                   "source": manifest.get("source")},
+        "task": metadata["task"]["name"],
+        "labels": list(metadata["task"]["labels"]),
+        "base_model": metadata["base_model"],
+        "base_model_sha256": None,  # an export holds its whole encoder
+        "dataset": dataset_fingerprint(config, run) if config and run else [],
+        "versions": {"finrisk_nlp": manifest.get("finrisk_nlp")},
+        "published_with": __version__,
+        "merged": False,
+    }
+    write_json_atomic(dest / RELEASE_FILE, release)
+    write_json_atomic(dest / "metrics.json", metrics)  # what `finrisk registry show` reads ({}: run not found)
+    write_text_atomic(dest / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    card = render_model_card(name=name, metadata=metadata, metrics=metrics, config=config, provenance=release,
+                             license=license)
+    write_text_atomic(dest / "README.md", card)
+    write_manifest(dest)
+    return release
+
+
 def _stage_merged(run_dir: Path, dest: Path, metadata: dict[str, Any]) -> None:
     if (run_dir / "model_merged").is_dir():
         _copy_tree(run_dir / "model_merged", dest)
@@ -296,3 +373,42 @@ def verify_release(folder: str | Path) -> None:
             f"{folder} holds files that were not published: {', '.join(unknown)} (not in {MANIFEST_FILE}). {advice}"
         )
     verify_base_model(document.get("base_model"), folder)
+
+
+def seal_export(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` as ``folder/export_manifest.json`` with the sha256 of every other file under ``folder``
+    (``files``), so that a changed weight, head, vocabulary, threshold or label list is refused on load."""
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*"))
+             if p.is_file() and p != folder / EXPORT_MANIFEST}
+    write_json_atomic(folder / EXPORT_MANIFEST, {**manifest, "algorithm": "sha256", "files": files})
+
+
+def verify_export(folder: str | Path) -> dict[str, Any]:
+    """Check every file of an export against the sha256 in its ``export_manifest.json``; return the manifest.
+
+    Raises:
+        ModelLoadError: naming the changed, missing or unlisted file (or a manifest without hashes).
+    """
+    folder = Path(folder)
+    advice = "Do not use this copy: export the model again (finrisk export) or restore the export's files."
+    manifest = _read_mapping(folder / EXPORT_MANIFEST)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ModelLoadError(f"{folder / EXPORT_MANIFEST} records no file hashes (an older finrisk wrote it, or it "
+                             f"was edited), so the export cannot be checked. {advice}")
+    for rel, expected in files.items():
+        path = folder / rel
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is listed in {folder / EXPORT_MANIFEST} but missing. {advice}")
+        found = sha256_file(path)
+        if found != expected:
+            raise ModelLoadError(f"{path} was changed after export: expected sha256 {expected}, found {found}. "
+                                 f"{advice}")
+    unknown = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+                     and p.relative_to(folder).as_posix() not in (EXPORT_MANIFEST, MANIFEST_FILE, RELEASE_FILE,
+                                                                  "README.md", "metrics.json", "config.yaml")
+                     and p.relative_to(folder).parts[0] not in IGNORED_DIRS
+                     and p.relative_to(folder).as_posix() not in files)
+    if unknown:
+        raise ModelLoadError(f"{folder} holds files the export did not write: {', '.join(unknown[:5])}. {advice}")
+    return manifest

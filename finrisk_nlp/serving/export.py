@@ -14,11 +14,13 @@ encoder), which ``Predictor.load(DIR, task=...)`` and ``finrisk score DIR --task
 Every export is checked against the PyTorch model before it is kept: the max |logit difference| on reference
 texts (the run's validation split when MODEL_REF is a run, else ``--texts FILE``, else built-in texts) must be at
 most 1e-4, or nothing is written. An int8 export also passes the quality gate (:func:`int8_quality_gate`): decision
-agreement and macro-F1 against fp32. Both are recorded in ``DIR/export_manifest.json``.
+agreement and macro-F1 against fp32. Both are recorded in ``DIR/export_manifest.json`` with the sha256 of every
+file, checked whenever the export is loaded (a changed file is refused by name).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -34,18 +36,17 @@ from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
-from finrisk_nlp.modeling.layout import HEADS_FILE, METADATA_FILE
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE, METADATA_FILE
 from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.registry.publishing import scrub_release
-from finrisk_nlp.registry.release import public_base_model
+from finrisk_nlp.registry.release import public_base_model, seal_export
 from finrisk_nlp.serving import onnx_backend
 from finrisk_nlp.serving.onnx_backend import (
     BUILT_IN_TEXTS,
     ENCODER_INT8_ONNX,
     ENCODER_ONNX,
-    EXPORT_MANIFEST,
     PARITY_TOLERANCE,
     QUANTIZE_CHOICES,
 )
@@ -301,7 +302,7 @@ def _export_one(model: DocumentClassifier, tokenizer: Any, meta: ModelMetadata, 
         enforce_gate(reports, force)
         entry["int8_gate"] = {"max_f1_drop": MAX_F1_DROP, "min_agreement": MIN_AGREEMENT, "forced": force,
                               "tasks": [{**asdict(r), "passed": r.passed} for r in reports]}
-    write_json_atomic(folder / EXPORT_MANIFEST, {"format": fmt, "quantize": quantize, **entry})
+    seal_export(folder, {"format": fmt, "quantize": quantize, **entry})
     return entry
 
 
@@ -360,6 +361,9 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
         write_json_atomic(tmp / EXPORT_MANIFEST, manifest)
         if fmt == "hf":
             scrub_release(tmp, {meta.base_model: public_base_model(meta.base_model)})
+            for sub in manifest.get("task_dirs", {}).values():  # sealed again: the hashes of the files as they ship
+                seal_export(tmp / sub, json.loads((tmp / sub / EXPORT_MANIFEST).read_text()))
+        seal_export(tmp, json.loads((tmp / EXPORT_MANIFEST).read_text()))  # last: every file as written
 
     write_dir_atomic(out, fill)
     logger.info(f"exported {model_ref} ({fmt}{', ' + quantize if quantize else ''}) to {out}")

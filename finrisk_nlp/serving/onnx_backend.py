@@ -37,13 +37,13 @@ from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
-from finrisk_nlp.modeling.layout import HEADS_FILE
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE
+from finrisk_nlp.registry.release import verify_export
 
 logger = logging.getLogger("finrisk_nlp")
 
 ENCODER_ONNX = "encoder.onnx"
 ENCODER_INT8_ONNX = "encoder.int8.onnx"
-EXPORT_MANIFEST = "export_manifest.json"
 OPSET = 17
 QUANTIZE_CHOICES = ("int8",)
 # Parity texts when neither a run's validation split nor a file of texts is at hand: short and long (several
@@ -87,7 +87,7 @@ def task_export_dir(path: str | Path, task: str | None) -> Path | None:
     manifest = Path(path) / EXPORT_MANIFEST
     if not manifest.is_file():
         return None
-    task_dirs = json.loads(manifest.read_text()).get("task_dirs")
+    task_dirs = verify_export(path).get("task_dirs")
     if not task_dirs:
         return None
     if task not in task_dirs:
