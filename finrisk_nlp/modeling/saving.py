@@ -225,11 +225,11 @@ def load_model(
         encoder = load_encoder(resolve_model_path(meta.base_model), trust_remote_code=trust_remote_code)
         names = adapter_names(meta.task_names(), strategy, shared)
         with quiet_peft():
-            with reading(model_dir / ADAPTERS_DIR / names[0]):
+            with reading(model_dir / ADAPTERS_DIR / names[0] / "adapter_model.safetensors"):
                 encoder = PeftModel.from_pretrained(encoder, model_dir / ADAPTERS_DIR / names[0],
                                                     adapter_name=names[0])
             for name in names[1:]:
-                with reading(model_dir / ADAPTERS_DIR / name):
+                with reading(model_dir / ADAPTERS_DIR / name / "adapter_model.safetensors"):
                     encoder.load_adapter(model_dir / ADAPTERS_DIR / name, adapter_name=name)
     else:
         with reading(model_dir / ENCODER_DIR):

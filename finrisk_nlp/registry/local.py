@@ -124,7 +124,8 @@ class ModelRegistry:
             return int(ref)
         aliases = self.aliases(name)
         if ref not in aliases:
-            raise RegistryError(f"{name} has no stage {ref!r}; stages: {aliases or 'none'}; versions: {known}. "
+            shown = repr(ref) if len(str(ref)) <= 40 else f"{str(ref)[:40]!r}... ({len(str(ref)):,} characters)"
+            raise RegistryError(f"{name} has no stage {shown}; stages: {aliases or 'none'}; versions: {known}. "
                                 f"Promote one with `finrisk registry promote {name} VERSION --stage {ref}`")
         return aliases[ref]
 
@@ -271,11 +272,15 @@ def resolve_model_ref(ref: str | Path, *, registry_root: str | Path | None = Non
         folder = download_model(repo, revision or None)
     else:
         folder = Path(text)
-        if not folder.is_dir():
+        try:
+            found = folder.is_dir()
+        except OSError:  # e.g. a name longer than the file system allows
+            found = False
+        if not found:
             hint = f" (a Hugging Face Hub model is named hub:{text})" if re.fullmatch(HUB_REPO_PATTERN, text) else ""
             raise ModelLoadError(
-                f"{text}: no such directory{hint}. Pass a run directory written by a recipe (e.g. runs/credit_text), "
-                "its model/ subdirectory, registry:NAME[@STAGE] or hub:ORG/NAME.")
+                f"{text[:200]}: no such directory{hint}. Pass a run directory written by a recipe (e.g. "
+                "runs/credit_text), its model/ subdirectory, registry:NAME[@STAGE] or hub:ORG/NAME.")
         if (folder / "model" / METADATA_FILE).is_file() and not (folder / METADATA_FILE).is_file():
             folder = folder / "model"
         if not (folder / METADATA_FILE).is_file():

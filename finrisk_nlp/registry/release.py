@@ -111,8 +111,9 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 
 
 def check_loads(folder: Path) -> None:
-    """Load the model in ``folder`` as a user would (adapters or encoder, heads, metadata, tokenizer), so a release
-    whose files are present but truncated or garbled is refused before it becomes an immutable version.
+    """Load the model in ``folder`` as a user would (adapters or encoder, heads, metadata, tokenizer), so a model
+    whose files are present but truncated or garbled is refused before it becomes an immutable version (the release
+    is a byte copy, sealed by its manifest).
 
     Raises:
         ModelLoadError: naming the file that could not be read.

@@ -85,7 +85,10 @@ def task_export_dir(path: str | Path, task: str | None) -> Path | None:
         ModelLoadError: when ``path`` is such an export and ``task`` is missing or not one of its tasks.
     """
     manifest = Path(path) / EXPORT_MANIFEST
-    if not manifest.is_file():
+    try:
+        if not manifest.is_file():
+            return None
+    except OSError:  # a reference such as registry:NAME@VERSION longer than a file name may be
         return None
     task_dirs = verify_export(path).get("task_dirs")
     if not task_dirs:
