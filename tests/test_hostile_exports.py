@@ -179,3 +179,43 @@ def test_odd_version_numbers_are_clear_errors(version, run_dir, tmp_path, monkey
     monkeypatch.setenv("FINRISK_REGISTRY", str(root))
     assert cli_main(["predict", f"registry:credit-text@{version}", "text"]) == 2
     assert "credit-text has no stage" in caplog.text and "versions: [1]" in caplog.text
+
+
+def test_the_int8_gate_compares_on_the_validation_texts_saved_with_the_model(run_dir, tmp_path, caplog):
+    """On code without saved texts an export moved away from its run was gated on 8 built-in sentences."""
+    pytest.importorskip("onnxruntime")
+    import logging
+
+    from finrisk_nlp.modeling import ModelMetadata
+    from finrisk_nlp.serving.export import reference_texts
+
+    saved = json.loads((run_dir / "model" / "reference_texts.json").read_text())
+    texts = saved["tasks"]["credit_text"]["texts"]
+    assert saved["redacted"] is True and len(texts) > 8
+    assert len(saved["tasks"]["credit_text"]["labels"]) == len(texts)
+    moved = _copy(run_dir / "model", tmp_path / "elsewhere" / "credit")  # no run beside it any more
+    out = tmp_path / "onnx"
+    export_model(str(moved), out, fmt="onnx")
+    ref = reference_texts(out, ModelMetadata.read(out), "credit_text")
+    assert ref.texts == texts and ref.labels is not None and "saved with" in ref.source
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(TEXTS[0])
+    with caplog.at_level(logging.INFO):
+        assert cli_main(["score", str(out), str(docs), "--backend", "onnx", "--quantize", "int8", "--force",
+                         "--out", str(tmp_path / "s.csv")]) == 0
+    assert f"on {len(texts)} texts (validation split of {run_dir}, saved with {out})" in caplog.text
+
+
+def test_saved_reference_texts_are_redacted_even_without_data_redaction(tmp_path, tiny_model_dir):
+    from conftest import make_credit_records, write_jsonl
+
+    rows = make_credit_records(48)
+    for row in rows:
+        row["text"] += " Contact jane.doe@example.com or card 4111 1111 1111 1111."
+    data = write_jsonl(tmp_path / "loans.jsonl", rows)
+    run = train_tiny_run(tiny_model_dir, tmp_path / "run", "data.redact_pii=false", "eval.explain_examples=0",
+                         data=data)
+    saved = (run / "model" / "reference_texts.json").read_text()
+    assert "jane.doe@example.com" not in saved and "4111 1111" not in saved
+    assert "[EMAIL]" in saved

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 METADATA_FILE = "finrisk_model.json"
+REFERENCE_TEXTS_FILE = "reference_texts.json"  # validation texts (redacted) that reduced-precision gates compare on
 EXPORT_MANIFEST = "export_manifest.json"  # an export of ``finrisk export``: how it was made and every file's sha256
 HEADS_FILE = "heads.safetensors"
 ADAPTERS_DIR = "adapters"

@@ -37,6 +37,7 @@ from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE, METADATA_FILE
+from finrisk_nlp.modeling.reference_texts import read_reference_texts, write_reference_texts
 from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
@@ -126,6 +127,15 @@ def _run_validation(model_dir: Path, task: str) -> ReferenceTexts | None:
                           np.asarray(split["labels"]), split.to_list())
 
 
+def _saved_texts(model_dir: Path, task: str) -> ReferenceTexts | None:
+    """The validation texts saved with the model (training writes them; an export carries its own)."""
+    saved = read_reference_texts(model_dir, task)
+    if saved is None:
+        return None
+    texts, labels, source = saved
+    return ReferenceTexts(texts, source, None if labels is None else np.asarray(labels))
+
+
 def _texts_file(path: Path, task: Any) -> ReferenceTexts:
     """A .txt file (one text per line) or a table with the task's text column (and its label column, if any)."""
     if not path.is_file():
@@ -148,7 +158,8 @@ def _texts_file(path: Path, task: Any) -> ReferenceTexts:
 
 def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, texts_file: str | Path | None = None,
                     max_texts: int = MAX_REFERENCE_TEXTS) -> ReferenceTexts:
-    """What parity and the int8 gate compare on: ``texts_file`` when given, else the run's validation split, else
+    """What parity and the int8 gate compare on: ``texts_file`` when given, else the validation texts saved with
+    the model (:mod:`finrisk_nlp.modeling.reference_texts`), else the run's validation split, else
     :data:`~finrisk_nlp.serving.onnx_backend.BUILT_IN_TEXTS` (no labels: the gate checks agreement only).
 
     Raises:
@@ -156,6 +167,7 @@ def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, text
     """
     spec = meta.for_task(task).to_task()
     ref = (_texts_file(Path(texts_file), spec) if texts_file else None) or (
+        _saved_texts(Path(model_dir), task) if model_dir else None) or (
         _run_validation(Path(model_dir), task) if model_dir else None) or ReferenceTexts(
         list(BUILT_IN_TEXTS), "built-in texts")
     if len(ref.texts) > max_texts:
@@ -292,6 +304,9 @@ def _export_one(model: DocumentClassifier, tokenizer: Any, meta: ModelMetadata, 
     entry: dict[str, Any] = {"tasks": names, "parity": {
         **saver(model, merged, tokenizer, merged_meta, folder, texts), "tolerance": PARITY_TOLERANCE,
         "num_texts": len(texts), "texts": sorted({refs[name].source for name in names})}}
+    # The export carries the texts it was checked on: a later int8 gate on it compares on the model's own task.
+    write_reference_texts(folder, {name: (refs[name].texts, refs[name].labels) for name in names},
+                          "; ".join(sorted({refs[name].source for name in names})))
     if quantize == "int8":
         onnx_backend.quantize_graph(folder / ENCODER_ONNX, folder / ENCODER_INT8_ONNX)
         reports = []

@@ -38,6 +38,7 @@ from finrisk_nlp.evaluation.metrics import (
 from finrisk_nlp.evaluation.report import ReportInputs, write_report
 from finrisk_nlp.evaluation.thresholds import parse_target, tune_thresholds
 from finrisk_nlp.modeling import METADATA_FILE, ModelMetadata, load_model, save_model
+from finrisk_nlp.modeling.reference_texts import write_reference_texts
 from finrisk_nlp.provenance import write_json_atomic, write_text_atomic
 from finrisk_nlp.tasks import Task
 from finrisk_nlp.training.inference import DocumentScores, predict_split
@@ -132,8 +133,12 @@ def evaluate_best(
                                     threshold=threshold)
     if accelerator.is_main_process:
         write_json_atomic(model_dir / METADATA_FILE, asdict(meta))
+        saved = {name: (item.splits["validation"][item.task.text_column], item.splits["validation"]["labels"])
+                 for name, item in data.items()}
+        write_reference_texts(model_dir, saved, f"validation split of {output_dir}")
         if cfg.save_merged:
             save_model(best, tokenizer, meta, output_dir / "model_merged", merged=True)
+            write_reference_texts(output_dir / "model_merged", saved, f"validation split of {output_dir}")
     accelerator.wait_for_everyone()
     return results, inputs, best, tokenizer
 
