@@ -32,7 +32,7 @@ def run_tune_command(args: argparse.Namespace) -> int:
     """Run or continue the study in ``args.out``; prints the best trial as JSON on stdout."""
     from finrisk_nlp.config import load_config
     from finrisk_nlp.training.search_space import load_search_space, with_field_keys
-    from finrisk_nlp.training.tuning import TuneBudget, tune
+    from finrisk_nlp.training.tuning import TuneBudget, stopped_by_sigterm, tune
 
     if args.trials is None and args.minutes is None:
         raise FinriskError("finrisk tune needs a budget: --trials N (trials in the study) and/or --minutes M "
@@ -40,7 +40,9 @@ def run_tune_command(args: argparse.Namespace) -> int:
     space = load_search_space(args.space)
     if args.space is None:  # the default space also varies the fusion of a model with fields
         space = with_field_keys(space, load_config(args.config, args.overrides))
-    result = tune(args.config, args.overrides, args.out, TuneBudget(trials=args.trials, minutes=args.minutes), space)
+    with stopped_by_sigterm():  # `kill` stops the running trial too
+        result = tune(args.config, args.overrides, args.out, TuneBudget(trials=args.trials, minutes=args.minutes),
+                      space)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

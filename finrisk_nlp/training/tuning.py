@@ -16,6 +16,7 @@ earlier trials at the same epoch are stopped early. Results: ``OUT/best.yaml`` (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,95 @@ def import_optuna() -> Any:
     return optuna
 
 
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux send the trial SIGTERM when the tuner dies, even by SIGKILL (no ``finally``
+    runs then); elsewhere None, and only the tuner's own handlers stop its trial."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the tuner died before the line above: nobody would send the signal
+            os._exit(1)
+
+    return arm
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) ends the tuner by exception, so the trial is stopped with it by the
+    ``finally`` of :func:`run_trial` instead of training on as an orphan."""
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the handler alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def repair_journal(path: Path) -> None:
+    """Make ``study.journal`` readable again after a crash tore its last record, or refuse it with the fix.
+
+    Optuna appends one JSON record per line; a tuner killed mid-write leaves a last line without its end, and the
+    next record would be appended onto it, breaking the study for good. Trailing lines that are not complete
+    records are cut (the last complete record is kept, the cut bytes saved beside the journal, with a warning). A
+    bad line followed by good ones cannot be cut without losing later records: that is refused with the fix.
+
+    Raises:
+        ConfigError: for a journal garbled before its end.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))  # the lock Optuna appends under: no record is half-written meanwhile
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        good_end, first_bad, later_good, number, start = 0, None, 0, 0, 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            number += 1
+            line = data[start:] if end < 0 else data[start:end]
+            try:
+                complete = end >= 0 and isinstance(json.loads(line), dict)
+            except ValueError:  # JSON or UTF-8 errors
+                complete = False
+            if complete and first_bad is None:
+                good_end = end + 1
+            elif complete:
+                later_good += 1
+            elif first_bad is None:
+                first_bad = number
+            start = len(data) if end < 0 else end + 1
+        if first_bad is None:
+            return
+        if later_good:
+            raise ConfigError([
+                f"{path} is garbled: line {first_bad} is not a complete record, but {later_good} record(s) follow "
+                f"it, so it cannot be cut without losing them. Restore the journal from a backup, or keep the "
+                f"records before it (later trials are lost) with `head -n {first_bad - 1} {path} > {path}.fixed && "
+                f"mv {path}.fixed {path}`, or start a new study with another --out"])
+        dropped = path.with_name(f"{path.name}.torn-{int(time.time())}")
+        dropped.write_bytes(data[good_end:])
+        with path.open("r+b") as f:
+            f.truncate(good_end)
+            os.fsync(f.fileno())
+        logger.warning(f"{path}: its last {len(data) - good_end} byte(s) from line {first_bad} were not a complete "
+                       f"record (a tuner killed while writing); cut, the study goes on from the last complete "
+                       f"record. The cut bytes are in {dropped}")
+    finally:
+        lock.release()
+
+
 def run_trial(trial: Any, config_path: Path, run_dir: Path, primary_metric: str) -> dict[str, Any]:
     """Train ``config_path`` in a child process; report each validation epoch to ``trial`` for pruning.
 
@@ -122,8 +213,10 @@ def run_trial(trial: Any, config_path: Path, run_dir: Path, primary_metric: str)
     offset = 0
     with log_path.open("w") as log:
         # A session of its own, so that stopping the trial also stops the processes it started.
+        # It also dies with the tuner (see _die_with_parent), so a killed tuner leaves no trial training on.
         child = subprocess.Popen([sys.executable, "-m", "finrisk_nlp.training.tuning", str(config_path)],
-                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                 preexec_fn=_die_with_parent(os.getpid()))
         try:
             while child.poll() is None:
                 time.sleep(POLL_SECONDS)
@@ -152,6 +245,7 @@ def _open_study(out_dir: Path, setup: dict[str, Any], seed: int) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged here, with their overrides
+    repair_journal(out_dir / "study.journal")
     storage = JournalStorage(JournalFileBackend(str(out_dir / "study.journal")))
     study = optuna.create_study(
         storage=storage, study_name=STUDY_NAME, direction="maximize", load_if_exists=True,
