@@ -6,6 +6,8 @@ Every message says what was expected, what was found and what to do about it. Th
 
 from __future__ import annotations
 
+import errno
+
 
 class FinriskError(Exception):
     """Base class for errors caused by user input (config, data files, model references)."""
@@ -26,3 +28,18 @@ class DataError(FinriskError, ValueError):
 
 class ModelLoadError(FinriskError, ValueError):
     """A model reference cannot be resolved or the files behind it are incomplete."""
+
+
+# The file system refused: full, over quota, read-only, or not the user's to write.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def storage_problem(exc: OSError) -> str | None:
+    """A one-paragraph message for an :class:`OSError` the file system raised (disk full, read-only or forbidden
+    place); None for any other error, which stays a bug to report."""
+    if exc.errno not in STORAGE_ERRNOS:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (f"{exc.strerror or 'the file system refused'}{where}: the disk is full, or the place is read-only or not "
+            "yours to write. Free space, or choose a writable folder (--out, output_dir, --root), and run again; "
+            "files are written to a temporary name first, so nothing half-written is taken for a result.")

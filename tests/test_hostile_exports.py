@@ -219,3 +219,27 @@ def test_saved_reference_texts_are_redacted_even_without_data_redaction(tmp_path
     saved = (run / "model" / "reference_texts.json").read_text()
     assert "jane.doe@example.com" not in saved and "4111 1111" not in saved
     assert "[EMAIL]" in saved
+
+
+READ_ONLY = Path("/sys/finrisk-hostile-test")  # sysfs: even root may not create files there
+
+
+@pytest.mark.skipif(not Path("/sys/fs").is_dir(), reason="needs Linux sysfs as a place nobody may write")
+def test_a_read_only_out_is_a_clear_error(run_dir, caplog):
+    assert cli_main(["export", str(run_dir), "--format", "merged", "--out", str(READ_ONLY / "merged")]) == 2
+    assert "Operation not permitted" in caplog.text and "choose a writable folder" in caplog.text
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(run_dir, tmp_path, monkeypatch, caplog):
+    import errno
+
+    import finrisk_nlp.modeling.saving as saving
+
+    def full(tensors, filename, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(saving, "save_file", full)
+    out = tmp_path / "merged"
+    assert cli_main(["export", str(run_dir), "--format", "merged", "--out", str(out)]) == 2
+    assert "No space left on device" in caplog.text and "Traceback" not in caplog.text
+    assert list(tmp_path.iterdir()) == []  # no half-written export

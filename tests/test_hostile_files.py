@@ -136,3 +136,10 @@ def test_a_deeply_nested_or_huge_config_file_is_a_config_error(tmp_path):
     digits.write_text("seed: " + "7" * 100_000 + "\n")
     with pytest.raises(ConfigError, match="too large or too deeply nested"):
         load_config(digits)
+
+
+@pytest.mark.skipif(not Path("/sys/fs").is_dir(), reason="needs Linux sysfs as a place nobody may write")
+def test_a_read_only_output_dir_is_a_clear_error(tmp_path, tiny_model_dir, caplog):
+    data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(24))
+    assert _train(tiny_model_dir, data, Path("/sys/finrisk-hostile-test/run")) == 2
+    assert "Operation not permitted" in caplog.text and "output_dir" in caplog.text

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from finrisk_nlp.cli.recipe import packaged_config, setup_logging
+from finrisk_nlp.cli.recipe import exit_code, packaged_config, setup_logging
 from finrisk_nlp.cli.texts import read_records, record_text
 from finrisk_nlp.errors import FinriskError
 
@@ -192,11 +192,7 @@ EXTRA_COMMANDS.append(add_serve_command)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    try:
-        return args.func(args)
-    except FinriskError as exc:
-        logger.error(str(exc))
-        return 2
+    return exit_code(lambda: args.func(args))
 
 
 if __name__ == "__main__":

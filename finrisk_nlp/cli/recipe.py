@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from finrisk_nlp.config import given_keys, parse_cli
-from finrisk_nlp.errors import ConfigError, FinriskError
+from finrisk_nlp.errors import ConfigError, FinriskError, storage_problem
 
 logger = logging.getLogger("finrisk_nlp")
 
@@ -25,6 +26,22 @@ def setup_logging() -> None:
     datasets.disable_progress_bars()
 
 
+def exit_code(command: Callable[[], int]) -> int:
+    """Run a command; bad input (a :class:`FinriskError`) and a full, read-only or forbidden disk are one logged
+    message and exit code 2, not a traceback."""
+    try:
+        return command()
+    except FinriskError as exc:
+        logger.error(str(exc))
+        return 2
+    except OSError as exc:
+        message = storage_problem(exc)
+        if message is None:
+            raise
+        logger.error(message)
+        return 2
+
+
 def run_recipe(argv: list[str] | None, default_config: str | Path, *, fit_to_data: bool = False) -> int:
     """Run one training recipe; returns the process exit code (0 ok, 2 bad input).
 
@@ -34,7 +51,8 @@ def run_recipe(argv: list[str] | None, default_config: str | Path, *, fit_to_dat
     from finrisk_nlp.training.engine import train
 
     setup_logging()
-    try:
+
+    def run() -> int:
         cfg = parse_cli(argv, default_config=default_config)
         if fit_to_data:
             from finrisk_nlp.training import data_defaults
@@ -50,10 +68,9 @@ def run_recipe(argv: list[str] | None, default_config: str | Path, *, fit_to_dat
                 from finrisk_nlp.registry.local import publish_from_config
 
                 publish_from_config(cfg)
-    except FinriskError as exc:
-        logger.error(str(exc))
-        return 2
-    return 0
+        return 0
+
+    return exit_code(run)
 
 
 def recipe_config(recipe_file: str, name: str) -> Path:

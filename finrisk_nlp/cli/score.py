@@ -117,14 +117,10 @@ def add_score_command(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``accelerate launch recipes/batch_score.py``: the same arguments as ``finrisk score``."""
-    from finrisk_nlp.cli.recipe import setup_logging
+    from finrisk_nlp.cli.recipe import exit_code, setup_logging
 
     parser = argparse.ArgumentParser(prog="batch_score.py", description="Score document archives (resumable).")
     add_score_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging()
-    try:
-        return run_score_command(args)
-    except FinriskError as exc:
-        logger.error(str(exc))
-        return 2
+    return exit_code(lambda: run_score_command(args))

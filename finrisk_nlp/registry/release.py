@@ -358,15 +358,7 @@ def verify_release(folder: str | Path) -> None:
     manifest = document["files"]
     advice = ("The published files must not change: restore them from the registry or Hub, or publish the run "
               "again as a new version. Do not use this copy.")
-    for rel, expected in manifest.items():
-        path = folder / rel
-        if not path.is_file():
-            raise ModelLoadError(f"{path} is listed in {folder / MANIFEST_FILE} but missing. {advice}")
-        found = sha256_file(path)
-        if found != expected:
-            raise ModelLoadError(
-                f"checksum mismatch for {path}: expected sha256 {expected}, found {found}. {advice}"
-            )
+    _check_hashes(folder, manifest, folder / MANIFEST_FILE, "checksum mismatch for {path}", advice)
     extra = [p.relative_to(folder).as_posix() for p in _release_files(folder)]
     unknown = sorted(set(extra) - set(manifest))
     if unknown:
@@ -374,6 +366,17 @@ def verify_release(folder: str | Path) -> None:
             f"{folder} holds files that were not published: {', '.join(unknown)} (not in {MANIFEST_FILE}). {advice}"
         )
     verify_base_model(document.get("base_model"), folder)
+
+
+def _check_hashes(folder: Path, files: dict[str, str], listed_in: Path, changed: str, advice: str) -> None:
+    """Refuse the first file of ``files`` (relative path -> sha256) that is missing or whose sha256 differs."""
+    for rel, expected in files.items():
+        path = folder / rel
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is listed in {listed_in} but missing. {advice}")
+        found = sha256_file(path)
+        if found != expected:
+            raise ModelLoadError(f"{changed.format(path=path)}: expected sha256 {expected}, found {found}. {advice}")
 
 
 def seal_export(folder: Path, manifest: dict[str, Any]) -> None:
@@ -397,14 +400,7 @@ def verify_export(folder: str | Path) -> dict[str, Any]:
     if not isinstance(files, dict) or not files:
         raise ModelLoadError(f"{folder / EXPORT_MANIFEST} records no file hashes (an older finrisk wrote it, or it "
                              f"was edited), so the export cannot be checked. {advice}")
-    for rel, expected in files.items():
-        path = folder / rel
-        if not path.is_file():
-            raise ModelLoadError(f"{path} is listed in {folder / EXPORT_MANIFEST} but missing. {advice}")
-        found = sha256_file(path)
-        if found != expected:
-            raise ModelLoadError(f"{path} was changed after export: expected sha256 {expected}, found {found}. "
-                                 f"{advice}")
+    _check_hashes(folder, files, folder / EXPORT_MANIFEST, "{path} was changed after export", advice)
     unknown = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
                      and p.relative_to(folder).as_posix() not in (EXPORT_MANIFEST, MANIFEST_FILE, RELEASE_FILE,
                                                                   "README.md", "metrics.json", "config.yaml")
