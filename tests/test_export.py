@@ -68,7 +68,7 @@ def test_merged_export_records_parity_and_predicts_like_the_lora_model(run_dir, 
     parity = json.loads((out / EXPORT_MANIFEST).read_text())["parity"]
     assert parity == manifest["parity"]
     assert 0 <= parity["max_abs_logit_diff"] <= 1e-4 and parity["num_texts"] > 0
-    assert parity["texts"] == [f"validation split of {run_dir}"]
+    assert parity["texts"] == [f"validation split of {run_dir}, saved with {run_dir / 'model'}"]  # saved by training
     assert json.loads((out / "finrisk_model.json").read_text())["lora"] is False
     np.testing.assert_allclose(_probs(Predictor.load(out)), _probs(Predictor.load(run_dir)), atol=1e-5)
 
