@@ -7,7 +7,7 @@
     finrisk predict runs/credit_text "Applicant lost his job and missed two payments."
     finrisk predict registry:credit-text@production "Applicant lost his job and missed two payments."
     finrisk predict runs/multitask --task aml_alert "Cash deposits just below the reporting threshold."
-    finrisk predict runs/credit_application --json '{"text": "Lost job in May.", "income": 4200, "debt": 900}'
+    finrisk predict runs/credit_application '{"text": "Lost job in May.", "income": 4200, "debt": 900}' --json
     finrisk tasks
     finrisk tune --config recipes/configs/credit_text.yaml --trials 20 --out runs/tune
     finrisk serve registry:credit-text@production --port 8000

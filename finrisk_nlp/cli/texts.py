@@ -3,7 +3,7 @@
 
     finrisk predict runs/credit_text "text one" "text two"
     finrisk explain runs/credit_text --file narratives.txt
-    finrisk predict runs/credit_application --json '{"text": "...", "income": 4200, "region": "north"}'
+    finrisk predict runs/credit_application '{"text": "...", "income": 4200, "region": "north"}' --json
     finrisk predict runs/credit_application --json --records applications.jsonl
 """
 
