@@ -96,9 +96,30 @@ def _readable(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in "_-"
+
+
+def _word_hits(text: str, name: str) -> list[str]:
+    """Each case-insensitive occurrence of ``name`` in ``text`` that stands as a word (no letter, digit, ``_`` or
+    ``-`` on either side). A plain search, not a pattern built from the name: linear in ``text`` whatever it is."""
+    # Lower-cased one character at a time, so that positions in ``lower`` stay positions in ``text``.
+    lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    needle, hits = name.lower(), []
+    start = lower.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if not (before and _is_word_char(before)) and not (after and _is_word_char(after)):
+            hits.append(text[start:end])
+        start = lower.find(needle, start + 1)
+    return hits
+
+
 def find_leaks(folder: str | Path, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """``"FILE: WHAT"`` for every local path, user or host name (or ``extra`` string) in a file under ``folder``."""
-    names = [re.compile(rf"(?<![\w-]){re.escape(n)}(?![\w-])", re.IGNORECASE) for n in local_names()]
+    names = local_names()
     found = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
@@ -106,7 +127,7 @@ def find_leaks(folder: str | Path, extra: list[str] | tuple[str, ...] = ()) -> l
         text = _readable(path)
         rel = path.relative_to(folder).as_posix()
         hits = [m.group(0) for m in _PATH.finditer(text) if _is_local(m.group(0))]
-        hits += [m.group(0) for pattern in names for m in pattern.finditer(text)]
+        hits += [hit for name in names for hit in _word_hits(text, name)]
         hits += [s for s in extra if s and s in text]
         found += [f"{rel}: {hit!r}" for hit in dict.fromkeys(hits)]
     return found
