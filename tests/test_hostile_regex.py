@@ -32,6 +32,23 @@ def _resolvable(node: ast.AST) -> bool:
     return all(isinstance(n, ast.Constant | ast.Name | ast.BinOp | ast.Add | ast.Load) for n in ast.walk(node))
 
 
+def _escaped_literal(node: ast.AST) -> str | None:
+    """An f-string whose only holes are ``re.escape(...)`` (a user's name matched literally), with a sample name in
+    each hole; None for anything else."""
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    parts = []
+    for value in node.values:
+        if isinstance(value, ast.Constant):
+            parts.append(value.value)
+        elif (isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Call)
+              and ast.unparse(value.value.func) == "re.escape"):
+            parts.append(re.escape("j.doe-42"))
+        else:
+            return None
+    return "".join(parts)
+
+
 def package_patterns() -> dict[str, tuple[re.Pattern[str], str]]:
     """Every pattern passed to a function of ``re`` in the package, by ``module:line``, with how it is used
     (``compile``: any way, fuzzed as a substitution over the whole text)."""
@@ -46,8 +63,10 @@ def package_patterns() -> dict[str, tuple[re.Pattern[str], str]]:
         module = importlib.import_module(".".join(path.relative_to(REPO).with_suffix("").parts))
         for call in calls:
             where = f"{path.relative_to(REPO)}:{call.lineno}"
-            assert _resolvable(call.args[0]), f"{where}: pattern is not a constant expression; fuzz it by hand"
-            text = eval(compile(ast.Expression(call.args[0]), where, "eval"), vars(module))  # noqa: S307
+            text = _escaped_literal(call.args[0])
+            if text is None:
+                assert _resolvable(call.args[0]), f"{where}: pattern is not a constant expression; fuzz it by hand"
+                text = eval(compile(ast.Expression(call.args[0]), where, "eval"), vars(module))  # noqa: S307
             found[where] = (re.compile(text), call.func.attr)
     return found
 
