@@ -404,7 +404,9 @@ def add_registry_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="registry name (default: the task name with '-' for '_')")
     p.add_argument("--hub", metavar="ORG/NAME", help="push to this Hugging Face Hub repo (token: HF_TOKEN or login)")
     p.add_argument("--public", action="store_true", help="create a new Hub repo public (default: private)")
-    p.add_argument("--merged", action="store_true", help="also publish the adapter merged into the base weights")
+    p.add_argument("--merged", action="store_true",
+                   help="also publish the adapter merged into the base weights (a Hub push of a single-task model is "
+                        "always merged: the Hub format)")
     p.add_argument("--version", type=int, help="publish as this number; refused if it exists")
     p.add_argument("--license", default=DEFAULT_LICENSE, help="license id for the model card (default: %(default)s)")
     p.add_argument("--root", help=root_help)
