@@ -1,4 +1,4 @@
-"""Documents per second: ``finrisk score`` (torch and onnx, fp32 and int8) vs ``transformers.pipeline``.
+"""Documents per second: ``finrisk score`` (every precision x backend) vs ``transformers.pipeline``.
 
     python benchmarks/score_throughput.py --quick                 # ~300 documents, a few minutes on CPU
     python benchmarks/score_throughput.py --num-docs 1200 --archive mixed     # the mixed-length archive
@@ -12,12 +12,17 @@ column); ``--archive mixed`` (the default) interleaves the shipped transaction m
 (mid) and AML alert notes (long) in equal shares, shuffled, as real archives are; ``--archive credit`` takes the
 narratives only. finrisk reads them from ``.txt`` files and writes a Parquet table; the pipeline gets them as an
 in-memory list and runs at each of ``--pipeline-batch-sizes``; the speed-ups are against its fastest.
-All timings include loading the model. The methods run in turn ``--repeats`` times and the fastest run of each
+Timings exclude loading the model (and, for finrisk's reduced precisions, the quality gate run at load): they
+time the scoring (reading, tokenising, the forward passes, writing the table) and the pipeline's call. The
+seconds of loading are printed beside. The methods run in turn ``--repeats`` times and the fastest run of each
 counts (the least disturbed by other work on the machine). The onnx rows score an export of ``finrisk export
---format onnx`` made once beforehand (``--backend onnx``; its int8 graph is quantised on load); the int8 rows pass
-``--force`` (the agreement is reported here instead). The pipeline runs the same encoder as a sequence
-classifier. Prints a markdown table, how far each int8 agrees with its fp32, and how close the fp32 forward pass
-on full-length windows comes to this CPU's fp32 matrix-multiply peak (measured here with one large matmul).
+--format onnx`` made once beforehand (``--backend onnx``; its int8 graph is quantised on load). The reduced
+precisions (bf16, int8) run with ``--force`` and ``--texts`` of ``--gate-docs`` labelled credit narratives the head
+was not fitted on: the quality gate of ``finrisk score --precision`` (:mod:`finrisk_nlp.serving.quality_gate`)
+compares on them, and its verdict (read from the run's manifest) is printed on the row beside the decision
+agreement with torch fp32 on the whole archive. The pipeline runs the same encoder as a sequence
+classifier. Prints the CPU's native bf16 / VNNI / AMX support, a markdown table, and how close the fp32 forward
+pass on full-length windows comes to this CPU's fp32 matrix-multiply peak (measured here with one large matmul).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import torch
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+from finrisk_nlp.precision import cpu_support
 from finrisk_nlp.serving.export import export_model
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
@@ -155,27 +161,70 @@ def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: 
     return save_model(model, tokenizer, meta, out, merged=True)
 
 
-def time_finrisk(model_dir: Path, docs_dir: Path, out: Path, batch_size: int, quantize: str | None,
-                 backend: str = "torch") -> float:
+class LoadTimer:
+    """Seconds spent in :func:`~finrisk_nlp.serving.model_prep.load_for_inference` (loading, merging, the
+    precision's gate) during a scoring run, so that timings can leave them out."""
+
+    def __init__(self) -> None:
+        from finrisk_nlp.serving import scoring
+
+        self.seconds = 0.0
+        self.module, self.load = scoring, scoring.load_for_inference
+
+        def timed_load(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return self.load(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        scoring.load_for_inference = timed_load
+
+
+def time_finrisk(model_dir: Path, docs_dir: Path, out: Path, batch_size: int, precision: str,
+                 backend: str, gate_texts: Path | None, loads: dict[str, float], name: str) -> float:
+    """Seconds of one ``finrisk score`` run without its model load (recorded in ``loads[name]``)."""
+    timer = LoadTimer()
     started = time.perf_counter()
-    summary = score_documents(str(model_dir), ScoreOptions(
-        inputs=[str(docs_dir)], out=str(out), batch_size=batch_size, cpu=True, backend=backend,
-        quantize=quantize, force=True))
+    try:
+        summary = score_documents(str(model_dir), ScoreOptions(
+            inputs=[str(docs_dir)], out=str(out), batch_size=batch_size, cpu=True, backend=backend,
+            precision=precision, force=True, texts_file=str(gate_texts) if gate_texts else None))
+    finally:
+        timer.module.load_for_inference = timer.load
     assert summary.complete and summary.failed == 0
-    return time.perf_counter() - started
+    loads[name] = timer.seconds
+    return time.perf_counter() - started - timer.seconds
 
 
-def time_pipeline(model_dir: Path, texts: list[str], batch_size: int | None, max_length: int) -> float:
+def time_pipeline(model_dir: Path, texts: list[str], batch_size: int | None, max_length: int,
+                  loads: dict[str, float], name: str) -> float:
+    """Seconds of one pipeline call over ``texts`` (its model load recorded in ``loads[name]``)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     started = time.perf_counter()
     model = AutoModelForSequenceClassification.from_pretrained(model_dir / "encoder", num_labels=2)
     pipe = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(model_dir),
                     device=-1, top_k=None)
+    loads[name] = time.perf_counter() - started
     kwargs = {"batch_size": batch_size} if batch_size else {}
+    started = time.perf_counter()
     results = pipe(texts, truncation=True, max_length=max_length, **kwargs)
     assert len(results) == len(texts)
     return time.perf_counter() - started
+
+
+def gate_verdict(out: Path) -> str:
+    """The quality gate a scoring run passed at load (from ``OUT.parts/manifest.json``), as one cell."""
+    record = json.loads(Path(f"{out}.parts/manifest.json").read_text()).get("precision") or {}
+    gate = record.get("gate")
+    if gate is None:
+        return "(fp32)"
+    f1 = (f", macro-F1 {gate['macro_f1_fp32']:.3f} -> {gate['macro_f1_reduced']:.3f}"
+          if gate["macro_f1_fp32"] is not None else "")
+    kept = record.get("int8_layer_groups_kept_fp32")
+    kept_text = f"; fp32 kept: {', '.join(kept) or 'none'}" if kept is not None else ""
+    return f"{'passed' if gate['passed'] else 'FAILED'} ({gate['agreement']:.1%}{f1}{kept_text})"
 
 
 def agreement(fp32: Path, int8: Path) -> tuple[float, float, float]:
@@ -200,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated batch sizes the pipeline runs at; the fastest is the baseline")
     parser.add_argument("--repeats", type=int, default=3, help="runs per method; the fastest counts")
     parser.add_argument("--quick", action="store_true", help="300 documents, 2 repeats")
+    parser.add_argument("--gate-docs", type=int, default=100,
+                        help="labelled credit narratives the reduced precisions' quality gate compares on")
     parser.add_argument("--work-dir", help="where the model, documents and scores go (default: a temp dir)")
     args = parser.parse_args(argv)
     n = 300 if args.quick else args.num_docs
@@ -218,26 +269,30 @@ def main(argv: list[str] | None = None) -> None:
         docs.mkdir(parents=True, exist_ok=True)
         for i, text in enumerate(texts):
             (docs / f"doc{i:06d}.txt").write_text(text)
+        gate_rows = read_rows(DEMO)[FIT_DOCS:FIT_DOCS + args.gate_docs] if DEMO.is_file() else []
+        gate_file = work / "gate.jsonl" if gate_rows else None
+        if gate_file:
+            gate_file.write_text("".join(json.dumps({"text": r["text"], "outcome": r["outcome"]}) + "\n"
+                                         for r in gate_rows))
         bs = args.batch_size
-        methods: dict[str, tuple[int, Callable[[int], float]]] = {
-            "finrisk score, fp32": (bs, lambda r: time_finrisk(model_dir, docs, work / f"fp32-{r}.parquet", bs, None)),
-            "finrisk score --quantize int8": (
-                bs, lambda r: time_finrisk(model_dir, docs, work / f"int8-{r}.parquet", bs, "int8")),
-            "finrisk score --backend onnx": (
-                bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-{r}.parquet", bs, None, "onnx")),
-            "finrisk score --backend onnx --quantize int8": (
-                bs, lambda r: time_finrisk(onnx_dir, docs, work / f"onnx-int8-{r}.parquet", bs, "int8", "onnx")),
-        }
+        combos = [(p, "torch") for p in ("fp32", "bf16", "int8")] + [(p, "onnx") for p in ("fp32", "int8")]
+        methods: dict[str, tuple[int, Callable[[int], float]]] = {}
+        loads: dict[str, float] = {}
+        for prec, backend in combos:
+            name = f"finrisk score --backend {backend} --precision {prec}"
+            source = onnx_dir if backend == "onnx" else model_dir
+            methods[name] = (bs, lambda r, p=prec, b=backend, m=source, name=name: time_finrisk(
+                m, docs, work / f"{b}-{p}-{r}.parquet", bs, p, b, gate_file, loads, name))
         for size in pipeline_sizes:
-            methods[f"pipeline, batch_size {size}"] = (
-                size, lambda r, size=size: time_pipeline(model_dir, texts, size, args.max_length))
+            name = f"pipeline, batch_size {size}"
+            methods[name] = (size, lambda r, size=size, name=name: time_pipeline(
+                model_dir, texts, size, args.max_length, loads, name))
         runs: dict[str, list[float]] = {name: [] for name in methods}
         for rep in range(repeats):  # interleaved, so a busy spell on the machine hits every method alike
             for name, (_, timed) in methods.items():
                 runs[name].append(timed(rep))
-        same, max_diff, mean_diff = agreement(work / "fp32-0.parquet", work / "int8-0.parquet")
-        onnx_same, onnx_max, onnx_mean = agreement(work / "onnx-0.parquet", work / "onnx-int8-0.parquet")
-        _, backend_max, _ = agreement(work / "fp32-0.parquet", work / "onnx-0.parquet")
+        verdicts = {(p, b): gate_verdict(work / f"{b}-{p}-0.parquet") for p, b in combos}
+        agree = {(p, b): agreement(work / "torch-fp32-0.parquet", work / f"{b}-{p}-0.parquet") for p, b in combos}
         full_length = [t for t in fit_texts or texts if len(t.split()) > args.max_length] or texts
         forward_rate, achieved = forward_gflops(model_dir, full_length, args.max_length, bs)
         peak = matmul_peak_gflops()
@@ -251,15 +306,19 @@ def main(argv: list[str] | None = None) -> None:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
           f"{torch.backends.cpu.get_cpu_capability()} kernels); fastest of {repeats} runs each\n")
-    print(f"| method | batch size | seconds | documents/s | x {best_pipeline} |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"CPU: {cpu_support().describe()}; load average {' / '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          "at the end (a shared machine when above the CPU count)\n")
+    print(f"| method | batch size | seconds | documents/s | x {best_pipeline} | load (+ gate) s | decisions = torch "
+          f"fp32 (max abs dp) | quality gate ({len(gate_rows) or 'built-in'} texts) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for name, (batch, _) in methods.items():
         speedup = rate[name] / rate[best_pipeline]
-        print(f"| {name} | {batch} | {min(runs[name]):.1f} | {rate[name]:.1f} | {speedup:.2f}x |")
-    print(f"\nint8 vs fp32: same decision for {same:.2%} of documents; probability difference max {max_diff:.4f}, "
-          f"mean {mean_diff:.4f}")
-    print(f"onnx int8 vs onnx fp32: same decision for {onnx_same:.2%} of documents; probability difference max "
-          f"{onnx_max:.4f}, mean {onnx_mean:.4f}; onnx fp32 vs torch fp32: max {backend_max:.2e}")
+        combo = next(((p, b) for p, b in combos if name.endswith(f"--backend {b} --precision {p}")), None)
+        same, max_diff, _ = agree[combo] if combo else (None, None, None)
+        cells = (f"{same:.2%} ({max_diff:.4f})", verdicts[combo]) if combo else ("", "")
+        print(f"| {name} | {batch} | {min(runs[name]):.1f} | {rate[name]:.1f} | {speedup:.2f}x | {loads[name]:.1f} | "
+              f"{cells[0]} | {cells[1]} |")
+    print()
     print(f"fp32 forward on full-length windows ({bs} x {args.max_length} tokens): {forward_rate:.1f} windows/s, "
           f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of this CPU's fp32 matmul peak ({peak:.0f} GFLOP/s, "
           f"2048^3 torch.mm)")

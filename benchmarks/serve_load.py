@@ -3,12 +3,14 @@
     python benchmarks/serve_load.py                      # ~3 minutes on 2 CPU cores
     python benchmarks/serve_load.py --seconds 30 --clients 1,8,32,64
     python benchmarks/serve_load.py --attack             # good clients alone, then beside attackers
+    python benchmarks/serve_load.py --precisions fp32,bf16 --max-batches 64 --clients 1,32   # bf16 vs fp32
 
 The model is the embedded MiniLM with a fitted document head (as in ``score_throughput.py``). Each client sends
 one document per request, back to back, drawn from the mixed archive (transaction memos, loan narratives, AML
 notes). The same server runs twice side by side: with request batching (``--max-batch 64``) and without it
 (``--max-batch 1``: one forward pass per request), so what batching buys under concurrency is measured, not
-assumed. Prints a markdown table.
+assumed. ``--precisions`` runs the server in each ``--precision`` in turn (bf16/int8 with ``--force``: their
+quality gate is reported by ``score_throughput.py`` on labelled texts, not here). Prints a markdown table.
 
 ``--attack`` runs one server (default settings) twice for ``--seconds``: ``--good-clients`` normal clients alone,
 then the same clients beside attackers: poison clients (a lone surrogate in every request), ReDoS clients (the
@@ -37,6 +39,7 @@ import numpy as np
 from score_throughput import make_model, make_texts
 
 from finrisk_nlp.config import EMBEDDED_MODEL
+from finrisk_nlp.precision import cpu_support
 
 
 def free_port() -> int:
@@ -45,9 +48,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int, max_batch: int) -> subprocess.Popen:
+def start_server(model_dir: Path, port: int, max_batch: int, precision: str = "fp32") -> subprocess.Popen:
     cmd = [sys.executable, "-m", "finrisk_nlp.cli.main", "serve", str(model_dir), "--port", str(port),
-           "--max-batch", str(max_batch), "--log-level", "critical"]
+           "--max-batch", str(max_batch), "--log-level", "critical", "--precision", precision,
+           *(["--force"] if precision != "fp32" else [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -202,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poison-clients", type=int, default=2)
     parser.add_argument("--redos-clients", type=int, default=2)
     parser.add_argument("--slow-clients", type=int, default=100)
+    parser.add_argument("--precisions", default="fp32", help="comma-separated --precision values of the server")
+    parser.add_argument("--max-batches", default="64,1", help="comma-separated --max-batch values of the server")
     args = parser.parse_args(argv)
     texts, fit_texts, labels = make_texts(600, None, "mixed")
     rows = []
@@ -210,9 +216,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.attack:
             run_attack(args, model_dir, texts)
             return
-        for max_batch in (64, 1):
+        for precision, max_batch in ((p, int(b)) for p in args.precisions.split(",")
+                                     for b in args.max_batches.split(",")):
             port = free_port()
-            server = start_server(model_dir, port, max_batch)
+            server = start_server(model_dir, port, max_batch, precision)
             url = f"http://127.0.0.1:{port}/predict"
             try:
                 asyncio.run(load(url, texts, 4, min(3.0, args.seconds)))  # warm-up: first passes, connections
@@ -222,19 +229,23 @@ def main(argv: list[str] | None = None) -> None:
                     after = httpx.get(f"http://127.0.0.1:{port}/health").json()
                     passes = max(after["batches"] - before["batches"], 1)
                     ms = np.array(latencies) * 1000
-                    rows.append((max_batch, clients, len(latencies) / args.seconds, np.percentile(ms, 50),
+                    rows.append((precision, max_batch, clients, len(latencies) / args.seconds, np.percentile(ms, 50),
                                  np.percentile(ms, 99), (after["texts"] - before["texts"]) / passes, errors))
             finally:
                 server.terminate()
                 server.wait(timeout=30)
     print(f"\nfinrisk serve on loopback, model {args.base_model} (max_length {args.max_length}), one mixed-archive "
           f"document per request; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.seconds:.0f} s per row\n")
-    print("| server | clients | requests/s | p50 ms | p99 ms | texts per batch | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for max_batch, clients, rps, p50, p99, per_pass, errors in rows:
-        name = "batching (--max-batch 64)" if max_batch > 1 else "no batching (--max-batch 1)"
-        print(f"| {name} | {clients} | {rps:.1f} | {p50:.0f} | {p99:.0f} | {per_pass:.1f} | {errors} |")
+          f"{args.seconds:.0f} s per row; {cpu_support().describe()}; load average {load_text()}\n")
+    print("| server | precision | clients | requests/s | p50 ms | p99 ms | texts per batch | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for precision, max_batch, clients, rps, p50, p99, per_pass, errors in rows:
+        name = f"batching (--max-batch {max_batch})" if max_batch > 1 else "no batching (--max-batch 1)"
+        print(f"| {name} | {precision} | {clients} | {rps:.1f} | {p50:.0f} | {p99:.0f} | {per_pass:.1f} | {errors} |")
+
+
+def load_text() -> str:
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

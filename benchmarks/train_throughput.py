@@ -11,11 +11,15 @@ Every method trains the task's recipe model (the encoder, LoRA rank, alpha, drop
 rows (one epoch), with the same ``--max-length``, learning rate, warmup, clipping and seed. Methods:
 
 * ``finrisk``          :func:`finrisk_nlp.training.engine.train` (document classifier; length-grouped batches,
-                       dynamic padding); with ``--max-chunks N`` a document brings up to N windows
+                       dynamic padding), fp32 (``train.mixed_precision=no``); with ``--max-chunks N`` a document
+                       brings up to N windows
+* ``finrisk-bf16``     the same with ``train.mixed_precision=bf16`` (accelerate's bf16 autocast; fp32 master
+                       weights), what ``auto`` picks on a CPU with native bf16
 * ``trainer``          ``AutoModelForSequenceClassification`` + ``peft.get_peft_model`` (same LoRA targets) trained
                        by ``Trainer`` with ``DataCollatorWithPadding`` (random order, dynamic padding)
 * ``trainer-grouped``  the same with ``train_sampling_strategy="group_by_length"``
 * ``trainer-padded``   the same on data tokenized with ``padding="max_length"`` (what many tutorials do)
+* ``trainer-bf16``     ``trainer`` with ``TrainingArguments(bf16=True)`` (bf16 autocast on CPU too)
 
 Each method runs in its own subprocess. Throughput is timed from the end of optimizer step 1 to the end of the
 last step (a step callback in both loops), so model loading, tokenization, evaluation and saving are not counted.
@@ -53,13 +57,15 @@ from bench_utils import (
 )
 
 from finrisk_nlp.config import EMBEDDED_MODEL, RecipeConfig
+from finrisk_nlp.precision import cpu_support
 
-METHODS = ("finrisk", "trainer", "trainer-grouped", "trainer-padded")
+METHODS = ("finrisk", "finrisk-bf16", "trainer", "trainer-bf16", "trainer-grouped", "trainer-padded")
 RESULT_PREFIX = "THROUGHPUT_RESULT "
 
 
 def worker_config(args: argparse.Namespace, workdir: Path, run_name: str) -> RecipeConfig:
-    return recipe_config(args.task, [
+    precision = "bf16" if run_name.endswith("-bf16") else "'no'"  # quoted: YAML reads a bare no as false
+    return recipe_config(args.task, [f"train.mixed_precision={precision}",
         f"model.name_or_path={args.model}", f"model.max_length={args.max_length}",
         f"model.max_chunks={args.max_chunks}",
         f"data.train_file={workdir / 'train.jsonl'}", f"data.validation_file={workdir / 'eval.jsonl'}",
@@ -97,7 +103,7 @@ class StepRecorder:
                 self.memory["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / (1 << 20)
 
 
-def run_finrisk(args: argparse.Namespace, workdir: Path, recorder: StepRecorder) -> int:
+def run_finrisk(args: argparse.Namespace, workdir: Path, recorder: StepRecorder, variant: str) -> int:
     from accelerate import Accelerator
 
     from finrisk_nlp.training.engine import train
@@ -111,7 +117,7 @@ def run_finrisk(args: argparse.Namespace, workdir: Path, recorder: StepRecorder)
         return prepared
 
     Accelerator.prepare = prepare_then_mark  # type: ignore[method-assign]
-    cfg = worker_config(args, workdir, "finrisk")
+    cfg = worker_config(args, workdir, variant)
     results = train(cfg, callbacks=[lambda state: recorder.step_ends(state.global_step)])
     return int(results["parameters"]["trainable"])
 
@@ -178,7 +184,7 @@ def run_trainer(args: argparse.Namespace, workdir: Path, recorder: StepRecorder,
         lr_scheduler_type="linear", max_grad_norm=cfg.train.max_grad_norm, seed=cfg.seed,
         train_sampling_strategy="group_by_length" if variant == "trainer-grouped" else "random",
         eval_strategy="no", save_strategy="no", report_to="none", logging_steps=args.steps, disable_tqdm=True,
-        use_cpu=not on_gpu, bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        use_cpu=not on_gpu, bf16=variant == "trainer-bf16" or (on_gpu and torch.cuda.is_bf16_supported()),
         dataloader_num_workers=2 if on_gpu else 0,  # as the finrisk engine's loaders
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set, processing_class=tokenizer,
@@ -198,8 +204,8 @@ def worker(args: argparse.Namespace) -> None:
     setup_logging()
     recorder = StepRecorder(args.steps)
     workdir = Path(args.workdir)
-    if args.worker == "finrisk":
-        trainable = run_finrisk(args, workdir, recorder)
+    if args.worker.startswith("finrisk"):
+        trainable = run_finrisk(args, workdir, recorder, args.worker)
     else:
         trainable = run_trainer(args, workdir, recorder, args.worker)
     times, cpu_times = recorder.times, recorder.cpu_times
@@ -257,16 +263,18 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], tokens:
         if cuda:
             memory.append(fmt(r.get("cuda_peak_mb"), 0))
         rows.append([method, fmt(r["samples_per_s"], 1), fmt(r["loop_s"], 2), fmt(r["cpu_ms_per_sample"], 0),
-                     *memory, f"{r['trainable']:,}", speedup])
+                     *memory, f"{r['trainable']:,}", speedup,
+                     fmt(r["samples_per_s"] / ours, 2) if ours else "n/a"])
     windows = (f"; finrisk reads up to {args.max_chunks} windows per document" if args.max_chunks > 1 else "")
     header = (f"Training throughput and memory, {model_name(args.model)} + LoRA, task {args.task}: {args.steps} "
               f"optimizer steps x batch {args.batch_size}, max_length {args.max_length}{windows} (texts: "
               f"{tokens['mean_tokens']:.0f} tokens on average after truncation, {tokens['truncated']:.0%} "
-              f"truncated); best of {args.repeats} run(s) per method.\nMachine: {machine_description()}; load "
+              f"truncated); best of {args.repeats} run(s) per method.\nMachine: {machine_description()}; "
+              f"{cpu_support().describe()}; load "
               f"average (1/5/15 min) {load[0]} before, {load[1]} after. Date: {time.strftime('%Y-%m-%d')}.\n\n")
     headers = ["method", "samples/s", f"s for steps 2-{args.steps}", "CPU ms/sample", "RSS at start (MB)",
                "peak RSS (MB)", *(["CUDA peak allocated (MB)"] if cuda else []), "trainable params",
-               "finrisk speed-up (x)"]
+               "finrisk speed-up (x)", "samples/s / finrisk fp32"]
     return header + markdown_table(headers, rows)
 
 

@@ -94,7 +94,7 @@ def test_onnx_export_and_backend_give_the_torch_probabilities(run_dir, tmp_path,
     ModelRegistry(registry).publish(run_dir, "credit")
     monkeypatch.setenv("FINRISK_REGISTRY", str(registry))
     np.testing.assert_allclose(_probs(Predictor.load("registry:credit", backend="onnx")), torch_probs, atol=1e-5)
-    int8 = Predictor.load(out, backend="onnx", quantize="int8")  # an fp32 export, quantised on load
+    int8 = Predictor.open(out, backend="onnx", quantize="int8")  # an fp32 export, quantised on load (no gate)
     assert int8.model.encoder_path.name == ENCODER_INT8_ONNX and not (out / ENCODER_INT8_ONNX).exists()
     assert np.abs(_probs(int8) - torch_probs).max() > 0  # really a different graph
     with pytest.raises(ModelLoadError, match=re.escape("is an ONNX export; load it with backend='onnx'")):
@@ -138,10 +138,12 @@ def test_int8_gate_refuses_a_quality_drop_unless_forced(run_dir, tmp_path, monke
     gate = manifest["int8_gate"]
     assert gate["forced"] and gate["min_agreement"] == 0.995 and gate["max_f1_drop"] == 0.005
     report = gate["tasks"][0]
-    assert not report["passed"] and report["agreement"] < 0.995 and report["macro_f1_int8"] is not None
+    assert not report["passed"] and report["agreement"] < 0.995 and report["macro_f1_reduced"] is not None
     assert (out / ENCODER_INT8_ONNX).is_file() and (out / ENCODER_ONNX).is_file()
     assert Predictor.load(out, backend="onnx").model.encoder_path.name == ENCODER_INT8_ONNX
     assert Predictor.load(out, backend="onnx", quantize="none").model.encoder_path.name == ENCODER_ONNX
+    with pytest.raises(FinriskError, match=re.escape("int8 quantisation costs too much quality")):
+        Predictor.load(out, backend="onnx", precision="int8")  # the Python API passes the same gate
 
 
 def test_int8_gate_without_labels_checks_agreement_only(run_dir, tmp_path):

@@ -296,17 +296,21 @@ def test_two_processes_give_the_same_rows_as_one(trained_run, archive_set, tmp_p
 def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
     cmd = [sys.executable, str(REPO / "benchmarks" / "score_throughput.py"), "--base-model", str(tiny_model_dir),
            "--num-docs", "24", "--batch-size", "8", "--max-length", "32", "--repeats", "1", "--work-dir", str(tmp_path),
-           "--pipeline-batch-sizes", "1,8"]
+           "--pipeline-batch-sizes", "1,8", "--gate-docs", "12"]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
-    # header, rule, finrisk torch fp32 + int8, onnx fp32 + int8, one pipeline row per batch size
-    assert lines[0].startswith("| method") and len(lines) == 8
-    assert "finrisk score" in lines[2] and "int8" in lines[3] and "pipeline, batch_size 1 " in lines[6]
-    assert "--backend onnx" in lines[4] and "--backend onnx --quantize int8" in lines[5]
-    assert "pipeline, batch_size 8 " in lines[7] and "mixed archive" in proc.stdout
-    assert "int8 vs fp32: same decision for" in proc.stdout and "onnx int8 vs onnx fp32" in proc.stdout
+    # header, rule, finrisk torch fp32 / bf16 / int8, onnx fp32 / int8, one pipeline row per batch size
+    assert lines[0].startswith("| method") and len(lines) == 9
+    methods = [line.split("|")[1].strip() for line in lines[2:]]
+    assert methods == [*(f"finrisk score --backend {b} --precision {p}" for b, p in (
+        ("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8"))),
+        "pipeline, batch_size 1", "pipeline, batch_size 8"]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:7]]
+    assert cells[0][6].startswith("100.00%") and cells[0][7] == "(fp32)"  # torch fp32 is the reference
+    assert all(re.match(r"(passed|FAILED) \(\d+\.\d%", row[7]) for row in cells[1:3] + cells[4:5])
+    assert "fp32 kept:" in cells[2][7] and "mixed archive" in proc.stdout and "native bf16" in proc.stdout
     assert re.search(r"GFLOP/s = \d+% of this CPU's fp32 matmul peak", proc.stdout)
 
 
@@ -378,5 +382,5 @@ def test_int8_scores_every_document_and_its_parts_are_kept_apart(trained_run, ar
     a, b = pq.read_table(fp32).to_pandas(), pq.read_table(out).to_pandas()
     assert list(a["doc_id"]) == list(b["doc_id"])
     np.testing.assert_allclose(b[["p_repaid", "p_default"]].sum(axis=1), 1.0, rtol=1e-5)
-    assert json.loads(Path(f"{out}.parts/manifest.json").read_text())["fingerprint"]["quantize"] == "int8"
+    assert json.loads(Path(f"{out}.parts/manifest.json").read_text())["fingerprint"]["precision"] == "int8"
     assert _score(trained_run, inputs, out) == 2  # fp32 never finishes an int8 run's parts

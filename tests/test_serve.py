@@ -215,11 +215,12 @@ def test_serve_without_the_extra_names_the_install(monkeypatch, run_dir, caplog)
 
 def test_load_benchmark_prints_its_table(tiny_model_dir):
     cmd = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--base-model", str(tiny_model_dir),
-           "--seconds", "0.5", "--clients", "1,4", "--max-length", "32"]
+           "--seconds", "0.5", "--clients", "1,4", "--max-length", "32", "--precisions", "fp32,bf16"]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
-    assert [(r[0].strip().split(" ")[0], int(r[1])) for r in rows] == [
-        ("batching", 1), ("batching", 4), ("no", 1), ("no", 4)]
-    assert all(float(r[2]) > 0 and int(r[6]) == 0 for r in rows)  # requests answered, none failed
+    assert [(r[0].strip().split(" ")[0], r[1].strip(), int(r[2])) for r in rows] == [
+        (server, precision, clients) for precision in ("fp32", "bf16") for server in ("batching", "no")
+        for clients in (1, 4)]
+    assert all(float(r[3]) > 0 and int(r[7]) == 0 for r in rows)  # requests answered, none failed

@@ -24,7 +24,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from finrisk_nlp.serving.predictor import Predictor
 
     texts = read_records(args, "explain")
-    explanations = explain(Predictor.load(args.model), texts, args.top_k, label=args.label, n_steps=args.steps)
+    predictor = Predictor.load(args.model, merge=False)  # attributions run through the model as trained
+    explanations = explain(predictor, texts, args.top_k, label=args.label, n_steps=args.steps)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     for exp in explanations:
         sys.stdout.write(json.dumps({"text": exp.text, **exp.to_dict()}) + "\n" if args.json

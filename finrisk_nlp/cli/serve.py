@@ -1,6 +1,6 @@
 """The ``finrisk serve`` command: a REST scoring service for one model.
 
-    finrisk serve registry:credit-text@production --port 8000 [--backend onnx] [--quantize int8]
+    finrisk serve registry:credit-text@production --port 8000 [--backend onnx] [--precision auto|bf16|int8]
 
 Kept apart from :mod:`finrisk_nlp.serving.service` so that building the CLI parser imports neither torch nor
 FastAPI. Exit code 2 (no traceback) when the model does not load or the ``serve`` extra is missing.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from finrisk_nlp.cli.score import add_precision_arguments
 from finrisk_nlp.cli.tune import positive
 
 
@@ -24,7 +25,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
                          keep_alive_s=args.keep_alive_timeout)
     hosts = None if args.allowed_hosts is None else [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
     serve(args.model, host=args.host, port=args.port, task=args.task, backend=args.backend, quantize=args.quantize,
-          force=args.force, limits=limits, log_level=args.log_level,
+          precision=args.precision, texts_file=args.texts, force=args.force, limits=limits, log_level=args.log_level,
           api_key=args.api_key or os.environ.get("FINRISK_API_KEY") or None, allowed_hosts=hosts, docs=args.docs)
     return 0
 
@@ -44,9 +45,7 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", help="the task to serve from a multi-task model (required for those)")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="torch, or onnxruntime on CPU (an ONNX export, or any model exported on load)")
-    parser.add_argument("--quantize", choices=["int8"], help="int8 weights on CPU, refused when the quality gate "
-                                                             "fails (macro-F1 -0.5 point or agreement < 99.5%%)")
-    parser.add_argument("--force", action="store_true", help="serve int8 even if the quality gate fails")
+    add_precision_arguments(parser)
     parser.add_argument("--max-texts", type=positive(int), default=defaults.max_texts,
                         help="texts per request (default: %(default)s; more: 413)")
     parser.add_argument("--max-text-chars", type=positive(int), default=defaults.max_text_chars,

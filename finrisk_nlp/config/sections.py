@@ -203,7 +203,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # optimizer steps between save_state checkpoints; null: each epoch
     keep_checkpoints: int = 2
     early_stopping_patience: int | None = 2  # epochs without improvement before stopping; null: never
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, no on CPU
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU; CPU: bf16 if native
     resume: str | None = None  # "latest" or a checkpoint dir; null: start fresh
     group_by_length: bool = True  # batches of similar length waste less padding
     compile: bool = False  # torch.compile the model (GPU; the first steps are slow while it compiles)

@@ -13,9 +13,10 @@ encoder), which ``Predictor.load(DIR, task=...)`` and ``finrisk score DIR --task
 
 Every export is checked against the PyTorch model before it is kept: the max |logit difference| on reference
 texts (the run's validation split when MODEL_REF is a run, else ``--texts FILE``, else built-in texts) must be at
-most 1e-4, or nothing is written. An int8 export also passes the quality gate (:func:`int8_quality_gate`): decision
-agreement and macro-F1 against fp32. Both are recorded in ``DIR/export_manifest.json`` with the sha256 of every
-file, checked whenever the export is loaded (a changed file is refused by name).
+most 1e-4, or nothing is written. An int8 export also passes the quality gate
+(:mod:`~finrisk_nlp.serving.quality_gate`): decision agreement and macro-F1 against fp32. Both are recorded in
+``DIR/export_manifest.json`` with the sha256 of every file, checked whenever the export is loaded (a changed file
+is refused by name).
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from finrisk_nlp import __version__
-from finrisk_nlp.data.fields import FieldBatch
-from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError, ModelLoadError
-from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE, METADATA_FILE
-from finrisk_nlp.modeling.reference_texts import read_reference_texts, write_reference_texts
+from finrisk_nlp.modeling.reference_texts import write_reference_texts
 from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
@@ -45,198 +41,24 @@ from finrisk_nlp.registry.publishing import scrub_release
 from finrisk_nlp.registry.release import public_base_model, seal_export
 from finrisk_nlp.serving import onnx_backend
 from finrisk_nlp.serving.onnx_backend import (
-    BUILT_IN_TEXTS,
     ENCODER_INT8_ONNX,
     ENCODER_ONNX,
     PARITY_TOLERANCE,
     QUANTIZE_CHOICES,
 )
 from finrisk_nlp.serving.predictor import Predictor
+from finrisk_nlp.serving.quality_gate import (
+    MAX_F1_DROP,
+    MIN_AGREEMENT,
+    ReferenceTexts,
+    enforce_gate,
+    quality_gate,
+    reference_texts,
+)
 
 logger = logging.getLogger("finrisk_nlp")
 
 EXPORT_FORMATS = ("merged", "onnx", "hf")
-MAX_F1_DROP = 0.005  # macro-F1 an int8 model may lose against fp32 (0.5 point)
-MIN_AGREEMENT = 0.995  # share of documents whose int8 decision must equal the fp32 one
-MAX_REFERENCE_TEXTS = 512  # documents per task used for parity and the gate (a validation split may be larger)
-
-
-@dataclass
-class ReferenceTexts:
-    """Texts to compare two versions of a model on; ``labels`` (class ids or 0/1 rows) when known."""
-
-    texts: list[str]
-    source: str
-    labels: np.ndarray | None = None
-    records: list[dict[str, Any]] | None = None  # the rows of a table (their structured fields), when read from one
-
-
-@dataclass
-class GateReport:
-    """An int8 model against its fp32 original on one task's reference texts."""
-
-    task: str
-    source: str
-    num_texts: int
-    agreement: float
-    macro_f1_fp32: float | None = None
-    macro_f1_int8: float | None = None
-    pr_auc_fp32: float | None = None
-    pr_auc_int8: float | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
-
-    def summary(self) -> str:
-        text = f"{self.task}: decision agreement {self.agreement:.2%} on {self.num_texts} texts ({self.source})"
-        if self.macro_f1_fp32 is not None:
-            text += (f"; macro-F1 {self.macro_f1_fp32:.4f} -> {self.macro_f1_int8:.4f}; PR-AUC "
-                     f"{_fmt(self.pr_auc_fp32)} -> {_fmt(self.pr_auc_int8)}")
-        return text
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-# ----------------------------------------------------------------------------------------------
-# Reference texts
-
-
-def _run_validation(model_dir: Path, task: str) -> ReferenceTexts | None:
-    """The validation split of the run ``model_dir`` was saved by (RUN_DIR/model beside RUN_DIR/config.yaml)."""
-    config = model_dir.parent / "config.yaml"
-    if model_dir.name != "model" or not config.is_file():
-        return None
-    from finrisk_nlp.config import load_config
-    from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.tasks import get_task
-    from finrisk_nlp.training.task_data import task_data_config
-
-    try:
-        cfg = load_config(config)
-        spec, splits = load_splits(task_data_config(cfg, task), get_task(task), cfg.seed)
-    except (FinriskError, OSError, KeyError) as exc:
-        logger.warning(f"the validation split of {model_dir.parent} could not be loaded ({exc}); comparing on "
-                       "built-in texts instead (pass --texts FILE to use your own)")
-        return None
-    split = splits["validation"]
-    return ReferenceTexts(list(split[spec.text_column]), f"validation split of {model_dir.parent}",
-                          np.asarray(split["labels"]), split.to_list())
-
-
-def _saved_texts(model_dir: Path, task: str) -> ReferenceTexts | None:
-    """The validation texts saved with the model (training writes them; an export carries its own)."""
-    saved = read_reference_texts(model_dir, task)
-    if saved is None:
-        return None
-    texts, labels, source = saved
-    return ReferenceTexts(texts, source, None if labels is None else np.asarray(labels))
-
-
-def _texts_file(path: Path, task: Any) -> ReferenceTexts:
-    """A .txt file (one text per line) or a table with the task's text column (and its label column, if any)."""
-    if not path.is_file():
-        raise FinriskError(f"--texts {str(path)!r} does not exist; give a .txt file with one text per line, or a "
-                           f"CSV/JSONL/Parquet table with a {task.text_column!r} column")
-    if path.suffix.lower() == ".txt":
-        texts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        if not texts:
-            raise FinriskError(f"--texts {str(path)!r} holds no text; give one text per line")
-        return ReferenceTexts(texts, str(path))
-    table = load_table(path)
-    if task.text_column not in table.column_names:
-        raise FinriskError(f"--texts {str(path)!r} has no {task.text_column!r} column (found {table.column_names}); "
-                           "add it, or give a .txt file with one text per line")
-    if task.label_column not in table.column_names:
-        return ReferenceTexts(list(table[task.text_column]), str(path), records=table.to_list())
-    table = encode_labels(table, task)
-    return ReferenceTexts(list(table[task.text_column]), str(path), np.asarray(table["labels"]), table.to_list())
-
-
-def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, texts_file: str | Path | None = None,
-                    max_texts: int = MAX_REFERENCE_TEXTS) -> ReferenceTexts:
-    """What parity and the int8 gate compare on: ``texts_file`` when given, else the validation texts saved with
-    the model (:mod:`finrisk_nlp.modeling.reference_texts`), else the run's validation split, else
-    :data:`~finrisk_nlp.serving.onnx_backend.BUILT_IN_TEXTS` (no labels: the gate checks agreement only).
-
-    Raises:
-        FinriskError: when ``texts_file`` is missing, empty or lacks the task's text column.
-    """
-    spec = meta.for_task(task).to_task()
-    ref = (_texts_file(Path(texts_file), spec) if texts_file else None) or (
-        _saved_texts(Path(model_dir), task) if model_dir else None) or (
-        _run_validation(Path(model_dir), task) if model_dir else None) or ReferenceTexts(
-        list(BUILT_IN_TEXTS), "built-in texts")
-    if len(ref.texts) > max_texts:
-        ref = ReferenceTexts(ref.texts[:max_texts], f"{ref.source}, first {max_texts}",
-                             None if ref.labels is None else ref.labels[:max_texts])
-    return ref
-
-
-# ----------------------------------------------------------------------------------------------
-# int8 quality gate
-
-
-def int8_quality_gate(fp32: Predictor, int8: Predictor, ref: ReferenceTexts, *, max_f1_drop: float = MAX_F1_DROP,
-                      min_agreement: float = MIN_AGREEMENT) -> GateReport:
-    """Compare an int8 predictor with its fp32 original: decisions at the stored threshold, and with labels
-    macro-F1 and PR-AUC. The report's ``problems`` list what fails the gate (agreement below ``min_agreement``,
-    macro-F1 lower by more than ``max_f1_drop``)."""
-    fields = reference_fields(fp32, ref)
-    p32, _ = fp32.predict_documents(ref.texts, fields=fields)
-    p8, _ = int8.predict_documents(ref.texts, fields=fields)
-    same = [a == b for a, b in zip(fp32.decide(p32), int8.decide(p8), strict=True)]
-    report = GateReport(fp32.task.name, ref.source, len(ref.texts), float(np.mean(same)) if same else 1.0)
-    if report.agreement < min_agreement:
-        report.problems.append(f"decision agreement {report.agreement:.2%} < {min_agreement:.1%}")
-    if ref.labels is not None and len(ref.labels):
-        m32, m8 = compute_metrics(p32, ref.labels, fp32.task), compute_metrics(p8, ref.labels, int8.task)
-        report.macro_f1_fp32, report.macro_f1_int8 = m32["macro_f1"], m8["macro_f1"]
-        report.pr_auc_fp32, report.pr_auc_int8 = m32["pr_auc"], m8["pr_auc"]
-        if report.macro_f1_fp32 - report.macro_f1_int8 > max_f1_drop:
-            report.problems.append(f"macro-F1 drops by {report.macro_f1_fp32 - report.macro_f1_int8:.4f} "
-                                   f"> {max_f1_drop}")
-    return report
-
-
-def reference_fields(predictor: Predictor, ref: ReferenceTexts) -> FieldBatch | None:
-    """The field inputs beside the reference texts of a model with structured fields: the table's own rows when
-    they hold the fields, else rows spanning what training saw (``FieldPreprocessor.example_rows``)."""
-    if predictor.fields is None:
-        return None
-    names = predictor.field_names
-    rows = ref.records if ref.records and all(n in ref.records[0] for n in names) else None
-    return predictor.fields.transform(rows or predictor.fields.example_rows(len(ref.texts)), ref.source)
-
-
-def enforce_gate(reports: list[GateReport], force: bool) -> None:
-    """Log each report; raise FinriskError when one fails, unless ``force`` (then warn)."""
-    for report in reports:
-        logger.info(f"int8 quality gate {'passed' if report.passed else 'FAILED'}: {report.summary()}")
-    failed = [r for r in reports if not r.passed]
-    if not failed:
-        return
-    problems = "; ".join(f"{r.task}: {', '.join(r.problems)}" for r in failed)
-    if force:
-        logger.warning(f"int8 quality gate failed ({problems}); going on because of --force")
-        return
-    raise FinriskError(f"int8 quantisation costs too much quality: {problems} (int8 against fp32 on "
-                       f"{failed[0].source}). Use fp32 (leave out --quantize), or pass --force to accept it")
-
-
-def gate_int8_predictor(fp32: Predictor, int8: Predictor, *, force: bool = False,
-                        texts_file: str | Path | None = None) -> GateReport:
-    """:func:`int8_quality_gate` on the model's reference texts, enforced (what ``finrisk score --quantize int8``
-    runs before scoring)."""
-    ref = reference_texts(fp32.model_dir, fp32.metadata, fp32.task.name, texts_file)
-    report = int8_quality_gate(fp32, int8, ref)
-    enforce_gate([report], force)
-    return report
-
-
 # ----------------------------------------------------------------------------------------------
 # Export
 
@@ -311,9 +133,9 @@ def _export_one(model: DocumentClassifier, tokenizer: Any, meta: ModelMetadata, 
         onnx_backend.quantize_graph(folder / ENCODER_ONNX, folder / ENCODER_INT8_ONNX)
         reports = []
         for name in names:
-            fp32 = Predictor.load(folder, task=name, backend="onnx", quantize="none")
-            int8 = Predictor.load(folder, task=name, backend="onnx", quantize="int8")
-            reports.append(int8_quality_gate(fp32, int8, refs[name]))
+            fp32 = Predictor.open(folder, task=name, backend="onnx", quantize="none")
+            int8 = Predictor.open(folder, task=name, backend="onnx", quantize="int8")
+            reports.append(quality_gate(fp32, int8, refs[name]))
         enforce_gate(reports, force)
         entry["int8_gate"] = {"max_f1_drop": MAX_F1_DROP, "min_agreement": MIN_AGREEMENT, "forced": force,
                               "tasks": [{**asdict(r), "passed": r.passed} for r in reports]}
@@ -327,9 +149,9 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
 
     Args:
         fmt: ``merged`` (PyTorch, LoRA merged), ``onnx`` or ``hf`` (Hub format for plain transformers).
-        quantize: ``int8`` (onnx only): also write an int8 graph, kept if it passes :func:`int8_quality_gate`.
+        quantize: ``int8`` (onnx only): also write an int8 graph, kept if it passes the quality gate.
         task: export one task of a multi-task model (default: all).
-        texts_file: reference texts for parity and the gate (see :func:`reference_texts`).
+        texts_file: reference texts for parity and the gate (see ``quality_gate.reference_texts``).
         force: keep an int8 graph that fails the gate.
 
     Returns:

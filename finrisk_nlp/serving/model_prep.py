@@ -1,18 +1,16 @@
 """The model side of ``finrisk score`` and ``finrisk serve``: which model (fingerprint, version), how it is readied
 for fast inference.
 
-    finrisk score runs/credit_text docs/ --out scores.parquet [--quantize int8]
-    finrisk serve registry:credit-text@production [--backend onnx] [--quantize int8]
+    finrisk score runs/credit_text docs/ --out scores.parquet [--precision auto|fp32|bf16|int8]
+    finrisk serve registry:credit-text@production [--backend onnx] [--precision int8]
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import json
 import logging
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +21,6 @@ from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.modeling import METADATA_FILE
 from finrisk_nlp.provenance import sha256_file
 from finrisk_nlp.registry.local import resolve_model_ref
-from finrisk_nlp.serving.parts import ScoringError
 from finrisk_nlp.serving.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
@@ -65,56 +62,36 @@ def text_char_budget(predictor: Predictor) -> int:
 
 
 def prepare_for_inference(predictor: Predictor) -> None:
-    """Merge a single LoRA adapter into the encoder (no adapter matmuls per layer) and use SDPA attention."""
-    from peft import PeftModel
-
+    """Use SDPA attention where the encoder has it (LoRA is merged by :meth:`Predictor.load` already)."""
     model = predictor.model
-    if isinstance(model.encoder, PeftModel) and len(model.encoder.peft_config) == 1:
-        model.encoder = model.encoder.merge_and_unload()
     if getattr(model.config, "_attn_implementation", None) == "eager":
         with contextlib.suppress(Exception):  # models without an SDPA kernel keep eager attention
             model.encoder.set_attn_implementation("sdpa")
     logger.info(f"attention implementation: {getattr(model.config, '_attn_implementation', None)}")
 
 
-def quantize_int8(predictor: Predictor) -> None:
-    """Replace the model's Linear layers by int8 dynamically quantised ones (CPU only; opt-in, see the docs)."""
-    if predictor.device.type != "cpu":
-        raise ScoringError(f"--quantize int8 runs on CPU only, but the model is on {predictor.device}; "
-                           "add --cpu or leave out --quantize")
-    with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated in favour of torchao
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
-
-        predictor.model = quantize_dynamic(predictor.model, {torch.nn.Linear}, dtype=torch.qint8)
-
-
 def load_for_inference(model_ref: str, *, task: str | None = None, backend: str = "torch",
-                       quantize: str | None = None, force: bool = False,
-                       device: str | torch.device | None = None) -> Predictor:
-    """Load ``model_ref`` as scoring and serving use it: LoRA merged and SDPA attention (torch), or onnxruntime, and
-    with ``quantize="int8"`` int8 weights that must pass the quality gate against fp32 on the model's reference
-    texts (:func:`~finrisk_nlp.serving.export.gate_int8_predictor`; ``force`` only warns).
+                       quantize: str | None = None, precision: str | None = None, force: bool = False,
+                       texts_file: str | Path | None = None, device: str | torch.device | None = None) -> Predictor:
+    """Load ``model_ref`` as scoring and serving use it: LoRA merged and SDPA attention (torch), or onnxruntime, in
+    ``precision`` (``quantize="int8"`` is ``precision="int8"``), which bf16 and int8 reach only through the quality
+    gate against fp32 on the model's reference texts (see :meth:`Predictor.load`; ``force`` only warns). int8 and
+    ``auto`` pick the CPU when no device is given.
 
     Raises:
-        ScoringError: an unsupported ``quantize``, or int8 failing the gate without ``force``.
+        FinriskError: an unknown precision, int8 off the CPU, or a reduced precision failing the gate without
+            ``force``.
     """
-    from finrisk_nlp.serving.export import gate_int8_predictor
+    from finrisk_nlp.serving.reduced_precision import precision_choice
 
-    if quantize not in (None, "int8"):
-        raise ScoringError(f"--quantize {quantize!r} is not supported; use int8 or leave it out")
-    onnx = backend == "onnx"
-    predictor = Predictor.load(model_ref, device=device, task=task, backend=backend,
-                               quantize=quantize if onnx else None)
-    if not onnx:
-        prepare_for_inference(predictor)
-    if quantize == "int8":
-        if onnx:
-            fp32 = Predictor.load(model_ref, task=task, backend="onnx", quantize="none")
-        else:
-            fp32_model = predictor.model
-            quantize_int8(predictor)
-            fp32 = copy.copy(predictor)
-            fp32.model = fp32_model
-        gate_int8_predictor(fp32, predictor, force=force)
-    return predictor
+    requested = precision_choice(precision, quantize)
+    if requested == "int8" and device is None:
+        device = "cpu"
+    if backend != "onnx":  # SDPA before the precision is applied, so that the gate measures what will run
+        fp32 = Predictor.load(model_ref, device=device, task=task)
+        prepare_for_inference(fp32)
+        from finrisk_nlp.serving.reduced_precision import apply_precision
+
+        return apply_precision(fp32, requested, force=force, texts_file=texts_file)
+    return Predictor.load(model_ref, task=task, backend=backend, precision=precision, quantize=quantize, force=force,
+                          texts_file=texts_file)

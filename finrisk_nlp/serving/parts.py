@@ -43,12 +43,15 @@ class ScoringError(FinriskError):
     """The output location or its parts cannot be used for this run (e.g. written by another model)."""
 
 
-def check_manifest(directory: Path, fingerprint: dict[str, Any], is_main: bool) -> None:
-    """Create the manifest on first use; refuse parts written with another model or other arguments."""
+def check_manifest(directory: Path, fingerprint: dict[str, Any], is_main: bool,
+                   record: dict[str, Any] | None = None) -> None:
+    """Create the manifest on first use (with ``record``: what the run measured, e.g. its precision's quality
+    gate); refuse parts written with another model or other arguments."""
     path = directory / MANIFEST
     if is_main and not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"fingerprint": fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json_atomic(path, {"fingerprint": fingerprint, **(record or {}),
+                                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return
     if not path.exists():
         raise ScoringError(f"{path} is missing; the main process did not create it")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from peft import PeftModel
 
 from finrisk_nlp.data.fields import UNKNOWN_INDEX, FieldBatch, FieldPreprocessor, split_records
 from finrisk_nlp.data.redaction import redact_texts
@@ -59,22 +60,55 @@ class Predictor:
         self.redact_pii: bool = bool(extra.get("redact_pii", False))
         self.fields = FieldPreprocessor.from_dict(extra["fields"]) if extra.get("fields") else None
         self.field_dropout = float((metadata.head or {}).get("field_dropout", 0.0))
+        self.precision: str = "fp32"  # what the encoder computes in (see :meth:`load`)
+        self.precision_record: dict[str, Any] = {}  # how it was picked and its quality gate report
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None, *,
-             backend: str = "torch", quantize: str | None = None) -> Predictor:
+             backend: str = "torch", quantize: str | None = None, precision: str | None = None,
+             force: bool = False, texts_file: str | Path | None = None, merge: bool = True) -> Predictor:
         """Load a model by reference (run/model dir, ``registry:NAME[@STAGE]``, ``hub:ORG/NAME``, an export of
         ``finrisk export``); ``task`` picks one task of a multi-task model (required for those).
 
         Args:
             backend: ``torch``, or ``onnx`` (onnxruntime on CPU; needs the ``onnx`` extra). An ONNX export is
                 loaded as it is; any other model is exported on load, its parity with PyTorch checked.
-            quantize: ``int8`` for the onnx backend's int8 graph (an int8 export uses it by default).
+            precision: ``fp32`` (default), ``bf16``, ``int8`` or ``auto`` (bf16 where the device computes it
+                natively, else fp32; see :mod:`finrisk_nlp.precision`). bf16 and int8 must pass the quality gate
+                against fp32 on the model's reference texts (:mod:`finrisk_nlp.serving.quality_gate`).
+            quantize: ``int8`` is ``precision="int8"``; ``none`` the fp32 graph of an int8 ONNX export (which
+                otherwise runs its int8 graph, gated when it was exported).
+            force: keep a precision that fails the gate (with a warning).
+            texts_file: reference texts for the gate instead of the model's own (.txt or a table).
+            merge: merge LoRA adapters into the encoder once here (torch backend): the same probabilities within
+                1e-5, no adapter matmuls per layer. ``False`` keeps the peft model (e.g. to inspect adapters).
 
         Raises:
             ModelLoadError: when the reference does not resolve, ``task`` is missing or unknown, or the backend
                 cannot load the model.
+            FinriskError: an unknown precision, or a reduced precision failing the gate without ``force``.
         """
+        from finrisk_nlp.serving.reduced_precision import apply_precision, gate_onnx_int8, precision_choice
+
+        if backend not in BACKENDS:
+            raise ModelLoadError(f"backend {backend!r} is unknown; use one of {list(BACKENDS)}")
+        requested = precision_choice(precision, quantize)
+        if backend == "torch":
+            return apply_precision(cls.open(path, device, task, merge=merge), requested, force=force,
+                                   texts_file=texts_file)
+        if requested == "int8":
+            return gate_onnx_int8(cls.open(path, task=task, backend="onnx", quantize="int8"),
+                                  cls.open(path, task=task, backend="onnx", quantize="none"), force=force,
+                                  texts_file=texts_file)
+        graph = "none" if precision is not None or quantize is not None else None
+        return apply_precision(cls.open(path, task=task, backend="onnx", quantize=graph), requested, force=force,
+                               texts_file=texts_file)
+
+    @classmethod
+    def open(cls, path: str | Path, device: str | torch.device | None = None, task: str | None = None, *,
+             backend: str = "torch", quantize: str | None = None, merge: bool = True) -> Predictor:
+        """:meth:`load` in the precision the files hold, with no gate; ``quantize`` picks an ONNX export's graph
+        (``int8``, ``none`` for fp32, None for the one it was exported with)."""
         if backend not in BACKENDS:
             raise ModelLoadError(f"backend {backend!r} is unknown; use one of {list(BACKENDS)}")
         from finrisk_nlp.serving import onnx_backend
@@ -99,7 +133,14 @@ class Predictor:
             kind = "multi-task model for" if len(names) > 1 else "single-task model for"
             raise ModelLoadError(f"{path} is a {kind} {names}, but task {task!r} was asked for; leave out the task "
                                  f"(--task) or pass one of {names}")
-        return cls(model, tokenizer, meta.for_task(task or names[0]), model_dir, backend)
+        if merge and isinstance(getattr(model, "encoder", None), PeftModel):
+            # Merged once here rather than per forward pass: no adapter matmuls, the same probabilities.
+            merged, _ = onnx_backend.merged_for_inference(model, meta, task or names[0])
+            model = merged.to(next(model.parameters()).device)
+        predictor = cls(model, tokenizer, meta.for_task(task or names[0]), model_dir, backend)
+        if backend == "onnx" and getattr(model, "encoder_path", Path()).name == onnx_backend.ENCODER_INT8_ONNX:
+            predictor.precision = "int8"
+        return predictor
 
     @property
     def device(self) -> torch.device:
@@ -158,7 +199,8 @@ class Predictor:
     @torch.inference_mode()
     def window_vectors(self, batch: Any) -> torch.Tensor:
         """Encoder vectors ``(W, hidden)`` of one padded batch of windows (e.g. from ``tokenizer.pad``)."""
-        return self.model.embed_windows(**{k: v.to(self.device) for k, v in batch.items()}, task=self.task.name)
+        vectors = self.model.embed_windows(**{k: v.to(self.device) for k, v in batch.items()}, task=self.task.name)
+        return vectors.float()  # a bf16 encoder's vectors: heads, pooling and calibration stay fp32
 
     @torch.inference_mode()
     def document_probs(self, vectors: torch.Tensor, doc_index: np.ndarray, num_docs: int,

@@ -50,6 +50,7 @@ from finrisk_nlp.serving.scoring import (
     SORT_WINDOW_BATCHES,
     ScoreOptions,
     ScoreSummary,
+    load_for_inference,
     merge_parts,
     model_fingerprint,
     model_version,
@@ -57,7 +58,6 @@ from finrisk_nlp.serving.scoring import (
     part_schema,
     parts_dir,
     prepare_for_inference,
-    quantize_int8,
     remove_stale_files,
     run_fingerprint,
     score_group,
@@ -188,18 +188,18 @@ def read_units(units: pa.Table, limits: ReadLimits, text_column: str | None, max
 class DocumentScorer:
     """Ray Data actor: loads the Predictor once, then scores blocks of documents into part rows."""
 
-    def __init__(self, model_ref: str, task: str | None, quantize: str | None, batch_size: int,
+    def __init__(self, model_ref: str, task: str | None, precision: dict[str, Any], batch_size: int,
                  meta: dict[str, str], use_gpu: bool) -> None:
         import torch
 
         from finrisk_nlp.serving.predictor import Predictor
+        from finrisk_nlp.serving.reduced_precision import replay_precision
 
         if not use_gpu:  # one CPU per actor: more torch threads would fight the other actors for it
             torch.set_num_threads(1)
-        self.predictor = Predictor.load(model_ref, device="cuda" if use_gpu else "cpu", task=task)
-        prepare_for_inference(self.predictor)
-        if quantize == "int8":
-            quantize_int8(self.predictor)
+        predictor = Predictor.load(model_ref, device="cuda" if use_gpu else "cpu", task=task)
+        prepare_for_inference(predictor)
+        self.predictor = replay_precision(predictor, precision)  # the driver's gate decided it
         self.batch_size, self.meta = batch_size, meta
         self.schema = part_schema(self.predictor.task.labels)
         self.out_schema = self.schema.append(pa.field("item", pa.int64())).append(pa.field("skipped", pa.bool_()))
@@ -283,26 +283,29 @@ def score_documents_ray(model_ref: str, options: ScoreOptions, ray_options: RayO
 
 def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: RayOptions,
                   fmt: str) -> ScoreSummary:
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.serving.reduced_precision import precision_choice
 
-    predictor = Predictor.load(model_ref, device="cpu", task=options.task)  # for the fingerprint and schema
+    requested = precision_choice(options.precision, options.quantize)
+    resources = ray.cluster_resources()
+    gpus = 0 if options.cpu else int(resources.get("GPU", 0))
+    if requested in ("int8", "bf16") and gpus:
+        raise ScoringError(f"--precision {requested} is checked here on CPU, but the Ray cluster has GPUs; add --cpu "
+                           "or leave out --precision")
+    # The fingerprint, the schema and the precision's gate, once here; the actors replay the outcome.
+    predictor = load_for_inference(model_ref, device="cpu", task=options.task, precision=requested,
+                                   force=options.force, texts_file=options.texts_file)
     if predictor.fields is not None:
         raise ScoringError(f"{model_ref} reads the structured fields {predictor.field_names} beside the text, which "
                            "the Ray engine does not carry yet; score it with the local engine (leave out --engine "
                            "ray; several processes: accelerate launch recipes/batch_score.py)")
-    if options.quantize not in (None, "int8"):
-        raise ScoringError(f"--quantize {options.quantize!r} is not supported; use int8 or leave it out")
-    resources = ray.cluster_resources()
-    gpus = 0 if options.cpu else int(resources.get("GPU", 0))
-    if options.quantize == "int8" and gpus:
-        raise ScoringError("--quantize int8 runs on CPU only, but the Ray cluster has GPUs; add --cpu or leave "
-                           "out --quantize")
+    precision = predictor.precision_record
     cpus = max(1, int(resources.get("CPU", 1)))
     readers = ray_options.readers or max(1, cpus // 4)
     actors = ray_options.actors or (gpus or max(1, cpus - readers))
     sha = model_fingerprint(model_ref, predictor)
     directory = parts_dir(options.out)
-    check_manifest(directory, run_fingerprint(model_ref, options, predictor, sha), is_main=True)
+    check_manifest(directory, run_fingerprint(model_ref, options, predictor, sha), is_main=True,
+                   record={"precision": precision})
     remove_stale_files(directory)
     text_column = options.text_column or predictor.task.text_column
     max_chars = text_char_budget(predictor)
@@ -326,7 +329,7 @@ def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: 
     dataset = dataset.map_batches(
         DocumentScorer, batch_size=options.batch_size * SORT_WINDOW_BATCHES, batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-        fn_constructor_kwargs={"model_ref": model_ref, "task": options.task, "quantize": options.quantize,
+        fn_constructor_kwargs={"model_ref": model_ref, "task": options.task, "precision": precision,
                                "batch_size": options.batch_size, "meta": meta, "use_gpu": bool(gpus)})
     summary = _collect(dataset, directory, labels, options)
     summary.num_processes = 1  # one list of enumerated ids, written by this driver

@@ -47,7 +47,6 @@ from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module
     model_fingerprint,
     model_version,
     prepare_for_inference,
-    quantize_int8,
     text_char_budget,
 )
 from finrisk_nlp.serving.parts import (
@@ -89,9 +88,11 @@ class ScoreOptions:
     part_size: int | None = None  # documents per part file (None: batch_size); a kill loses at most this many
     limits: ReadLimits = field(default_factory=ReadLimits)  # fingerprint
     cpu: bool = False
-    quantize: str | None = None  # fingerprint; "int8": dynamic int8 Linear layers, CPU only
+    quantize: str | None = None  # "int8": the older spelling of precision="int8"
+    precision: str | None = None  # auto | fp32 (None) | bf16 | int8; the one run is fingerprinted
+    texts_file: str | None = None  # reference texts of the precision's quality gate (default: the model's own)
     backend: str = "torch"  # fingerprint; "onnx": onnxruntime (an ONNX export, or the model exported on load)
-    force: bool = False  # score with int8 even when the int8 quality gate fails
+    force: bool = False  # score in bf16/int8 even when the precision's quality gate fails
     queue_size: int = 2048  # documents read ahead of the model
     stop_after_parts: int | None = None  # per process; to cut a long job into sessions
 
@@ -219,7 +220,7 @@ def run_fingerprint(model_ref: str, options: ScoreOptions, predictor: Predictor,
     return {
         "model_ref": model_ref, "model_sha256": model_sha256, "inputs": list(options.inputs),
         "text_column": options.text_column or predictor.task.text_column, "limits": asdict(options.limits),
-        "threshold": predictor.threshold, "labels": list(predictor.task.labels), "quantize": options.quantize,
+        "threshold": predictor.threshold, "labels": list(predictor.task.labels), "precision": predictor.precision,
         "max_text_chars": text_char_budget(predictor),
         **({"backend": options.backend} if options.backend != "torch" else {}),
         **({"fields": predictor.field_names} if predictor.field_names else {}),
@@ -256,14 +257,15 @@ def score_documents(model_ref: str, options: ScoreOptions) -> ScoreSummary:
 def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -> ScoreSummary:
     """:func:`score_documents` once the main process holds the lock on ``OUT.parts``."""
     predictor = load_for_inference(model_ref, task=options.task, backend=options.backend, quantize=options.quantize,
-                                   force=options.force, device=state.device)
+                                   precision=options.precision, force=options.force, texts_file=options.texts_file,
+                                   device=state.device)
     text_column = options.text_column or predictor.task.text_column
     check_field_inputs(predictor, options.inputs)
     fingerprint_hash = model_fingerprint(model_ref, predictor)
     fingerprint = run_fingerprint(model_ref, options, predictor, fingerprint_hash)
     directory = parts_dir(options.out)
     if state.is_main_process:
-        check_manifest(directory, fingerprint, is_main=True)
+        check_manifest(directory, fingerprint, is_main=True, record={"precision": predictor.precision_record})
         remove_stale_files(directory)
     state.wait_for_everyone()
     if not state.is_main_process:

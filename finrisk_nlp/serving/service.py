@@ -253,6 +253,7 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": model_info, "task": predictor.task.name,
                 "labels": list(predictor.task.labels), "backend": predictor.backend,
+                "precision": predictor.precision,
                 "batches": batcher.batches, "texts": batcher.texts}
 
     async def answer(items: list[Any], texts: list[str]) -> Any:
@@ -319,8 +320,9 @@ def field_request_model(predictor: Any) -> Any:
 
 
 def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: str | None = None,
-          backend: str = "torch", quantize: str | None = None, force: bool = False,
-          limits: ServeLimits | None = None, log_level: str = "info", api_key: str | None = None,
+          backend: str = "torch", quantize: str | None = None, precision: str | None = None,
+          force: bool = False, texts_file: str | None = None, limits: ServeLimits | None = None,
+          log_level: str = "info", api_key: str | None = None,
           allowed_hosts: list[str] | None = None, docs: bool = False) -> None:
     """Load ``model_ref`` once and serve it with uvicorn until interrupted.
 
@@ -335,14 +337,14 @@ def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: st
     from finrisk_nlp.serving.model_prep import load_for_inference, model_fingerprint, model_version
 
     limits = limits or ServeLimits()
-    predictor = load_for_inference(model_ref, task=task, backend=backend, quantize=quantize, force=force,
-                                   device="cpu" if quantize else None)
+    predictor = load_for_inference(model_ref, task=task, backend=backend, quantize=quantize,
+                                   precision=precision, force=force, texts_file=texts_file)
     fingerprint = model_fingerprint(model_ref, predictor)
     info = {"ref": public_ref(model_ref), "version": model_version(predictor, fingerprint),
             "fingerprint": f"sha256:{fingerprint}"}
     hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(host)
     logger.info(f"serving {model_ref} (version {info['version']}, task {predictor.task.name}, {backend}"
-                f"{', int8' if quantize else ''}) on http://{host}:{port}; "
+                f", {predictor.precision}) on http://{host}:{port}; "
                 f"{'API key required' if api_key else 'no API key'}; Host headers: {', '.join(hosts or ['any'])}")
     app = build_app(predictor, info, limits, api_key=api_key, allowed_hosts=hosts, docs=docs)
     uvicorn.Server(uvicorn_config(app, host, port, limits, log_level)).run()

@@ -1,6 +1,7 @@
 """The ``Accelerator`` of a training run: device, mixed precision, accumulation, trackers, CPU threads.
 
     accelerate launch --mixed_precision bf16 recipes/credit_text.py          # train.mixed_precision=auto follows it
+    accelerate launch recipes/credit_text.py train.mixed_precision=auto     # bf16 on a CPU with AVX512_BF16/AMX
     accelerate launch --config_file accelerate_configs/fsdp.yaml recipes/credit_text.py
     accelerate launch --config_file accelerate_configs/deepspeed_zero2.yaml recipes/credit_text.py \\
         train.grad_accum_steps=4
@@ -29,19 +30,25 @@ from accelerate.utils import (
 
 from finrisk_nlp.config import RecipeConfig
 from finrisk_nlp.errors import ConfigError
+from finrisk_nlp.precision import resolve_precision
 
 logger = get_logger(__name__)
 
 
 def mixed_precision(cfg: RecipeConfig) -> str | None:
     """``train.mixed_precision``; with ``auto``: what ``accelerate launch --mixed_precision`` (or its config file)
-    asked for, else bf16 (or fp16) on a GPU and none on CPU. None lets Accelerate read its launcher's setting."""
+    asked for, else bf16 (or fp16) on a GPU, and on CPU bf16 where it is native (AVX512_BF16/AMX, see
+    :mod:`finrisk_nlp.precision`), else none. None lets Accelerate read its launcher's setting. bf16 autocast keeps
+    fp32 master weights and optimizer state; only matmuls run in bf16."""
+    on_cpu = cfg.cpu or not torch.cuda.is_available()
     if cfg.train.mixed_precision != "auto":
+        if on_cpu and cfg.train.mixed_precision == "bf16":
+            resolve_precision("bf16", "cpu")  # warns when the CPU emulates bf16
         return cfg.train.mixed_precision
     if os.environ.get("ACCELERATE_MIXED_PRECISION"):
         return None
-    if cfg.cpu or not torch.cuda.is_available():
-        return "no"
+    if on_cpu:
+        return "bf16" if resolve_precision("auto", "cpu") == "bf16" else "no"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
