@@ -187,7 +187,7 @@ def test_the_int8_gate_compares_on_the_validation_texts_saved_with_the_model(run
     import logging
 
     from finrisk_nlp.modeling import ModelMetadata
-    from finrisk_nlp.serving.export import reference_texts
+    from finrisk_nlp.serving.quality_gate import reference_texts
 
     saved = json.loads((run_dir / "model" / "reference_texts.json").read_text())
     texts = saved["tasks"]["credit_text"]["texts"]
