@@ -70,6 +70,19 @@ def test_summary_line_reports_recall_and_precision_at_the_stored_threshold():
     assert "recall 1.000 | precision 0.667" in format_summary(metrics, "test")
 
 
+
+def test_a_threshold_that_sends_every_document_to_review_reports_no_decision_metrics():
+    task = get_task("credit_text")
+    probs = np.array([[0.6, 0.4], [0.55, 0.45], [0.45, 0.55]])
+    labels = np.array([0, 1, 1])
+    # Every risk probability lies within the review band of the threshold, so nothing is decided.
+    threshold = {"target": "f1", "by_label": {"default": {"value": 0.5}}, "review_band": 0.2}
+    metrics = compute_metrics(probs, labels, task)
+    op = metrics["operating_point"] = operating_point_metrics(probs, labels, task, threshold)
+    assert op["coverage"] == 0.0 and op["reviewed"] == 3
+    assert op["precision"] is op["recall"] is op["f1"] is op["decided_error_rate"] is None
+    assert format_summary(metrics, "test").splitlines()[1].endswith("every example was sent to review")
+
 def _noisy_binary(n, seed, signal=1.0):
     rng = np.random.default_rng(seed)
     labels = (rng.random(n) < 0.25).astype(int)

@@ -177,6 +177,9 @@ def operating_point_metrics(
     if threshold.get("review_band") or threshold.get("conformal"):
         out.update(coverage=float(decided.mean()) if len(decided) else 0.0, reviewed=int((~decided).sum()))
     names = list(task.labels)
+    if not decided.any():  # every row went to review: there is no decision to measure
+        out.update(precision=None, recall=None, f1=None, decided_error_rate=None)
+        return out
     kept = [d for d, keep in zip(decisions, decided, strict=True) if keep]
     labels = labels[decided]
     if task.multi_label:
@@ -255,6 +258,8 @@ def format_summary(metrics: dict[str, Any], split: str) -> str:
                  else "at the per-label thresholds" if "per_label" in op else "at argmax")
         target = "" if op["target"] == "argmax" else f" ({op['target']})"
         avg = "" if "flagged" in op else "macro "  # binary tasks report the risk class; others average labels
+        if op.get("recall") is None:
+            return line + f"\n{split} {where}{target}: every example was sent to review"
         line += (f"\n{split} {where}{target}: {avg}recall {op['recall']:.3f} | {avg}precision "
                  f"{op['precision']:.3f} | {avg}f1 {op['f1']:.3f}")
         if "flagged" in op:
