@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,17 @@ SAFE = ["steady salary", "ontime payment history", "good savings", "stable emplo
 FILLER = ["the applicant has a bank account", "loan for a car", "family of four", "rent paid by card",
           "credit card held for years", "business loan from the bank"]
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Every test starts without an Accelerator, as a new ``accelerate launch`` process does (accelerate's own test
+    cases reset the same shared state): one test's mixed precision or process setup must not leak into the next."""
+    yield
+    state = sys.modules.get("accelerate.state")
+    if state is not None:
+        state.AcceleratorState._reset_state(reset_partial_state=True)
+        state.GradientState._reset_state()
 
 def make_credit_records(n: int = 48, seed: int = 0) -> list[dict[str, str]]:
     """Loan-like rows where one phrase decides the class: learnable by a tiny model in a few steps."""

@@ -206,7 +206,8 @@ def test_gpu_check_says_it_needs_a_gpu_and_its_worker_reports_a_table_row(tmp_pa
     write_jsonl(out / "train.jsonl", make_credit_records(40))
     write_jsonl(out / "eval.jsonl", make_credit_records(12, seed=1))
     gpu_check.main(["worker", "--out", str(out), "--model", str(tiny_model_dir), "--mode", "single-fp32",
-                    "--steps", "3", "--batch-size", "4", "cpu=true", "lora.r=4"])
+                    "--steps", "3", "--batch-size", "4", "cpu=true", "lora.r=4",
+                    "train.mixed_precision='no'"])  # auto would be bf16 on a CPU with native bf16
     gpu_check.main(["skip", "--out", str(out), "--model", "m", "--mode", "deepspeed-zero2",
                     "--reason", "not installed"])
     (row, skipped) = [line.strip("|").split("|") for line in gpu_check.table(out).splitlines()[2:]]
