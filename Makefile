@@ -35,7 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 data: install   ## regenerate the shipped demo data
-	$(PY) -m finrisk_nlp.data.demo.generate --task all
+	$(PY) -m tools.demo_data.generate --task all
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

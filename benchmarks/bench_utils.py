@@ -6,11 +6,13 @@ so this module is found next to them).
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import resource
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -24,6 +26,13 @@ RECIPE_CONFIGS = REPO / "recipes" / "configs"
 DEFAULT_DATA_DIR = Path(finrisk_nlp.__file__).resolve().parent / "data" / "demo"
 # Used only when a task has no recipe YAML of its own: short memos need few tokens, AML notes more.
 FALLBACK_MAX_LENGTH = {"credit_text": 128, "transaction_memo": 48, "aml_alert": 128}
+
+
+def demo_generator() -> ModuleType:
+    """``tools.demo_data.generate`` from the repository: the demo generators are not part of the installed package."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("tools.demo_data.generate")
 
 
 def data_file(data_dir: Path, task: str) -> Path:

@@ -63,6 +63,7 @@ from bench_utils import (
     DEFAULT_DATA_DIR,
     RECIPE_CONFIGS,
     data_file,
+    demo_generator,
     emit,
     fmt,
     machine_description,
@@ -83,7 +84,6 @@ from sklearn.model_selection import train_test_split
 
 from finrisk_nlp.config import EMBEDDED_MODEL, given_keys
 from finrisk_nlp.data.demo import load_demo
-from finrisk_nlp.data.demo.generate import LABEL_NOISE_RATE, generate_task
 from finrisk_nlp.data.tables import load_splits
 from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals, paired_bootstrap
 from finrisk_nlp.evaluation.metrics import compute_metrics
@@ -213,11 +213,12 @@ def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, s
         return None, "the data has no id column to match the generator's rows"
     if not set(test["id"]) <= {row["id"] for row in load_demo(task.name)}:  # spares a regeneration (seconds)
         return None, "the data is not the demo generator's output (seed 0, default size)"
-    records = {r.row["id"]: r for r in generate_task(task.name)}
+    generator = demo_generator()
+    records = {r.row["id"]: r for r in generator.generate_task(task.name)}
     rows = [records.get(i) for i in test["id"]]
     if any(r is None or r.row[task.label_column] != label for r, label in zip(rows, test[task.label_column])):
         return None, "the data is not the demo generator's output (seed 0, default size)"
-    eps, k = LABEL_NOISE_RATE, len(task.labels)
+    eps, k = generator.LABEL_NOISE_RATE, len(task.labels)
     if task.name in GENERATOR_PROBABILITY:
         positive = np.array([r.meta[GENERATOR_PROBABILITY[task.name]] for r in rows]) * (1 - 2 * eps) + eps
         probs = np.zeros((len(rows), k))

@@ -114,8 +114,8 @@ def test_best_achievable_uses_the_generator_probability_of_each_test_row(quality
     import datasets
 
     from finrisk_nlp.data.demo import load_demo
-    from finrisk_nlp.data.demo.generate import LABEL_NOISE_RATE, generate_task
     from finrisk_nlp.tasks import get_task
+    from tools.demo_data.generate import LABEL_NOISE_RATE, generate_task
 
     task = get_task("aml_alert")
     rows = load_demo("aml_alert")[100:160]
@@ -135,8 +135,8 @@ def test_best_achievable_for_memo_categories_is_the_clean_category(quality):
     import datasets
 
     from finrisk_nlp.data.demo import load_demo
-    from finrisk_nlp.data.demo.generate import generate_task
     from finrisk_nlp.tasks import get_task
+    from tools.demo_data.generate import generate_task
 
     task = get_task("transaction_memo")
     rows = load_demo("transaction_memo")[:200]

@@ -8,8 +8,8 @@ import pytest
 from conftest import REPO
 
 from finrisk_nlp.data.demo import load_demo
-from finrisk_nlp.data.demo.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS
 from finrisk_nlp.tasks import get_task
+from tools.demo_data.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from finrisk_nlp.data.demo import DEMO_TASKS, demo_path, load_demo
-from finrisk_nlp.data.demo.aml_fields import AML_CATEGORICAL_FIELDS, AML_FIELDS, AML_REQUIRED_FIELDS
-from finrisk_nlp.data.demo.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS, CREDIT_REQUIRED_FIELDS
-from finrisk_nlp.data.demo.generate import DEFAULT_ROWS, generate_task, main
 from finrisk_nlp.tasks import get_task
+from tools.demo_data.aml_fields import AML_CATEGORICAL_FIELDS, AML_FIELDS, AML_REQUIRED_FIELDS
+from tools.demo_data.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS, CREDIT_REQUIRED_FIELDS
+from tools.demo_data.generate import DEFAULT_ROWS, generate_task, main
 
 # Columns and row counts as documented in finrisk_nlp/data/demo/README.md.
 COLUMNS = {

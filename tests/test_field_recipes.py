@@ -5,8 +5,8 @@ from conftest import REPO
 
 from finrisk_nlp.config import load_config
 from finrisk_nlp.data.demo import load_demo
-from finrisk_nlp.data.demo.aml_fields import AML_CATEGORICAL_FIELDS, AML_FIELDS
-from finrisk_nlp.data.demo.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS
+from tools.demo_data.aml_fields import AML_CATEGORICAL_FIELDS, AML_FIELDS
+from tools.demo_data.credit_fields import CREDIT_CATEGORICAL_FIELDS, CREDIT_FIELDS
 
 FIELDS = {"credit_text": (CREDIT_FIELDS, CREDIT_CATEGORICAL_FIELDS), "aml_alert": (AML_FIELDS, AML_CATEGORICAL_FIELDS)}
 

@@ -47,7 +47,9 @@ def test_wheel_ships_configs_demo_data_and_hub_code(wheel):
         assert f"finrisk_nlp/recipe_configs/{config.name}" in names
     assert {"finrisk_nlp/data/demo/credit_text.jsonl", "finrisk_nlp/modeling/hub_code/modeling_finrisk.py",
             "finrisk_nlp/modeling/hub_code/pipeline_finrisk.py"} <= names
-    assert not any(name.startswith(("tests/", "recipes/")) for name in names)
+    assert not any(name.startswith(("tests/", "recipes/", "tools/")) for name in names)
+    demo_code = {n for n in names if n.startswith("finrisk_nlp/data/demo/") and n.endswith(".py")}
+    assert demo_code == {"finrisk_nlp/data/demo/__init__.py"}  # the generators stay in the repository (tools/)
 
 
 @pytest.mark.e2e

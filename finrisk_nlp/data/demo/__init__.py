@@ -12,7 +12,8 @@ without any external data:
 
 All rows are synthetic. Labels come from a latent score over structured factors with logistic sampling
 and deliberate label noise, so the data is learnable but not keyword-trivial. See ``README.md`` in this
-directory for details and :mod:`finrisk_nlp.data.demo.generate` to regenerate the files.
+directory for details. The generators live outside the package, in the repository's ``tools/demo_data/``
+(``make data`` regenerates these files byte for byte).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate [--task all] [--out DIR] [--seed 0] [--rows N]``: rebuild the demo data.
+"""``python -m tools.demo_data.generate [--task all] [--out DIR] [--seed 0] [--rows N]``: rebuild the demo data.
 
 Regenerates the synthetic datasets shipped in ``finrisk_nlp.data.demo``:
 
@@ -23,7 +23,7 @@ The factors are rendered to text through many paraphrased templates in several v
 negations ("no missed payments in 5 years" vs. "missed three payments") and mitigating context, so
 that the data is learnable but not keyword-trivial. Realistic-looking but fake PII (e-mail addresses,
 phone numbers, Luhn-valid card numbers, checksum-valid IBANs, SSN-like numbers, account and routing
-numbers) appears in a share of rows so that redaction features have something to find (:mod:`._pii`).
+numbers) appears in a share of rows so that redaction features have something to find (:mod:`.pii`).
 
 Output is byte-identical for a given ``--seed`` (only :class:`random.Random` with string seeds is used);
 the shipped files were written with ``--seed 0``.
@@ -41,10 +41,10 @@ from pathlib import Path
 
 from finrisk_nlp.data.demo import DEMO_DIR, DEMO_TASKS
 
-from ._common import DEFAULT_ROWS, LABEL_NOISE_RATE, DemoRecord
-from ._pii import iban_is_valid, luhn_is_valid
 from .aml import generate_aml_alert
+from .common import DEFAULT_ROWS, LABEL_NOISE_RATE, DemoRecord
 from .credit import generate_credit_text
+from .pii import iban_is_valid, luhn_is_valid
 from .transactions import generate_transaction_memo
 
 LOGGER = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _summarise(task: str, records: Sequence[DemoRecord]) -> str:
 def _build_parser() -> argparse.ArgumentParser:
     """Command-line interface definition."""
     parser = argparse.ArgumentParser(
-        prog="python -m finrisk_nlp.data.demo.generate",
+        prog="python -m tools.demo_data.generate",
         description="Regenerate the synthetic finrisk_nlp demo datasets (deterministic for a given seed).",
     )
     parser.add_argument("--task", choices=[*DEMO_TASKS, "all"], default="all", help="dataset to generate")

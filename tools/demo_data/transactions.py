@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task transaction_memo``: build the transaction-memo dataset.
+"""``python -m tools.demo_data.generate --task transaction_memo``: build the transaction-memo dataset.
 
 Samples a transaction (category, amount, merchant, location, velocity, P2P note), scores how suspicious
 it is, and renders it as a terse, noisy bank memo. ``category`` gets symmetric label noise and
@@ -12,17 +12,17 @@ import random
 import string
 from dataclasses import dataclass
 
-from ._common import (
+from .common import (
     DEFAULT_ROWS,
     LABEL_NOISE_RATE,
     DemoRecord,
-    _chance,
-    _draw_labels,
-    _pick,
-    _round_to,
-    _wpick,
+    chance,
+    draw_labels,
+    pick,
+    round_to,
+    wpick,
 )
-from ._pii import _digits, _email, _iban, _person, _phone
+from .pii import fake_email, fake_iban, fake_phone, person, random_digits
 
 TXN_CATEGORIES: tuple[str, ...] = (
     "groceries",
@@ -330,20 +330,20 @@ def _fill_merchant(rng: random.Random, template: str, city: str, st: str) -> str
         n4=f"{rng.randint(1, 9999):04d}",
         n5=f"{rng.randint(1, 99999):05d}",
         n6=f"{rng.randint(1, 999999):06d}",
-        n7=_digits(rng, 7),
-        n8=_digits(rng, 8),
-        n10=_digits(rng, 10),
-        n11=_digits(rng, 11),
-        n13="0" + _digits(rng, 12),
-        ref6="".join(_pick(rng, string.ascii_uppercase + string.digits) for _ in range(6)),
-        ref8="".join(_pick(rng, string.ascii_uppercase + string.digits) for _ in range(8)),
+        n7=random_digits(rng, 7),
+        n8=random_digits(rng, 8),
+        n10=random_digits(rng, 10),
+        n11=random_digits(rng, 11),
+        n13="0" + random_digits(rng, 12),
+        ref6="".join(pick(rng, string.ascii_uppercase + string.digits) for _ in range(6)),
+        ref8="".join(pick(rng, string.ascii_uppercase + string.digits) for _ in range(8)),
         abbr=city[:3],
-        rest=_pick(rng, _TXN_RESTAURANTS),
+        rest=pick(rng, _TXN_RESTAURANTS),
         hotel_city=city[:12],
         ucity=city[:10],
-        day=_pick(rng, ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")),
+        day=pick(rng, ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")),
         hhmm=f"{rng.randint(0, 23):02d}{rng.randint(0, 59):02d}",
-        mphone=_pick(rng, ("617-986-6744", "877-345-2345", "888-372-3546")),
+        mphone=pick(rng, ("617-986-6744", "877-345-2345", "888-372-3546")),
         st=st,
     )
 
@@ -353,7 +353,7 @@ def _typo(rng: random.Random, text: str) -> str:
     idx = [i for i, ch in enumerate(text) if ch.isalpha()]
     if len(idx) < 4:
         return text
-    i = _pick(rng, idx[1:-1])
+    i = pick(rng, idx[1:-1])
     op = rng.randrange(4)
     if op == 0:
         return text[:i] + text[i + 1 :]
@@ -361,57 +361,57 @@ def _typo(rng: random.Random, text: str) -> str:
         return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     if op == 2:
         return text[:i] + text[i] + text[i:]
-    repl = _pick(rng, string.ascii_uppercase)
+    repl = pick(rng, string.ascii_uppercase)
     return text[:i] + (repl if text[i].isupper() else repl.lower()) + text[i + 1 :]
 
 
 def _sample_txn(rng: random.Random) -> _Txn:
     """Sample the facts of one transaction."""
-    category = _wpick(rng, _TXN_CATEGORY_WEIGHTS)
-    t = _Txn(category=category, risky_user=_chance(rng, 0.08))
+    category = wpick(rng, _TXN_CATEGORY_WEIGHTS)
+    t = _Txn(category=category, risky_user=chance(rng, 0.08))
     median, sigma = _TXN_AMOUNTS[category]
     amount = median * rng.lognormvariate(0.0, sigma)
     if t.risky_user and category not in ("groceries", "dining", "utilities"):
         amount *= rng.lognormvariate(math.log(4.0), 0.7)
     if category == "cash_withdrawal":
-        t.atm = _chance(rng, 0.85)
+        t.atm = chance(rng, 0.85)
         if t.atm:
             amount = float(min(800, max(20, int(amount / 20) * 20)))
-            if t.risky_user and _chance(rng, 0.5):
-                amount = float(_pick(rng, (500, 600, 800)))
+            if t.risky_user and chance(rng, 0.5):
+                amount = float(pick(rng, (500, 600, 800)))
         else:
-            amount = _round_to(amount * rng.uniform(3, 12), 100)
-    elif t.risky_user and category in ("p2p_transfer", "gambling", "crypto", "travel") and _chance(rng, 0.7):
-        amount = _round_to(amount, _pick(rng, (100, 100, 500, 1000)))
-    elif category in ("p2p_transfer", "gambling") and _chance(rng, 0.45):
-        amount = _round_to(amount, _pick(rng, (5, 10, 20, 50)))
+            amount = round_to(amount * rng.uniform(3, 12), 100)
+    elif t.risky_user and category in ("p2p_transfer", "gambling", "crypto", "travel") and chance(rng, 0.7):
+        amount = round_to(amount, pick(rng, (100, 100, 500, 1000)))
+    elif category in ("p2p_transfer", "gambling") and chance(rng, 0.45):
+        amount = round_to(amount, pick(rng, (5, 10, 20, 50)))
     else:
         amount = round(amount, 2)
-    if t.risky_user and category in ("cash_withdrawal", "p2p_transfer", "crypto") and not t.atm and _chance(rng, 0.25):
-        amount = _round_to(rng.uniform(9000, 9900), _pick(rng, (50, 100)))
+    if t.risky_user and category in ("cash_withdrawal", "p2p_transfer", "crypto") and not t.atm and chance(rng, 0.25):
+        amount = round_to(rng.uniform(9000, 9900), pick(rng, (50, 100)))
     t.amount = max(1.0, amount)
 
     if category == "cash_withdrawal":
         t.mcc = "6011"
-        t.casino_cash = _chance(rng, 0.3 if t.risky_user else 0.04)
-        t.foreign = _pick(rng, _TXN_FOREIGN)[1] if _chance(rng, 0.2 if t.risky_user else 0.04) else ""
+        t.casino_cash = chance(rng, 0.3 if t.risky_user else 0.04)
+        t.foreign = pick(rng, _TXN_FOREIGN)[1] if chance(rng, 0.2 if t.risky_user else 0.04) else ""
     elif category == "p2p_transfer":
-        t.mcc = _pick(rng, ("4829", "6540", "4829"))
-        t.offshore = _chance(rng, 0.2 if t.risky_user else 0.01)
+        t.mcc = pick(rng, ("4829", "6540", "4829"))
+        t.offshore = chance(rng, 0.2 if t.risky_user else 0.01)
     else:
-        template, t.mcc, t.kind, t.offshore = _pick(rng, _TXN_MERCHANTS[category])
+        template, t.mcc, t.kind, t.offshore = pick(rng, _TXN_MERCHANTS[category])
         t.merchant = template
-        if category in ("travel", "gambling", "crypto") and _chance(rng, 0.12 if t.risky_user else 0.04):
-            t.foreign = _pick(rng, _TXN_FOREIGN)[1]
-    if category in ("p2p_transfer", "crypto", "gambling", "cash_withdrawal") and t.risky_user and _chance(rng, 0.35):
+        if category in ("travel", "gambling", "crypto") and chance(rng, 0.12 if t.risky_user else 0.04):
+            t.foreign = pick(rng, _TXN_FOREIGN)[1]
+    if category in ("p2p_transfer", "crypto", "gambling", "cash_withdrawal") and t.risky_user and chance(rng, 0.35):
         total = rng.randint(3, 8)
         t.velocity = (rng.randint(2, total), total)
     if category == "p2p_transfer":
-        t.risky_note = t.risky_user and _chance(rng, 0.5)
+        t.risky_note = t.risky_user and chance(rng, 0.5)
         if t.risky_note:
-            t.note = _pick(rng, _TXN_NOTES_RISKY)
-        elif _chance(rng, 0.6):
-            t.note = _pick(rng, _TXN_NOTES_BENIGN)
+            t.note = pick(rng, _TXN_NOTES_RISKY)
+        elif chance(rng, 0.6):
+            t.note = pick(rng, _TXN_NOTES_BENIGN)
     return t
 
 
@@ -436,47 +436,47 @@ def _txn_score(t: _Txn) -> float:
 def _fmt_amount(rng: random.Random, amount: float) -> str:
     """Amount as it appears in bank memos."""
     body = f"{amount:.2f}"
-    return _pick(rng, (f" ${amount:,.2f}", f" AMT {body}", f" -{body}", f" USD {body}", f" {body}", f" ${body}"))
+    return pick(rng, (f" ${amount:,.2f}", f" AMT {body}", f" -{body}", f" USD {body}", f" {body}", f" ${body}"))
 
 
 def _render_txn(rng: random.Random, t: _Txn) -> str:
     """Render a transaction into a terse, noisy bank memo."""
-    city, st = _pick(rng, _TXN_CITIES)
+    city, st = pick(rng, _TXN_CITIES)
     if t.foreign:
         fcity = next((c for c, cc in _TXN_FOREIGN if cc == t.foreign), "INTL")
         city, st = fcity, t.foreign
     last4 = f"{rng.randint(0, 9999):04d}"
     mmdd = f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     mm_dd = f"{mmdd[:2]}/{mmdd[2:]}"
-    ref = _digits(rng, rng.randint(8, 12))
-    first, last, _ = _person(rng)
+    ref = random_digits(rng, rng.randint(8, 12))
+    first, last, _ = person(rng)
     up_name = f"{first} {last}".upper()
-    city_t = city[: rng.randint(8, 13)] if len(city) > 12 and _chance(rng, 0.5) else city
+    city_t = city[: rng.randint(8, 13)] if len(city) > 12 and chance(rng, 0.5) else city
     if t.category == "cash_withdrawal":
-        bank = _pick(rng, _TXN_BANKS)
-        loc = _pick(
+        bank = pick(rng, _TXN_BANKS)
+        loc = pick(
             rng,
             (
-                f"{rng.randint(1, 999)} {_pick(rng, ('MAIN ST', '5TH AVE', 'BROADWAY', 'MARKET ST', 'ELM ST'))}",
+                f"{rng.randint(1, 999)} {pick(rng, ('MAIN ST', '5TH AVE', 'BROADWAY', 'MARKET ST', 'ELM ST'))}",
                 f"{city_t} {st}",
-                f"{_pick(rng, ('7-ELEVEN', 'CVS', 'WALGREENS', 'SHELL'))} {city_t}",
+                f"{pick(rng, ('7-ELEVEN', 'CVS', 'WALGREENS', 'SHELL'))} {city_t}",
             ),
         )
         if t.casino_cash:
-            loc = f"{_pick(rng, _TXN_CASINOS)} {city_t}"
+            loc = f"{pick(rng, _TXN_CASINOS)} {city_t}"
         if t.atm:
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
                     f"ATM WDL {rng.randint(100, 9999):04d} {bank} {loc}",
-                    f"ATM WITHDRAWAL {_digits(rng, 6)} {loc}",
+                    f"ATM WITHDRAWAL {random_digits(rng, 6)} {loc}",
                     f"NON-{bank.split()[0]} ATM WDL {loc} CARD {last4}",
                     f"ATM CASH {mm_dd} {loc}",
-                    f"ATM W/D {loc} #{_digits(rng, 6)}",
+                    f"ATM W/D {loc} #{random_digits(rng, 6)}",
                 ),
             )
         else:
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
                     f"WITHDRAWAL @ BRANCH {rng.randint(1, 999):03d} {city_t} {st}",
@@ -485,26 +485,26 @@ def _render_txn(rng: random.Random, t: _Txn) -> str:
                 ),
             )
     elif t.category == "p2p_transfer":
-        email = _email(rng, first, last).upper()
+        email = fake_email(rng, first, last).upper()
         cat_name = (first + last).upper()[:15]
-        phone = _phone(rng)
+        phone = fake_phone(rng)
         if t.offshore:
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
-                    f"WU MONEY TRANSFER {ref} {_pick(rng, ('PANAMA', 'CYPRUS', 'DUBAI AE', 'MALTA'))}",
-                    f"INTL WIRE OUT {up_name} {_iban(rng, _pick(rng, ('CY', 'AE')))}",
-                    f"REMITLY* {_pick(rng, ('PA', 'AE', 'CY'))} {ref}",
+                    f"WU MONEY TRANSFER {ref} {pick(rng, ('PANAMA', 'CYPRUS', 'DUBAI AE', 'MALTA'))}",
+                    f"INTL WIRE OUT {up_name} {fake_iban(rng, pick(rng, ('CY', 'AE')))}",
+                    f"REMITLY* {pick(rng, ('PA', 'AE', 'CY'))} {ref}",
                 ),
             )
         else:
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
                     f"ZELLE PAYMENT TO {up_name} CONF# {ref}",
                     f"ZELLE TO {up_name} ON {mm_dd} REF # {ref}",
                     f"VENMO *{up_name[:16]}",
-                    f"VENMO PAYMENT {_digits(rng, 10)} WEB ID: {_digits(rng, 10)}",
+                    f"VENMO PAYMENT {random_digits(rng, 10)} WEB ID: {random_digits(rng, 10)}",
                     f"CASH APP*{up_name[:14]}*{city_t} {st}",
                     f"PAYPAL *{cat_name} {phone}",
                     f"ACH DEBIT PAYPAL *{cat_name} {phone}",
@@ -516,19 +516,19 @@ def _render_txn(rng: random.Random, t: _Txn) -> str:
                 ),
             )
         if t.note:
-            memo += _pick(rng, (f" '{t.note}'", f" MEMO: {t.note.upper()}", f" - {t.note}", f' "{t.note}"'))
+            memo += pick(rng, (f" '{t.note}'", f" MEMO: {t.note.upper()}", f" - {t.note}", f' "{t.note}"'))
     else:
         merch = _fill_merchant(rng, t.merchant, city_t, st)
-        if len(merch) > 22 and _chance(rng, 0.35):
+        if len(merch) > 22 and chance(rng, 0.35):
             merch = merch[:22].rstrip()
-        if _chance(rng, 0.08):
+        if chance(rng, 0.08):
             merch = _typo(rng, merch)
         if t.kind == "ach":
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
                     f"ACH DEBIT {merch} {ref}",
-                    f"ACH WEB {merch} PPD ID: {_digits(rng, 10)}",
+                    f"ACH WEB {merch} PPD ID: {random_digits(rng, 10)}",
                     f"ELECTRONIC PMT-WEB, {merch} {ref}",
                     f"ONLINE PMT {merch} CONF#{ref[:8]}",
                     f"PREAUTHORIZED DEBIT {merch}",
@@ -537,42 +537,42 @@ def _render_txn(rng: random.Random, t: _Txn) -> str:
                 ),
             )
         elif t.kind == "online":
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
-                    f"{merch} {_phone(rng) if _chance(rng, 0.3) else ''} {st}",
+                    f"{merch} {fake_phone(rng) if chance(rng, 0.3) else ''} {st}",
                     f"POS {last4} {merch} {st}",
                     f"DEBIT CARD PURCHASE XXXXX{last4} {merch} {st}",
-                    f"PURCHASE AUTHORIZED ON {mm_dd} {merch} {st} S{_digits(rng, 15)} CARD {last4}",
+                    f"PURCHASE AUTHORIZED ON {mm_dd} {merch} {st} S{random_digits(rng, 15)} CARD {last4}",
                     f"{merch}",
-                    f"CHECKCARD {mmdd} {merch} {_digits(rng, 23)}",
+                    f"CHECKCARD {mmdd} {merch} {random_digits(rng, 23)}",
                 ),
             )
         else:
-            memo = _pick(
+            memo = pick(
                 rng,
                 (
                     f"POS {mmdd} {merch} {city_t} {st}",
                     f"POS PURCHASE {merch} {city_t} {st} CARD {last4}",
                     f"DEBIT CARD PURCHASE XXXXX{last4} {merch} {city_t} {st}",
-                    f"PURCHASE AUTHORIZED ON {mm_dd} {merch} {city_t} {st} S{_digits(rng, 15)} CARD {last4}",
-                    f"CHECKCARD {mmdd} {merch} {city_t} {st} {_digits(rng, 23)}",
+                    f"PURCHASE AUTHORIZED ON {mm_dd} {merch} {city_t} {st} S{random_digits(rng, 15)} CARD {last4}",
+                    f"CHECKCARD {mmdd} {merch} {city_t} {st} {random_digits(rng, 23)}",
                     f"{merch} {city_t} {st}",
                     f"DBT CRD {rng.randint(0, 2359):04d} {mm_dd}/{rng.randint(22, 24)} {merch} {city_t} {st} C#{last4}",
-                    f"VISA DDA PUR {_digits(rng, 6)} {merch} {city_t} * {st}",
+                    f"VISA DDA PUR {random_digits(rng, 6)} {merch} {city_t} * {st}",
                     f"POS {last4} {merch} {city_t} {st}",
                 ),
             )
     if t.velocity:
         k, m = t.velocity
-        memo += _pick(rng, (f" {k} OF {m}", f" ({k}/{m})", f" TXN {k} OF {m} TODAY", f" SAME DAY #{k}", f" PT {k}/{m}"))
-    if _chance(rng, 0.25):
-        memo += _pick(rng, (f" MCC {t.mcc}", f" MCC:{t.mcc}", f" [{t.mcc}]"))
-    if _chance(rng, 0.72):
+        memo += pick(rng, (f" {k} OF {m}", f" ({k}/{m})", f" TXN {k} OF {m} TODAY", f" SAME DAY #{k}", f" PT {k}/{m}"))
+    if chance(rng, 0.25):
+        memo += pick(rng, (f" MCC {t.mcc}", f" MCC:{t.mcc}", f" [{t.mcc}]"))
+    if chance(rng, 0.72):
         memo += _fmt_amount(rng, t.amount)
     memo = " ".join(memo.split())
-    if _chance(rng, 0.05):
-        memo = memo.lower() if _chance(rng, 0.5) else memo.title()
+    if chance(rng, 0.05):
+        memo = memo.lower() if chance(rng, 0.5) else memo.title()
     return memo
 
 
@@ -596,7 +596,7 @@ def generate_transaction_memo(n: int = DEFAULT_ROWS["transaction_memo"], seed: i
     scores = [_txn_score(t) + (0.5 if t.risky_user else 0.0) + rng.gauss(0.0, 0.4) for t in txns]
     # The suspicious flag gets stratified noise below, so its target is the final rate; the flipped rows
     # drawn here are used for the category label.
-    probs, clean_susp, cat_flipped = _draw_labels(rng, scores, TXN_SUSPICIOUS_RATE, TXN_SCORE_SCALE)
+    probs, clean_susp, cat_flipped = draw_labels(rng, scores, TXN_SUSPICIOUS_RATE, TXN_SCORE_SCALE)
     positives = [i for i in range(n) if clean_susp[i]]
     negatives = [i for i in range(n) if not clean_susp[i]]
     n_flip = round(len(positives) * LABEL_NOISE_RATE)
@@ -606,7 +606,7 @@ def generate_transaction_memo(n: int = DEFAULT_ROWS["transaction_memo"], seed: i
         text = _render_txn(rng, t)
         category = t.category
         if i in cat_flipped:
-            category = _pick(rng, [c for c in TXN_CATEGORIES if c != t.category])
+            category = pick(rng, [c for c in TXN_CATEGORIES if c != t.category])
         suspicious = clean_susp[i] != (i in susp_flipped)
         row = {
             "text": text,

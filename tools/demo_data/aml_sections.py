@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task aml_alert``: sections of an investigator's case note.
+"""``python -m tools.demo_data.generate --task aml_alert``: sections of an investigator's case note.
 
 Templates for the alert header, KYC profile, activity summary, findings (structuring, layering,
 jurisdictions, trade, sanctions), outreach, background, identifiers (fake PII) and a neutral closing
@@ -10,43 +10,43 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from ._common import (
-    _article,
-    _cap,
-    _chance,
-    _fmt_date,
-    _list_join,
-    _money,
-    _num,
-    _person_voice,
-    _pick,
-    _round_to,
-    _say,
-    _title,
-    _Voice,
+from .aml_factors import AML_ANALYSTS, AML_BIZ_STEMS, AML_HRJ, AML_RULES, Alert
+from .common import (
+    Voice,
+    article,
+    cap,
+    chance,
+    courtesy_title,
+    fmt_date,
+    list_join,
+    money,
+    num,
+    person_voice,
+    pick,
+    round_to,
+    say,
 )
-from ._pii import _account_number, _card_number, _digits, _email, _full_name, _iban, _phone, _ssn
-from .aml_factors import _AML_ANALYSTS, _AML_BIZ_STEMS, _AML_HRJ, _AML_RULES, _Alert
+from .pii import account_number, card_number, fake_email, fake_iban, fake_phone, full_name, random_digits, ssn
 
 
-def _aml_voice(rng: random.Random, a: _Alert) -> _Voice:
+def aml_voice(rng: random.Random, a: Alert) -> Voice:
     """Investigator's way of referring to the subject."""
     if a.cust_kind == "business":
         short = a.name.rsplit(" ", 1)[0]
         for suffix in (" Group", " Holdings", " Trading"):
             short = short.removesuffix(suffix)
         aliases = ("the customer", "the company", short, "the business", "the subject")
-        return _Voice("third", a.name, "it", "its", rng, aliases=aliases)
-    title = _title(a.gender)
+        return Voice("third", a.name, "it", "its", rng, aliases=aliases)
+    title = courtesy_title(a.gender)
     aliases = ("the customer", f"{title} {a.last}", "the subject", f"{title} {a.last}")
-    return _person_voice(rng, "third", a.name, a.gender, aliases)
+    return person_voice(rng, "third", a.name, a.gender, aliases)
 
 
-def _aml_header(rng: random.Random, a: _Alert, alert_id: str, case_id: str, acct: str) -> str:
+def aml_header(rng: random.Random, a: Alert, alert_id: str, case_id: str, acct: str) -> str:
     """Opening line identifying the alert, rule and subject (contains account numbers)."""
-    code, label = _AML_RULES[a.rule]
-    d = _fmt_date(rng, a.alert_date)
-    return _pick(
+    code, label = AML_RULES[a.rule]
+    d = fmt_date(rng, a.alert_date)
+    return pick(
         rng,
         (
             f"Alert {alert_id} ({label}) generated {d} on account {acct} held by {a.name}.",
@@ -59,12 +59,12 @@ def _aml_header(rng: random.Random, a: _Alert, alert_id: str, case_id: str, acct
     )
 
 
-def _aml_profile(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_profile(rng: random.Random, v: Voice, a: Alert) -> str:
     """KYC profile: who the customer is, tenure, expected activity, risk rating."""
     since = a.alert_date.year - int(a.tenure_years)
-    exp = _money(rng, a.expected_monthly)
+    exp = money(rng, a.expected_monthly)
     if a.cust_kind == "business":
-        return _say(
+        return say(
             rng,
             v,
             first=(),
@@ -78,12 +78,12 @@ def _aml_profile(rng: random.Random, v: _Voice, a: _Alert) -> str:
                 "roughly {exp}. Current risk rating: {risk}.",
                 "{Who} operates as {desc}. Account opened {since}. Declared monthly turnover {exp}; rated {risk} risk.",
             ),
-            desc=_article(a.desc),
+            desc=article(a.desc),
             since=since,
             exp=exp,
             risk=a.risk,
         )
-    return _say(
+    return say(
         rng,
         v,
         first=(),
@@ -99,7 +99,7 @@ def _aml_profile(rng: random.Random, v: _Voice, a: _Alert) -> str:
             "Risk "
             "rating {risk}.",
         ),
-        desc=_article(a.desc),
+        desc=article(a.desc),
         occ=a.desc,
         since=since,
         exp=exp,
@@ -107,19 +107,19 @@ def _aml_profile(rng: random.Random, v: _Voice, a: _Alert) -> str:
     )
 
 
-def _aml_activity(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_activity(rng: random.Random, v: Voice, a: Alert) -> str:
     """Activity over the review window (ratio to the expected profile left implicit most of the time)."""
     d2 = a.alert_date - timedelta(days=rng.randint(1, 5))
     d1 = d2 - timedelta(days=a.window_days)
     kw = {
         "n": a.window_days,
-        "d1": _fmt_date(rng, d1),
-        "d2": _fmt_date(rng, d2),
-        "tot": _money(rng, a.observed_total),
-        "deb": _money(rng, _round_to(a.observed_total * rng.uniform(0.6, 1.0), 100)),
+        "d1": fmt_date(rng, d1),
+        "d2": fmt_date(rng, d2),
+        "tot": money(rng, a.observed_total),
+        "deb": money(rng, round_to(a.observed_total * rng.uniform(0.6, 1.0), 100)),
         "x": f"{a.observed_total / (a.expected_monthly * a.window_days / 30.0):.1f}",
     }
-    text = _say(
+    text = say(
         rng,
         v,
         first=(),
@@ -132,8 +132,8 @@ def _aml_activity(rng: random.Random, v: _Voice, a: _Alert) -> str:
         ),
         **kw,
     )
-    if _chance(rng, 0.25):
-        text += " " + _pick(
+    if chance(rng, 0.25):
+        text += " " + pick(
             rng,
             (
                 "That is roughly {x} times the expected volume for the period.",
@@ -143,19 +143,19 @@ def _aml_activity(rng: random.Random, v: _Voice, a: _Alert) -> str:
     return text
 
 
-def _aml_structuring(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_structuring(rng: random.Random, v: Voice, a: Alert) -> str:
     """Cash deposit findings near the reporting threshold (or their absence)."""
     k = a.struct_k
     if k >= 2:
         amounts = sorted(a.struct_amounts)
         kw = {
-            "k": _num(rng, k, 0.5),
-            "lo": _money(rng, amounts[0], compact_ok=False),
-            "hi": _money(rng, amounts[-1], compact_ok=False),
-            "sum": _money(rng, sum(amounts)),
+            "k": num(rng, k, 0.5),
+            "lo": money(rng, amounts[0], compact_ok=False),
+            "hi": money(rng, amounts[-1], compact_ok=False),
+            "sum": money(rng, sum(amounts)),
             "days": a.struct_days,
-            "b": _num(rng, a.struct_branches, 0.7),
-            "lst": ", ".join(_money(rng, x, compact_ok=False) for x in a.struct_amounts[:5]),
+            "b": num(rng, a.struct_branches, 0.7),
+            "lst": ", ".join(money(rng, x, compact_ok=False) for x in a.struct_amounts[:5]),
             "br": "branch" if a.struct_branches == 1 else "branches",
         }
         templates = [
@@ -164,16 +164,16 @@ def _aml_structuring(rng: random.Random, v: _Voice, a: _Alert) -> str:
             "Cash deposits of {lst} were made on separate days, each below the $10,000 CTR threshold.",
             "Cash activity: {k} deposits just under $10,000 across {b} {br} in {days} days, total {sum}.",
         ]
-        if a.struct_k > 0 and not a.bad and _chance(rng, 0.5):
+        if a.struct_k > 0 and not a.bad and chance(rng, 0.5):
             templates = [
                 "{k} cash deposits between {lo} and {hi} over {days} days; amounts vary and do not cluster "
                 "at the threshold.",
                 "{k} cash deposits of {lst} were noted; values are irregular and consistent with takings.",
             ]
-        return _cap(_pick(rng, templates).format(**kw))
+        return cap(pick(rng, templates).format(**kw))
     if k == 1:
-        amt = _money(rng, a.struct_amounts[0], compact_ok=False)
-        return _pick(
+        amt = money(rng, a.struct_amounts[0], compact_ok=False)
+        return pick(
             rng,
             (
                 f"One cash deposit of {amt} just under the threshold; no repeated pattern observed.",
@@ -181,18 +181,18 @@ def _aml_structuring(rng: random.Random, v: _Voice, a: _Alert) -> str:
             ),
         )
     if a.ctr_count:
-        return _pick(
+        return pick(
             rng,
             (
                 "Cash deposits exceeded $10,000 "
-                f"{'once' if a.ctr_count == 1 else _num(rng, a.ctr_count) + ' times'} and "
+                f"{'once' if a.ctr_count == 1 else num(rng, a.ctr_count) + ' times'} and "
                 "a CTR was filed each time; no deposits cluster below the threshold.",
                 f"CTRs filed in the period for cash deposits over $10,000: {a.ctr_count}. No evidence of "
                 "threshold "
                 "avoidance.",
             ),
         )
-    return _pick(
+    return pick(
         rng,
         (
             "No cash deposits near the CTR threshold.",
@@ -203,17 +203,17 @@ def _aml_structuring(rng: random.Random, v: _Voice, a: _Alert) -> str:
     )
 
 
-def _aml_layering(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_layering(rng: random.Random, v: Voice, a: Alert) -> str:
     """Pass-through / velocity findings."""
     pt = a.passthrough_pct
     kw = {
         "pct": pt,
-        "d": _num(rng, a.passthrough_days),
+        "d": num(rng, a.passthrough_days),
         "n": a.n_counterparties,
-        "amt": _money(rng, _round_to(a.observed_total * pt / 100.0, 100)),
+        "amt": money(rng, round_to(a.observed_total * pt / 100.0, 100)),
     }
     if pt >= 50:
-        return _pick(
+        return pick(
             rng,
             (
                 "About {pct}% of incoming funds left the account within {d} days, sent to {n} counterparties.",
@@ -226,14 +226,14 @@ def _aml_layering(rng: random.Random, v: _Voice, a: _Alert) -> str:
             ),
         ).format(**kw)
     if pt >= 25:
-        return _pick(
+        return pick(
             rng,
             (
                 "Around {pct}% of credits were transferred out in the same month, mostly to {n} recurring payees.",
                 "Some onward transfers ({pct}% of credits) but balances were otherwise retained.",
             ),
         ).format(**kw)
-    return _pick(
+    return pick(
         rng,
         (
             "No evidence of rapid in-and-out movement; balances grew steadily over the period.",
@@ -244,23 +244,23 @@ def _aml_layering(rng: random.Random, v: _Voice, a: _Alert) -> str:
     )
 
 
-def _aml_geo(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_geo(rng: random.Random, v: Voice, a: Alert) -> str:
     """Counterparty jurisdictions (high-risk or benign foreign or none)."""
     if a.hrj:
         kw = {
-            "c": _list_join(a.hrj),
-            "amt": _money(rng, a.hrj_amount),
-            "iban": _iban(rng, _pick(rng, ("CY", "AE", "CH"))),
-            "benef": _pick(
+            "c": list_join(a.hrj),
+            "amt": money(rng, a.hrj_amount),
+            "iban": fake_iban(rng, pick(rng, ("CY", "AE", "CH"))),
+            "benef": pick(
                 rng,
                 (
-                    f"{_pick(rng, _AML_BIZ_STEMS)} International Ltd",
-                    _full_name(rng),
-                    f"{_pick(rng, _AML_BIZ_STEMS)} Global FZE",
+                    f"{pick(rng, AML_BIZ_STEMS)} International Ltd",
+                    full_name(rng),
+                    f"{pick(rng, AML_BIZ_STEMS)} Global FZE",
                 ),
             ),
         }
-        return _pick(
+        return pick(
             rng,
             (
                 "Outgoing wires totalling {amt} were sent to beneficiaries in {c}.",
@@ -270,14 +270,14 @@ def _aml_geo(rng: random.Random, v: _Voice, a: _Alert) -> str:
             ),
         ).format(**kw)
     if a.lowrisk_foreign:
-        return _pick(
+        return pick(
             rng,
             (
-                f"International payments were limited to suppliers in {_list_join(a.lowrisk_foreign)}.",
-                f"Some cross-border wires to {_list_join(a.lowrisk_foreign)}; no higher-risk jurisdictions involved.",
+                f"International payments were limited to suppliers in {list_join(a.lowrisk_foreign)}.",
+                f"Some cross-border wires to {list_join(a.lowrisk_foreign)}; no higher-risk jurisdictions involved.",
             ),
         )
-    return _pick(
+    return pick(
         rng,
         (
             "No transactions involving high-risk jurisdictions were identified.",
@@ -287,7 +287,7 @@ def _aml_geo(rng: random.Random, v: _Voice, a: _Alert) -> str:
     )
 
 
-def _aml_trade(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_trade(rng: random.Random, v: Voice, a: Alert) -> str:
     """Trade finance findings: unit price vs market, goods description, third-party payments."""
     if a.goods is None:
         return ""
@@ -297,12 +297,12 @@ def _aml_trade(rng: random.Random, v: _Voice, a: _Alert) -> str:
         "qty": f"{a.trade_qty:,}",
         "goods": goods,
         "unit": unit,
-        "price": _money(rng, round(price, 2), compact_ok=False),
-        "mkt": _money(rng, round(mkt, 2), compact_ok=False),
-        "inv": _money(rng, _round_to(price * a.trade_qty, 100)),
+        "price": money(rng, round(price, 2), compact_ok=False),
+        "mkt": money(rng, round(mkt, 2), compact_ok=False),
+        "inv": money(rng, round_to(price * a.trade_qty, 100)),
     }
     out = [
-        _pick(
+        pick(
             rng,
             (
                 "Invoice for {qty} {unit}s of {goods} at {price} per {unit} (total {inv}); market "
@@ -316,7 +316,7 @@ def _aml_trade(rng: random.Random, v: _Voice, a: _Alert) -> str:
     ]
     if a.vague_goods:
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     "The bill of lading describes the cargo only as 'general merchandise'.",
@@ -326,10 +326,10 @@ def _aml_trade(rng: random.Random, v: _Voice, a: _Alert) -> str:
         )
     if a.third_party:
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
-                    f"Payment came from a third party in {_pick(rng, _AML_HRJ)} that is not named on the invoice.",
+                    f"Payment came from a third party in {pick(rng, AML_HRJ)} that is not named on the invoice.",
                     "The buyer did not pay directly; funds arrived from an unrelated company.",
                 ),
             )
@@ -339,13 +339,13 @@ def _aml_trade(rng: random.Random, v: _Voice, a: _Alert) -> str:
     return " ".join(out)
 
 
-def _aml_sanctions(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_sanctions(rng: random.Random, v: Voice, a: Alert) -> str:
     """Sanctions screening outcome."""
     if not a.sanc_hit:
         return ""
     kw = {"score": a.sanc_score, "ent": a.sanc_entity}
     if a.sanc_fp:
-        return _pick(
+        return pick(
             rng,
             (
                 "Name screening returned a {score}% match to the SDN entry '{ent}'; date of birth, "
@@ -357,7 +357,7 @@ def _aml_sanctions(rng: random.Random, v: _Voice, a: _Alert) -> str:
                 "Potential match to '{ent}' ({score}%) cleared after comparing passport details and DOB.",
             ),
         ).format(**kw)
-    return _pick(
+    return pick(
         rng,
         (
             "Screening matched a counterparty to the SDN entry '{ent}' with {score}% similarity; DOB and "
@@ -369,9 +369,9 @@ def _aml_sanctions(rng: random.Random, v: _Voice, a: _Alert) -> str:
     ).format(**kw)
 
 
-def _aml_outreach(rng: random.Random, v: _Voice, a: _Alert) -> str:
+def aml_outreach(rng: random.Random, v: Voice, a: Alert) -> str:
     """Customer outreach / RFI outcome with the stated rationale."""
-    when = _fmt_date(rng, a.alert_date + timedelta(days=rng.randint(3, 20)))
+    when = fmt_date(rng, a.alert_date + timedelta(days=rng.randint(3, 20)))
     kw = {"when": when, "why": a.rationale, "docs": a.docs}
     t = {
         "consistent": (
@@ -403,15 +403,15 @@ def _aml_outreach(rng: random.Random, v: _Voice, a: _Alert) -> str:
             "Customer was not contacted; the review relied on internal records.",
         ),
     }[a.explanation]
-    return _say(rng, v, first=(), third=t, **kw)
+    return say(rng, v, first=(), third=t, **kw)
 
 
-def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
+def aml_background(rng: random.Random, v: Voice, a: Alert) -> list[str]:
     """Adverse media, prior alerts / SARs and PEP status."""
     out: list[str] = []
     year = a.alert_date.year - rng.randint(1, 6)
     if a.adverse == "relevant":
-        crime = _pick(
+        crime = pick(
             rng,
             (
                 "procurement fraud",
@@ -423,7 +423,7 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
             ),
         )
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     f"Adverse media: a {year} article reports the subject is under investigation for {crime}.",
@@ -433,7 +433,7 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
         )
     elif a.adverse == "minor":
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     f"Adverse media search found a {year} local news item about a civil dispute with a "
@@ -443,9 +443,9 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
                 ),
             )
         )
-    elif _chance(rng, 0.6):
+    elif chance(rng, 0.6):
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     "Negative news screening returned no relevant hits.",
@@ -456,7 +456,7 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
         )
     if a.prior_sar_year:
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     f"A SAR was previously filed on this customer in {a.prior_sar_year}.",
@@ -466,20 +466,20 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
         )
     if a.prior_alerts:
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
-                    f"{_cap(_num(rng, a.prior_alerts))} prior alert{'s' if a.prior_alerts > 1 else ''} in "
+                    f"{cap(num(rng, a.prior_alerts))} prior alert{'s' if a.prior_alerts > 1 else ''} in "
                     "the last two years.",
                     f"Alert history: {a.prior_alerts} previous alert{'s' if a.prior_alerts > 1 else ''} reviewed.",
                 ),
             )
         )
-    elif not a.prior_sar_year and _chance(rng, 0.5):
-        out.append(_pick(rng, ("No prior alerts or SARs.", "No previous alerts on this customer.")))
+    elif not a.prior_sar_year and chance(rng, 0.5):
+        out.append(pick(rng, ("No prior alerts or SARs.", "No previous alerts on this customer.")))
     if a.pep:
         out.append(
-            _pick(
+            pick(
                 rng,
                 (
                     "Customer is a domestic PEP (municipal councillor).",
@@ -490,30 +490,30 @@ def _aml_background(rng: random.Random, v: _Voice, a: _Alert) -> list[str]:
     return out
 
 
-def _aml_pii(rng: random.Random, a: _Alert) -> str:
+def aml_pii(rng: random.Random, a: Alert) -> str:
     """Customer identifiers and contact details (fake PII)."""
-    email = _email(rng, a.first, a.last)
+    email = fake_email(rng, a.first, a.last)
     options = [
-        f"Customer contact on file: {_phone(rng)}, {email}.",
-        f"Linked accounts: {_account_number(rng)} and {_account_number(rng)}.",
-        f"SSN {_ssn(rng)} matches the CIP record."
+        f"Customer contact on file: {fake_phone(rng)}, {email}.",
+        f"Linked accounts: {account_number(rng)} and {account_number(rng)}.",
+        f"SSN {ssn(rng)} matches the CIP record."
         if a.cust_kind == "individual"
-        else f"EIN {rng.randint(10, 99)}-{_digits(rng, 7)}; authorised signer {a.first} {a.last}.",
-        f"Debit card {_card_number(rng)} used for the ATM cash activity.",
-        f"Incoming wires originated from IBAN {_iban(rng)}.",
-        f"RM reached the customer at {_phone(rng)}.",
+        else f"EIN {rng.randint(10, 99)}-{random_digits(rng, 7)}; authorised signer {a.first} {a.last}.",
+        f"Debit card {card_number(rng)} used for the ATM cash activity.",
+        f"Incoming wires originated from IBAN {fake_iban(rng)}.",
+        f"RM reached the customer at {fake_phone(rng)}.",
     ]
-    return _pick(rng, options)
+    return pick(rng, options)
 
 
-def _aml_closing(rng: random.Random, a: _Alert, case_id: str) -> str:
+def aml_closing(rng: random.Random, a: Alert, case_id: str) -> str:
     """Neutral administrative closing line (never states the disposition)."""
-    d = _fmt_date(rng, a.alert_date + timedelta(days=rng.randint(10, 40)))
-    return _pick(
+    d = fmt_date(rng, a.alert_date + timedelta(days=rng.randint(10, 40)))
+    return pick(
         rng,
         (
             f"Supporting documents saved to case {case_id}.",
-            f"Analyst: {_pick(rng, _AML_ANALYSTS)}. Review completed {d}.",
+            f"Analyst: {pick(rng, AML_ANALYSTS)}. Review completed {d}.",
             "Transaction detail exported to the case workbook.",
             f"Narrative drafted {d}; pending QA.",
             "Screenshots of the statements and screening results attached.",

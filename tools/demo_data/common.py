@@ -1,7 +1,7 @@
-"""``python -m finrisk_nlp.data.demo.generate``: shared building blocks of the demo-data generators.
+"""``python -m tools.demo_data.generate``: shared building blocks of the demo-data generators.
 
 Constants, the :class:`DemoRecord` row type, sampling and formatting helpers (numbers, money, dates),
-label calibration and noise, and the :class:`_Voice` that fills narrative templates. Only
+label calibration and noise, and the :class:`Voice` that fills narrative templates. Only
 :class:`random.Random` instances passed in by the caller are used, so output depends on the seed alone.
 """
 
@@ -77,12 +77,12 @@ _MONTHS: tuple[str, ...] = (
 )
 
 
-def _pick(rng: random.Random, items: Sequence[T]) -> T:
+def pick(rng: random.Random, items: Sequence[T]) -> T:
     """Return a uniformly random element of ``items``."""
     return items[rng.randrange(len(items))]
 
 
-def _wpick(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
+def wpick(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
     """Return the first element of a ``(item, weight)`` pair chosen proportionally to weight."""
     total = sum(weight for _, weight in pairs)
     x = rng.random() * total
@@ -95,12 +95,12 @@ def _wpick(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
     return next(item for item, weight in reversed(pairs) if weight > 0)
 
 
-def _chance(rng: random.Random, p: float) -> bool:
+def chance(rng: random.Random, p: float) -> bool:
     """Return True with probability ``p``."""
     return rng.random() < p
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
     """Numerically stable logistic function."""
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -108,7 +108,7 @@ def _sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
     """Draw a Poisson variate (Knuth's method; fine for the small rates used here)."""
     limit = math.exp(-lam)
     k = 0
@@ -119,22 +119,22 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-def _clip(x: float, lo: float, hi: float) -> float:
+def clip(x: float, lo: float, hi: float) -> float:
     """Clamp ``x`` to ``[lo, hi]``."""
     return max(lo, min(hi, x))
 
 
-def _round_to(x: float, step: float) -> float:
+def round_to(x: float, step: float) -> float:
     """Round ``x`` to a positive multiple of ``step``."""
     return max(step, round(x / step) * step)
 
 
-def _cap(text: str) -> str:
+def cap(text: str) -> str:
     """Upper-case the first character of ``text``."""
     return text[:1].upper() + text[1:] if text else text
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
     """Return ``word`` prefixed with the right indefinite article ("a"/"an")."""
     head = word.split()[0] if word.split() else word
     if head.isupper() and len(head) > 1:
@@ -144,17 +144,17 @@ def _article(word: str) -> str:
     return f"{'an' if vowel_sound else 'a'} {word}"
 
 
-def _num(rng: random.Random, n: int, p_word: float = 0.5) -> str:
+def num(rng: random.Random, n: int, p_word: float = 0.5) -> str:
     """Render a small integer either as digits or as an English word."""
-    if 0 <= n < len(_NUM_WORDS) and _chance(rng, p_word):
+    if 0 <= n < len(_NUM_WORDS) and chance(rng, p_word):
         return _NUM_WORDS[n]
     return str(n)
 
 
-def _money(rng: random.Random, amount: float, *, compact_ok: bool = True) -> str:
+def money(rng: random.Random, amount: float, *, compact_ok: bool = True) -> str:
     """Format a dollar amount in one of several realistic styles."""
     whole = abs(amount - round(amount)) < 1e-9
-    style = _wpick(
+    style = wpick(
         rng,
         (
             ("plain", 0.60),
@@ -169,7 +169,7 @@ def _money(rng: random.Random, amount: float, *, compact_ok: bool = True) -> str
     if style == "cents":
         return f"${amount:,.2f}"
     if style == "k":
-        return f"${amount / 1000:g}k" if _chance(rng, 0.7) else f"{amount / 1000:g}k"
+        return f"${amount / 1000:g}k" if chance(rng, 0.7) else f"{amount / 1000:g}k"
     if style == "usd_suffix":
         return f"{body} USD"
     if style == "usd_prefix":
@@ -179,12 +179,12 @@ def _money(rng: random.Random, amount: float, *, compact_ok: bool = True) -> str
     return f"${body}"
 
 
-def _fmt_date(rng: random.Random, d: date, *, coarse: bool = False) -> str:
+def fmt_date(rng: random.Random, d: date, *, coarse: bool = False) -> str:
     """Format a date; ``coarse`` gives month-level precision ("March 2023")."""
     month = _MONTHS[d.month - 1]
     if coarse:
-        return _pick(rng, (f"{month} {d.year}", f"{month[:3]} {d.year}", f"{d.month:02d}/{d.year}"))
-    return _pick(
+        return pick(rng, (f"{month} {d.year}", f"{month[:3]} {d.year}", f"{d.month:02d}/{d.year}"))
+    return pick(
         rng,
         (
             d.isoformat(),
@@ -196,23 +196,23 @@ def _fmt_date(rng: random.Random, d: date, *, coarse: bool = False) -> str:
     )
 
 
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
     """Shift ``d`` by a (possibly negative) number of months, clamping the day to 28."""
     years, month0 = divmod(d.month - 1 + months, 12)
     return date(d.year + years, month0 + 1, min(d.day, 28))
 
 
-def _rand_date(rng: random.Random, start: date, end: date) -> date:
+def rand_date(rng: random.Random, start: date, end: date) -> date:
     """Uniform random date in ``[start, end]``."""
     return start + timedelta(days=rng.randrange((end - start).days + 1))
 
 
-def _words(text: str) -> int:
+def words(text: str) -> int:
     """Whitespace word count."""
     return len(text.split())
 
 
-def _join(sentences: Sequence[str]) -> str:
+def join_sentences(sentences: Sequence[str]) -> str:
     """Join non-empty sentences with single spaces."""
     return " ".join(s.strip() for s in sentences if s and s.strip())
 
@@ -222,7 +222,7 @@ def _calibrate_intercept(scores: Sequence[float], target: float, scale: float) -
     lo, hi = -30.0, 30.0
     for _ in range(80):
         mid = (lo + hi) / 2.0
-        mean = sum(_sigmoid(scale * s + mid) for s in scores) / len(scores)
+        mean = sum(sigmoid(scale * s + mid) for s in scores) / len(scores)
         if mean < target:
             lo = mid
         else:
@@ -230,12 +230,12 @@ def _calibrate_intercept(scores: Sequence[float], target: float, scale: float) -
     return (lo + hi) / 2.0
 
 
-def _pre_noise_rate(target_after_noise: float, noise: float) -> float:
+def pre_noise_rate(target_after_noise: float, noise: float) -> float:
     """Positive rate to sample before symmetric flipping so that the final rate equals the target."""
-    return _clip((target_after_noise - noise) / (1.0 - 2.0 * noise), 0.001, 0.999)
+    return clip((target_after_noise - noise) / (1.0 - 2.0 * noise), 0.001, 0.999)
 
 
-def _draw_labels(
+def draw_labels(
     rng: random.Random, scores: Sequence[float], target: float, scale: float
 ) -> tuple[list[float], list[bool], set[int]]:
     """Sample binary labels from a calibrated logistic of ``scores`` and choose the rows to flip.
@@ -251,13 +251,13 @@ def _draw_labels(
         ``round(len(scores) * LABEL_NOISE_RATE)`` row indices.
     """
     intercept = _calibrate_intercept(scores, target, scale)
-    probs = [_sigmoid(scale * s + intercept) for s in scores]
-    clean = [_chance(rng, p) for p in probs]
+    probs = [sigmoid(scale * s + intercept) for s in scores]
+    clean = [chance(rng, p) for p in probs]
     flipped = set(rng.sample(range(len(scores)), round(len(scores) * LABEL_NOISE_RATE)))
     return probs, clean, flipped
 
 
-def _list_join(parts: Sequence[str]) -> str:
+def list_join(parts: Sequence[str]) -> str:
     """English list join: "a, b and c"."""
     if len(parts) <= 1:
         return "".join(parts)
@@ -265,7 +265,7 @@ def _list_join(parts: Sequence[str]) -> str:
 
 
 @dataclass
-class _Voice:
+class Voice:
     """Who is writing a narrative and how the subject is referred to.
 
     ``kind`` is ``"first"`` (applicant writes), ``"third"`` (underwriter / investigator note),
@@ -292,31 +292,31 @@ class _Voice:
             options = [self.name, "the applicant", "the borrower", self.name]
         if self.mentioned:
             options += [self.pronoun, self.pronoun]
-        who = _pick(self.rng, options)
+        who = pick(self.rng, options)
         return {
             "who": who,
-            "Who": _cap(who),
+            "Who": cap(who),
             "pr": self.pronoun,
-            "Pr": _cap(self.pronoun),
+            "Pr": cap(self.pronoun),
             "pos": self.possessive,
-            "Pos": _cap(self.possessive),
+            "Pos": cap(self.possessive),
         }
 
 
-def _title(gender: str) -> str:
+def courtesy_title(gender: str) -> str:
     """Courtesy title for a ``"m"`` / ``"f"`` gender code."""
     return "Ms." if gender == "f" else "Mr."
 
 
-def _person_voice(rng: random.Random, kind: str, name: str, gender: str, aliases: tuple[str, ...] = ()) -> _Voice:
+def person_voice(rng: random.Random, kind: str, name: str, gender: str, aliases: tuple[str, ...] = ()) -> Voice:
     """Voice that refers to a person by ``name``, ``aliases`` and gendered pronouns."""
     female = gender == "f"
-    return _Voice(kind, name, "she" if female else "he", "her" if female else "his", rng, aliases=aliases)
+    return Voice(kind, name, "she" if female else "he", "her" if female else "his", rng, aliases=aliases)
 
 
-def _say(
+def say(
     rng: random.Random,
-    voice: _Voice,
+    voice: Voice,
     first: Sequence[str],
     third: Sequence[str],
     terse: Sequence[str] = (),
@@ -329,8 +329,8 @@ def _say(
         templates = terse
     else:
         templates = third
-    template = _pick(rng, templates)
-    text = _cap(template.format(**voice.ctx(), **kw))
+    template = pick(rng, templates)
+    text = cap(template.format(**voice.ctx(), **kw))
     if "{Who}" in template or "{who}" in template:
         voice.mentioned = True  # later sentences may now use a pronoun
     return text

@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate``: fake personal data for the demo datasets.
+"""``python -m tools.demo_data.generate``: fake personal data for the demo datasets.
 
 Names, e-mail addresses, phone numbers, Luhn-valid card numbers, checksum-valid IBANs, SSN-shaped
 numbers, account and ABA routing numbers, dates of birth and street addresses. Everything is random;
@@ -11,7 +11,7 @@ import random
 import string
 from datetime import date
 
-from ._common import _chance, _pick, _wpick
+from .common import chance, pick, wpick
 
 _FIRST_MALE: tuple[str, ...] = (
     "James",
@@ -207,22 +207,22 @@ def iban_is_valid(iban: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _digits(rng: random.Random, n: int) -> str:
+def random_digits(rng: random.Random, n: int) -> str:
     """Return ``n`` random decimal digits."""
     return "".join(str(rng.randrange(10)) for _ in range(n))
 
 
-def _card_number(rng: random.Random) -> str:
+def card_number(rng: random.Random) -> str:
     """Luhn-valid Visa / Mastercard / Amex number in a random print style."""
-    brand = _wpick(rng, (("visa", 0.55), ("mc", 0.35), ("amex", 0.10)))
+    brand = wpick(rng, (("visa", 0.55), ("mc", 0.35), ("amex", 0.10)))
     if brand == "visa":
-        body = "4" + _digits(rng, 14)
+        body = "4" + random_digits(rng, 14)
     elif brand == "mc":
-        body = str(rng.randint(51, 55)) + _digits(rng, 13)
+        body = str(rng.randint(51, 55)) + random_digits(rng, 13)
     else:
-        body = _pick(rng, ("34", "37")) + _digits(rng, 12)
+        body = pick(rng, ("34", "37")) + random_digits(rng, 12)
     number = next(body + c for c in string.digits if luhn_is_valid(body + c))
-    sep = _wpick(rng, ((" ", 0.5), ("-", 0.25), ("", 0.25)))
+    sep = wpick(rng, ((" ", 0.5), ("-", 0.25), ("", 0.25)))
     groups = (4, 6, 5) if brand == "amex" else (4, 4, 4, 4)
     parts: list[str] = []
     pos = 0
@@ -232,36 +232,36 @@ def _card_number(rng: random.Random) -> str:
     return sep.join(parts)
 
 
-def _iban(rng: random.Random, country: str | None = None) -> str:
+def fake_iban(rng: random.Random, country: str | None = None) -> str:
     """Checksum-valid IBAN, printed in groups of four 60% of the time."""
     specs = [s for s in _IBAN_SPECS if country is None or s[0] == country] or list(_IBAN_SPECS)
-    cc, banks, n_digits = _pick(rng, specs)
-    bban = (_pick(rng, banks) if banks else "") + _digits(rng, n_digits)
+    cc, banks, n_digits = pick(rng, specs)
+    bban = (pick(rng, banks) if banks else "") + random_digits(rng, n_digits)
     numeric = "".join(str(int(ch, 36)) for ch in bban + cc + "00")
     iban = f"{cc}{98 - int(numeric) % 97:02d}{bban}"
-    if _chance(rng, 0.6):
+    if chance(rng, 0.6):
         return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
     return iban
 
 
-def _ssn(rng: random.Random) -> str:
+def ssn(rng: random.Random) -> str:
     """SSN-shaped number (area 001-899 except 666, non-zero group and serial)."""
     area = rng.randint(1, 898)
     if area >= 666:
         area += 1
     group = rng.randint(1, 99)
     serial = rng.randint(1, 9999)
-    if _chance(rng, 0.1):
+    if chance(rng, 0.1):
         return f"{area:03d}{group:02d}{serial:04d}"
     return f"{area:03d}-{group:02d}-{serial:04d}"
 
 
-def _phone(rng: random.Random) -> str:
+def fake_phone(rng: random.Random) -> str:
     """North-American phone number in a random print style."""
-    area = _pick(rng, _AREA_CODES)
+    area = pick(rng, _AREA_CODES)
     exchange = rng.randint(201, 989)
     line = rng.randint(0, 9999)
-    return _pick(
+    return pick(
         rng,
         (
             f"({area}) {exchange}-{line:04d}",
@@ -273,11 +273,11 @@ def _phone(rng: random.Random) -> str:
     )
 
 
-def _email(rng: random.Random, first: str, last: str) -> str:
+def fake_email(rng: random.Random, first: str, last: str) -> str:
     """Plausible personal e-mail address for a name."""
     f = "".join(ch for ch in first.lower() if ch.isalpha())
     la = "".join(ch for ch in last.lower() if ch.isalpha())
-    local = _pick(
+    local = pick(
         rng,
         (
             f"{f}.{la}",
@@ -288,32 +288,32 @@ def _email(rng: random.Random, first: str, last: str) -> str:
             f"{f[0]}.{la}{rng.randint(1, 9)}",
         ),
     )
-    return f"{local}@{_pick(rng, _EMAIL_DOMAINS)}"
+    return f"{local}@{pick(rng, _EMAIL_DOMAINS)}"
 
 
-def _account_number(rng: random.Random) -> str:
+def account_number(rng: random.Random) -> str:
     """Bank account number of 9-12 digits."""
-    return str(rng.randint(1, 9)) + _digits(rng, rng.randint(8, 11))
+    return str(rng.randint(1, 9)) + random_digits(rng, rng.randint(8, 11))
 
 
-def _routing_number(rng: random.Random) -> str:
+def routing_number(rng: random.Random) -> str:
     """ABA routing number with a valid checksum digit."""
-    body = _pick(rng, ("0", "1", "2", "3")) + _digits(rng, 7)
+    body = pick(rng, ("0", "1", "2", "3")) + random_digits(rng, 7)
     weights = (3, 7, 1, 3, 7, 1, 3, 7)
     total = sum(int(d) * w for d, w in zip(body, weights, strict=True))
     return body + str((10 - total % 10) % 10)
 
 
-def _person(rng: random.Random) -> tuple[str, str, str]:
+def person(rng: random.Random) -> tuple[str, str, str]:
     """Return ``(first, last, gender)`` with gender ``"m"`` or ``"f"``."""
-    gender = "f" if _chance(rng, 0.5) else "m"
-    first = _pick(rng, _FIRST_FEMALE if gender == "f" else _FIRST_MALE)
-    return first, _pick(rng, _LAST_NAMES), gender
+    gender = "f" if chance(rng, 0.5) else "m"
+    first = pick(rng, _FIRST_FEMALE if gender == "f" else _FIRST_MALE)
+    return first, pick(rng, _LAST_NAMES), gender
 
 
-def _full_name(rng: random.Random) -> str:
+def full_name(rng: random.Random) -> str:
     """Random "First Last" name."""
-    first, last, _ = _person(rng)
+    first, last, _ = person(rng)
     return f"{first} {last}"
 
 
@@ -335,7 +335,7 @@ _STREETS: tuple[str, ...] = (
     "Hillcrest Avenue",
     "Victoria Street",
 )
-_CITIES: tuple[tuple[str, str], ...] = (
+CITIES: tuple[tuple[str, str], ...] = (
     ("Columbus", "OH"),
     ("Denver", "CO"),
     ("Charlotte", "NC"),
@@ -359,14 +359,14 @@ _CITIES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _birth_date(rng: random.Random, year: int, age: int | None = None) -> date:
+def birth_date(rng: random.Random, year: int, age: int | None = None) -> date:
     """Random date of birth of someone ``age`` years old in ``year`` (random adult age 22-78 if None)."""
     if age is None:
         age = rng.randint(22, 78)
     return date(year - age, rng.randint(1, 12), rng.randint(1, 28))
 
 
-def _address(rng: random.Random) -> str:
+def address(rng: random.Random) -> str:
     """Random street address."""
-    city, st = _pick(rng, _CITIES)
-    return f"{rng.randint(2, 980)} {_pick(rng, _STREETS)}, {city}, {st} {rng.randint(10000, 99950)}"
+    city, st = pick(rng, CITIES)
+    return f"{rng.randint(2, 980)} {pick(rng, _STREETS)}, {city}, {st} {rng.randint(10000, 99950)}"

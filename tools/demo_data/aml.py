@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task aml_alert``: build the AML alert dataset.
+"""``python -m tools.demo_data.generate --task aml_alert``: build the AML alert dataset.
 
 Samples alerts (:mod:`.aml_factors`), draws the ``disposition`` label from their latent score with
 label noise, derives the ``typologies`` from the facts and the final disposition, and renders each
@@ -12,41 +12,41 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
-from ._common import (
+from .aml_factors import Alert, aml_score, aml_typologies, sample_alert
+from .aml_fields import aml_fields
+from .aml_sections import (
+    aml_activity,
+    aml_background,
+    aml_closing,
+    aml_geo,
+    aml_header,
+    aml_layering,
+    aml_outreach,
+    aml_pii,
+    aml_profile,
+    aml_sanctions,
+    aml_structuring,
+    aml_trade,
+    aml_voice,
+)
+from .common import (
     DATE_RANGE,
     DEFAULT_ROWS,
     LABEL_NOISE_RATE,
     LONG_MAX_WORDS,
     DemoRecord,
-    _chance,
-    _draw_labels,
-    _fmt_date,
-    _join,
-    _list_join,
-    _money,
-    _pick,
-    _pre_noise_rate,
-    _rand_date,
-    _words,
+    chance,
+    draw_labels,
+    fmt_date,
+    join_sentences,
+    list_join,
+    money,
+    pick,
+    pre_noise_rate,
+    rand_date,
+    words,
 )
-from ._pii import _account_number, _address, _birth_date, _email, _full_name
-from .aml_factors import _Alert, _aml_score, _aml_typologies, _sample_alert
-from .aml_fields import aml_fields
-from .aml_sections import (
-    _aml_activity,
-    _aml_background,
-    _aml_closing,
-    _aml_geo,
-    _aml_header,
-    _aml_layering,
-    _aml_outreach,
-    _aml_pii,
-    _aml_profile,
-    _aml_sanctions,
-    _aml_structuring,
-    _aml_trade,
-    _aml_voice,
-)
+from .pii import account_number, address, birth_date, fake_email, full_name
 
 AML_ESCALATE_RATE: float = 0.15
 """Share of ``escalate`` rows targeted after label noise."""
@@ -72,11 +72,11 @@ _AML_BOILERPLATE: tuple[str, ...] = (
 )
 
 
-def _aml_pad_accounts(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_accounts(rng: random.Random, a: Alert) -> str:
     """Account inventory paragraph (contains account numbers)."""
     rows = []
     for _ in range(rng.randint(2, 4)):
-        kind = _pick(
+        kind = pick(
             rng,
             (
                 "business checking",
@@ -88,66 +88,66 @@ def _aml_pad_accounts(rng: random.Random, a: _Alert) -> str:
             ),
         )
         opened = a.alert_date.year - rng.randint(0, 12)
-        rows.append(f"{kind} {_account_number(rng)} (opened {opened}, status active)")
+        rows.append(f"{kind} {account_number(rng)} (opened {opened}, status active)")
     return "Accounts in scope: " + "; ".join(rows) + "."
 
 
-def _aml_pad_ownership(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_ownership(rng: random.Random, a: Alert) -> str:
     """Ownership / household structure paragraph (names and percentages)."""
     if a.cust_kind == "business":
-        owners = [f"{a.first} {a.last}"] + [_full_name(rng) for _ in range(rng.randint(0, 2))]
+        owners = [f"{a.first} {a.last}"] + [full_name(rng) for _ in range(rng.randint(0, 2))]
         shares = [rng.randint(20, 80)]
         shares += [rng.randint(5, 30) for _ in owners[1:]]
         parts = [f"{o} ({pct}%)" for o, pct in zip(owners, shares, strict=True)]
         return (
-            f"Ownership: beneficial owners per the certification form are {_list_join(parts)}. The entity "
+            f"Ownership: beneficial owners per the certification form are {list_join(parts)}. The entity "
             "was "
             f"incorporated in {a.alert_date.year - rng.randint(1, 20)} in "
-            f"{_pick(rng, ('Delaware', 'Florida', 'Texas', 'New York', 'Nevada', 'New Jersey'))} and lists "
+            f"{pick(rng, ('Delaware', 'Florida', 'Texas', 'New York', 'Nevada', 'New Jersey'))} and lists "
             "its "
-            f"registered office at {_address(rng)}. Officers were screened with no matches."
+            f"registered office at {address(rng)}. Officers were screened with no matches."
         )
     return (
-        f"Household: the customer lives at {_address(rng)}. Joint account holder: "
-        f"{_pick(rng, ('none', _full_name(rng), _full_name(rng)))}. Date of birth "
-        f"{_fmt_date(rng, _birth_date(rng, a.alert_date.year))}. "
-        f"Identification on file is a {_pick(rng, ('driver licence', 'passport', 'state ID'))} that was "
+        f"Household: the customer lives at {address(rng)}. Joint account holder: "
+        f"{pick(rng, ('none', full_name(rng), full_name(rng)))}. Date of birth "
+        f"{fmt_date(rng, birth_date(rng, a.alert_date.year))}. "
+        f"Identification on file is a {pick(rng, ('driver licence', 'passport', 'state ID'))} that was "
         "verified at "
         "account opening and refreshed at the last periodic review."
     )
 
 
-def _aml_pad_kyc(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_kyc(rng: random.Random, a: Alert) -> str:
     """KYC refresh history paragraph (uninformative)."""
     y = a.alert_date.year
     return (
         f"KYC history: CDD refreshed in {y - rng.randint(1, 3)} with no changes to the stated source of "
         "funds. "
         "The customer's contact details were last updated "
-        f"{_fmt_date(rng, a.alert_date - timedelta(days=rng.randint(30, 900)))}. "
+        f"{fmt_date(rng, a.alert_date - timedelta(days=rng.randint(30, 900)))}. "
         f"Online banking is used from a consistent set of devices and IP addresses in "
-        f"{_pick(rng, ('the same metro area', 'the home state', 'two nearby cities'))}. Statements are "
+        f"{pick(rng, ('the same metro area', 'the home state', 'two nearby cities'))}. Statements are "
         "delivered "
-        f"electronically to {_email(rng, a.first, a.last)}."
+        f"electronically to {fake_email(rng, a.first, a.last)}."
     )
 
 
-def _aml_pad_rm(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_rm(rng: random.Random, a: Alert) -> str:
     """Relationship-manager conversation notes (uninformative)."""
-    rm = _full_name(rng)
+    rm = full_name(rng)
     return (
         f"Relationship manager {rm} was consulted on "
-        f"{_fmt_date(rng, a.alert_date + timedelta(days=rng.randint(1, 9)))}. "
+        f"{fmt_date(rng, a.alert_date + timedelta(days=rng.randint(1, 9)))}. "
         f"The RM has handled the relationship for {rng.randint(1, 9)} years, meets the customer "
-        f"{_pick(rng, ('quarterly', 'twice a year', 'annually', 'occasionally'))} and described the account "
+        f"{pick(rng, ('quarterly', 'twice a year', 'annually', 'occasionally'))} and described the account "
         "as "
-        f"{_pick(rng, ('routine', 'straightforward', 'low-maintenance', 'typical for the segment'))} from a "
+        f"{pick(rng, ('routine', 'straightforward', 'low-maintenance', 'typical for the segment'))} from a "
         "service "
         "point of view. The RM was reminded not to discuss the review with the customer."
     )
 
 
-def _aml_pad_routine(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_routine(rng: random.Random, a: Alert) -> str:
     """Excerpt of routine account activity (same kind of entries for every customer)."""
     d = a.alert_date - timedelta(days=rng.randint(20, 60))
     kinds = (
@@ -165,11 +165,11 @@ def _aml_pad_routine(rng: random.Random, a: _Alert) -> str:
     items = []
     for kind, lo, hi in rng.sample(list(kinds), rng.randint(4, 7)):
         d += timedelta(days=rng.randint(1, 5))
-        items.append(f"{d.month:02d}/{d.day:02d} {kind} {_money(rng, round(rng.uniform(lo, hi), 2), compact_ok=False)}")
+        items.append(f"{d.month:02d}/{d.day:02d} {kind} {money(rng, round(rng.uniform(lo, hi), 2), compact_ok=False)}")
     return "Sample of other activity in the window (routine): " + "; ".join(items) + "."
 
 
-def _aml_pad_periodic(rng: random.Random, a: _Alert) -> str:
+def _aml_pad_periodic(rng: random.Random, a: Alert) -> str:
     """Previous periodic-review summary (uninformative)."""
     y = a.alert_date.year - rng.randint(1, 3)
     return (
@@ -180,7 +180,7 @@ def _aml_pad_periodic(rng: random.Random, a: _Alert) -> str:
     )
 
 
-_AML_PADDERS: tuple[Callable[[random.Random, _Alert], str], ...] = (
+_AML_PADDERS: tuple[Callable[[random.Random, Alert], str], ...] = (
     _aml_pad_accounts,
     _aml_pad_ownership,
     _aml_pad_kyc,
@@ -190,10 +190,10 @@ _AML_PADDERS: tuple[Callable[[random.Random, _Alert], str], ...] = (
 )
 
 
-def _render_aml(rng: random.Random, a: _Alert, idx: int, long_form: bool, tail: bool) -> str:
+def _render_aml(rng: random.Random, a: Alert, idx: int, long_form: bool, tail: bool) -> str:
     """Render an alert into an investigator case note."""
-    v = _aml_voice(rng, a)
-    alert_id = _pick(
+    v = aml_voice(rng, a)
+    alert_id = pick(
         rng,
         (
             f"{a.alert_date.year}-AML-{rng.randint(1000, 99999):05d}",
@@ -202,11 +202,11 @@ def _render_aml(rng: random.Random, a: _Alert, idx: int, long_form: bool, tail: 
         ),
     )
     case_id = f"C-{a.alert_date.year % 100:02d}{rng.randint(10000, 99999)}"
-    acct = _pick(rng, (_account_number(rng), f"ending {rng.randint(1000, 9999)}", _account_number(rng)))
-    header = _aml_header(rng, a, alert_id, case_id, acct)
+    acct = pick(rng, (account_number(rng), f"ending {rng.randint(1000, 9999)}", account_number(rng)))
+    header = aml_header(rng, a, alert_id, case_id, acct)
     v.mentioned = True
-    profile = _aml_profile(rng, v, a) if _chance(rng, 0.9) else ""
-    activity = _aml_activity(rng, v, a) if _chance(rng, 0.88) else ""
+    profile = aml_profile(rng, v, a) if chance(rng, 0.9) else ""
+    activity = aml_activity(rng, v, a) if chance(rng, 0.88) else ""
     findings: list[str] = []
     rule_typ = {
         "cash_structuring": "s",
@@ -215,50 +215,50 @@ def _render_aml(rng: random.Random, a: _Alert, idx: int, long_form: bool, tail: 
         "trade_finance": "t",
         "sanctions": "x",
     }.get(a.rule, "")
-    if a.struct_k or a.ctr_count or rule_typ == "s" or (a.cash_reviewed and _chance(rng, 0.6)) or _chance(rng, 0.15):
-        findings.append(_aml_structuring(rng, v, a))
-    if a.passthrough_pct >= 50 or rule_typ == "l" or _chance(rng, 0.3):
-        findings.append(_aml_layering(rng, v, a))
-    if a.hrj or rule_typ == "g" or _chance(rng, 0.25):
-        findings.append(_aml_geo(rng, v, a))
-    findings.append(_aml_trade(rng, v, a))
-    findings.append(_aml_sanctions(rng, v, a))
+    if a.struct_k or a.ctr_count or rule_typ == "s" or (a.cash_reviewed and chance(rng, 0.6)) or chance(rng, 0.15):
+        findings.append(aml_structuring(rng, v, a))
+    if a.passthrough_pct >= 50 or rule_typ == "l" or chance(rng, 0.3):
+        findings.append(aml_layering(rng, v, a))
+    if a.hrj or rule_typ == "g" or chance(rng, 0.25):
+        findings.append(aml_geo(rng, v, a))
+    findings.append(aml_trade(rng, v, a))
+    findings.append(aml_sanctions(rng, v, a))
     findings = [f for f in findings if f]
     rng.shuffle(findings)
-    if findings and _chance(rng, 0.15):
+    if findings and chance(rng, 0.15):
         findings = ["Findings: " + " ".join(f"({i}) {f}" for i, f in enumerate(findings, start=1))]
-    outreach = _aml_outreach(rng, v, a) if (a.explanation != "not_requested" or _chance(rng, 0.4)) else ""
-    background = _aml_background(rng, v, a)
-    pii = _aml_pii(rng, a) if _chance(rng, 0.4) else ""
-    closing = _aml_closing(rng, a, case_id) if _chance(rng, 0.6) else ""
+    outreach = aml_outreach(rng, v, a) if (a.explanation != "not_requested" or chance(rng, 0.4)) else ""
+    background = aml_background(rng, v, a)
+    pii = aml_pii(rng, a) if chance(rng, 0.4) else ""
+    closing = aml_closing(rng, a, case_id) if chance(rng, 0.6) else ""
     body = [profile, activity, *findings, outreach, *background]
 
     if not long_form:
         parts = [header, *body, pii, closing]
-        text = _join(parts)
-        if _words(text) < 80:
-            extra = [_aml_pii(rng, a), _aml_closing(rng, a, case_id), _pick(rng, _AML_BOILERPLATE)]
+        text = join_sentences(parts)
+        if words(text) < 80:
+            extra = [aml_pii(rng, a), aml_closing(rng, a, case_id), pick(rng, _AML_BOILERPLATE)]
             for e in extra:
-                if _words(text) >= 80:
+                if words(text) >= 80:
                     break
                 parts.insert(-1, e)
-                text = _join(parts)
+                text = join_sentences(parts)
         return text
     pads = [p(rng, a) for p in _AML_PADDERS] + list(_AML_BOILERPLATE)
     rng.shuffle(pads)
     target = rng.randint(320, 590)
     chosen: list[str] = []
-    base_words = _words(_join([header, *body, pii, closing]))
+    base_words = words(join_sentences([header, *body, pii, closing]))
     for p in pads:
-        if base_words + _words(_join(chosen)) >= target:
+        if base_words + words(join_sentences(chosen)) >= target:
             break
-        if base_words + _words(_join([*chosen, p])) <= LONG_MAX_WORDS:
+        if base_words + words(join_sentences([*chosen, p])) <= LONG_MAX_WORDS:
             chosen.append(p)
     if tail:
         # Background paragraphs first, substantive findings and outreach at the end.
-        return _join([header, profile, *chosen, activity, *findings, outreach, *background, pii, closing])
+        return join_sentences([header, profile, *chosen, activity, *findings, outreach, *background, pii, closing])
     cut = rng.randint(0, len(chosen))
-    return _join(
+    return join_sentences(
         [
             header,
             profile,
@@ -286,22 +286,22 @@ def generate_aml_alert(n: int = DEFAULT_ROWS["aml_alert"], seed: int = 0) -> lis
         field columns of :data:`~.aml_fields.AML_FIELDS` and ``id``.
     """
     rng = random.Random(f"finrisk-demo:aml_alert:{seed}")
-    alerts = [_sample_alert(rng, _rand_date(rng, *DATE_RANGE)) for _ in range(n)]
-    scores = [_aml_score(a) + (0.4 if a.bad else 0.0) + rng.gauss(0.0, 0.3) for a in alerts]
-    target = _pre_noise_rate(AML_ESCALATE_RATE, LABEL_NOISE_RATE)
-    probs, clean, flipped = _draw_labels(rng, scores, target, AML_SCORE_SCALE)
+    alerts = [sample_alert(rng, rand_date(rng, *DATE_RANGE)) for _ in range(n)]
+    scores = [aml_score(a) + (0.4 if a.bad else 0.0) + rng.gauss(0.0, 0.3) for a in alerts]
+    target = pre_noise_rate(AML_ESCALATE_RATE, LABEL_NOISE_RATE)
+    probs, clean, flipped = draw_labels(rng, scores, target, AML_SCORE_SCALE)
     # The fields' own stream: drawing them leaves the note and label stream untouched.
     fields_rng = random.Random(f"finrisk-demo:aml_alert:fields:{seed}")
     records: list[DemoRecord] = []
     for i, a in enumerate(alerts):
-        long_form = _chance(rng, 0.10)
-        tail = long_form and _chance(rng, 0.4)
+        long_form = chance(rng, 0.10)
+        tail = long_form and chance(rng, 0.4)
         text = _render_aml(rng, a, i, long_form, tail)
         escalate = clean[i] != (i in flipped)
         row = {
             "text": text,
             "disposition": "escalate" if escalate else "close",
-            "typologies": _aml_typologies(a, escalate),
+            "typologies": aml_typologies(a, escalate),
             "region": a.region,
             "channel": a.channel,
             **aml_fields(fields_rng, a),

@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task credit_text``: the structured fields a lender holds per row.
+"""``python -m tools.demo_data.generate --task credit_text``: the structured fields a lender holds per row.
 
 Each application also carries what a lender's systems record next to the narrative: the application form
 (stated income, amount, term, purpose, housing, employment, declared savings, the security offered and its
@@ -24,8 +24,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ._common import _chance, _clip, _poisson, _round_to
-from .credit_factors import _Applicant
+from .common import chance, clip, poisson, round_to
+from .credit_factors import Applicant
 
 CREDIT_FIELDS: tuple[str, ...] = (
     "annual_income",
@@ -72,17 +72,17 @@ _FORM_BLANK_RATE: dict[str, float] = {
 _HOME: dict[str, str] = {"rent": "rent", "mortgage": "mortgage", "owned": "own", "family": "other"}
 
 
-def _stated_income(rng: random.Random, a: _Applicant) -> float:
+def _stated_income(rng: random.Random, a: Applicant) -> float:
     """Income as typed on the form: rounded, noisy, and sometimes last year's figure after a drop."""
-    if a.event in ("job_loss_lower", "reduced_hours", "unemployed") and _chance(rng, 0.5):
+    if a.event in ("job_loss_lower", "reduced_hours", "unemployed") and chance(rng, 0.5):
         base = a.prev_income
     else:
         base = a.income
     sigma = 0.15 if a.emp_type == "self_employed" else 0.06
-    return _round_to(base * rng.lognormvariate(0.02, sigma), 1000)
+    return round_to(base * rng.lognormvariate(0.02, sigma), 1000)
 
 
-def credit_fields(rng: random.Random, a: _Applicant) -> dict[str, Any]:
+def credit_fields(rng: random.Random, a: Applicant) -> dict[str, Any]:
     """The field columns of one application (``None`` = missing), drawn from ``rng`` alone.
 
     Args:
@@ -95,27 +95,27 @@ def credit_fields(rng: random.Random, a: _Applicant) -> dict[str, Any]:
     reported = a.card_balance * 0.03 + a.car_payment + a.student_payment + a.other_loan_payment
     lines = (1 if a.card_limit else 0) + sum(p > 0 for p in (a.car_payment, a.student_payment, a.other_loan_payment))
     utilisation = (
-        _clip(a.card_balance / a.card_limit + rng.gauss(0.0, 0.05), 0.0, 1.2) if a.card_limit else 0.0
+        clip(a.card_balance / a.card_limit + rng.gauss(0.0, 0.05), 0.0, 1.2) if a.card_limit else 0.0
     )
     fields: dict[str, Any] = {
         "annual_income": _stated_income(rng, a),
         "loan_amount": a.amount,
         "term_months": a.term,
-        "monthly_debt_payments": _round_to(reported * rng.lognormvariate(0.0, 0.12), 10) if reported else 0.0,
-        "monthly_housing_cost": _round_to(a.housing_cost * rng.lognormvariate(0.0, 0.05), 25)
+        "monthly_debt_payments": round_to(reported * rng.lognormvariate(0.0, 0.12), 10) if reported else 0.0,
+        "monthly_housing_cost": round_to(a.housing_cost * rng.lognormvariate(0.0, 0.05), 25)
         if a.housing_cost
         else 0.0,
         "months_employed": max(0, a.tenure_months + rng.randint(-1, 1))
         if a.emp_type not in ("retired", "unemployed")
         else 0,
-        "open_credit_lines": lines + _poisson(rng, 0.8 + a.credit_years / 5.0),
+        "open_credit_lines": lines + poisson(rng, 0.8 + a.credit_years / 5.0),
         "revolving_utilization": round(utilisation, 2),
         # not every creditor reports: each missed payment reaches the bureau with probability 0.85
-        "delinquencies_24m": sum(_chance(rng, 0.85) for _ in range(a.missed_recent)),
+        "delinquencies_24m": sum(chance(rng, 0.85) for _ in range(a.missed_recent)),
         # only bankruptcies are public records; defaults and charge-offs live in the narrative
         "public_records": 1 if a.derog == "bankruptcy" else 0,
         # declared assets: rounded, and applicants overstate them a little
-        "liquid_savings": _round_to(a.savings * rng.lognormvariate(0.05, 0.2), 500) if a.savings else 0.0,
+        "liquid_savings": round_to(a.savings * rng.lognormvariate(0.05, 0.2), 500) if a.savings else 0.0,
         # the valuation on file; what is still owed on a mortgaged home is in the narrative only
         "collateral_value": a.collateral_value if a.collateral in ("property", "vehicle", "savings") else 0.0,
         "employment_type": a.emp_type,
@@ -124,12 +124,12 @@ def credit_fields(rng: random.Random, a: _Applicant) -> dict[str, Any]:
         "collateral_type": a.collateral,
     }
     # A thin file (under two years of history) is more often a bureau no-hit.
-    if _chance(rng, 0.30 if a.credit_years < 2 else 0.06):
+    if chance(rng, 0.30 if a.credit_years < 2 else 0.06):
         fields.update(dict.fromkeys(_BUREAU))
     for name, rate in _FORM_BLANK_RATE.items():
-        if _chance(rng, rate):
+        if chance(rng, rate):
             fields[name] = None
-    if fields["annual_income"] is not None and a.emp_type == "self_employed" and _chance(rng, 0.05):
+    if fields["annual_income"] is not None and a.emp_type == "self_employed" and chance(rng, 0.05):
         fields["annual_income"] = None  # pending accounts: the form is filed without a figure
     for name in ("annual_income", "loan_amount", "monthly_debt_payments", "monthly_housing_cost", "liquid_savings",
                  "collateral_value"):

@@ -1,6 +1,6 @@
-"""``python -m finrisk_nlp.data.demo.generate --task aml_alert``: the facts behind each AML alert.
+"""``python -m tools.demo_data.generate --task aml_alert``: the facts behind each AML alert.
 
-Samples an :class:`_Alert` (customer profile, activity vs. expected volume, structuring, pass-through,
+Samples an :class:`Alert` (customer profile, activity vs. expected volume, structuring, pass-through,
 jurisdictions, trade pricing, sanctions screening, customer outreach, adverse media), correlated
 through a hidden bad-actor flag; computes the latent escalation log-odds and the typologies recorded on
 the case. No text is written here.
@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date
 
-from ._common import REGIONS, _chance, _clip, _pick, _poisson, _round_to, _wpick
-from ._pii import _person
+from .common import REGIONS, chance, clip, pick, poisson, round_to, wpick
+from .pii import person
 
 AML_TYPOLOGIES: tuple[str, ...] = ("structuring", "layering", "trade_based", "sanctions")
 """Money-laundering typologies an alert can be tagged with, in output order."""
@@ -43,7 +43,7 @@ _AML_BUSINESSES: tuple[tuple[str, bool, bool, int], ...] = (
     ("landscaping company", True, False, 35000),
     ("seafood wholesaler", False, True, 180000),
 )
-_AML_BIZ_STEMS: tuple[str, ...] = (
+AML_BIZ_STEMS: tuple[str, ...] = (
     "Golden Harbor",
     "Blue Lotus",
     "Sunrise",
@@ -87,7 +87,7 @@ _AML_OCCUPATIONS: tuple[tuple[str, int], ...] = (
     ("retired engineer", 5500),
     ("car salesman", 6000),
 )
-_AML_HRJ: tuple[str, ...] = (
+AML_HRJ: tuple[str, ...] = (
     "Panama",
     "the British Virgin Islands",
     "Seychelles",
@@ -142,7 +142,7 @@ _AML_GOODS: tuple[tuple[str, str, float], ...] = (
     ("scrap copper", "tonne", 7800.0),
     ("wristwatches", "unit", 95.0),
 )
-_AML_RULES: dict[str, tuple[str, str]] = {
+AML_RULES: dict[str, tuple[str, str]] = {
     "profile_deviation": ("TM-PRF-02", "activity inconsistent with expected profile"),
     "cash_structuring": ("TM-CSH-07", "cash deposits below the reporting threshold"),
     "rapid_movement": ("TM-VEL-03", "rapid movement of funds"),
@@ -151,11 +151,11 @@ _AML_RULES: dict[str, tuple[str, str]] = {
     "sanctions": ("SCR-NM-01", "sanctions name screening"),
     "large_wire": ("TM-WIR-09", "large incoming wire"),
 }
-_AML_ANALYSTS: tuple[str, ...] = ("JM", "KT", "RB", "AS", "LP", "DW", "NH", "OC", "SG", "TV")
+AML_ANALYSTS: tuple[str, ...] = ("JM", "KT", "RB", "AS", "LP", "DW", "NH", "OC", "SG", "TV")
 
 
 @dataclass
-class _Alert:
+class Alert:
     """Structured facts behind one AML alert (sampled before any text is written)."""
 
     region: str
@@ -209,23 +209,23 @@ class _Alert:
     pep: bool = False
 
 
-def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
+def sample_alert(rng: random.Random, alert_date: date) -> Alert:
     """Sample the structured facts of one alert (a hidden bad-actor flag correlates them)."""
-    a = _Alert(
-        region=_pick(rng, REGIONS),
-        channel=_wpick(rng, (("branch", 0.40), ("online", 0.45), ("broker", 0.15))),
+    a = Alert(
+        region=pick(rng, REGIONS),
+        channel=wpick(rng, (("branch", 0.40), ("online", 0.45), ("broker", 0.15))),
         alert_date=alert_date,
-        bad=_chance(rng, 0.13),
+        bad=chance(rng, 0.13),
     )
     bad = a.bad
-    a.first, a.last, a.gender = _person(rng)
-    if _chance(rng, 0.45):
+    a.first, a.last, a.gender = person(rng)
+    if chance(rng, 0.45):
         a.cust_kind = "business"
-        a.desc, a.cash_intensive, a.trade, median = _pick(rng, _AML_BUSINESSES)
-        a.name = f"{_pick(rng, (_pick(rng, _AML_BIZ_STEMS), a.last))} {_pick(rng, _AML_BIZ_SUFFIX)}"
-        a.expected_monthly = _round_to(median * rng.lognormvariate(0.0, 0.5), 1000)
+        a.desc, a.cash_intensive, a.trade, median = pick(rng, _AML_BUSINESSES)
+        a.name = f"{pick(rng, (pick(rng, AML_BIZ_STEMS), a.last))} {pick(rng, _AML_BIZ_SUFFIX)}"
+        a.expected_monthly = round_to(median * rng.lognormvariate(0.0, 0.5), 1000)
     else:
-        a.desc, monthly = _pick(rng, _AML_OCCUPATIONS)
+        a.desc, monthly = pick(rng, _AML_OCCUPATIONS)
         a.name = f"{a.first} {a.last}"
         a.cash_intensive = a.desc in (
             "rideshare driver",
@@ -233,9 +233,9 @@ def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
             "restaurant manager",
             "car salesman",
         )
-        a.expected_monthly = _round_to(monthly * 1.15 * rng.lognormvariate(0.0, 0.3), 100)
+        a.expected_monthly = round_to(monthly * 1.15 * rng.lognormvariate(0.0, 0.3), 100)
     a.tenure_years = round(rng.lognormvariate(math.log(1.6 if bad else 5.0), 0.8), 1)
-    a.risk = _wpick(rng, (("low", 0.15 if bad else 0.40), ("medium", 0.50), ("high", 0.35 if bad else 0.10)))
+    a.risk = wpick(rng, (("low", 0.15 if bad else 0.40), ("medium", 0.50), ("high", 0.35 if bad else 0.10)))
 
     # --- what fired
     if a.cust_kind == "business" and a.trade:
@@ -266,40 +266,40 @@ def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
             ("sanctions", 0.10),
             ("large_wire", 0.10),
         )
-    a.rule = _wpick(rng, rules)
+    a.rule = wpick(rng, rules)
 
     # --- activity vs expected profile (matters as a ratio of two rendered numbers)
-    a.window_days = _pick(rng, (30, 60, 90))
+    a.window_days = pick(rng, (30, 60, 90))
     a.ratio = rng.lognormvariate(math.log(2.4 if bad else 1.15), 0.65 if bad else 0.45)
     if a.rule in ("profile_deviation", "large_wire"):
         a.ratio *= rng.uniform(1.3, 2.0)
-    a.observed_total = _round_to(a.expected_monthly * a.ratio * a.window_days / 30.0, 100)
+    a.observed_total = round_to(a.expected_monthly * a.ratio * a.window_days / 30.0, 100)
 
     # --- structuring
     cashy = a.cash_intensive or a.cust_kind == "individual"
     if a.rule == "cash_structuring":
-        a.struct_k = rng.randint(3, 10) if bad else _wpick(rng, ((0, 0.3), (1, 0.3), (2, 0.25), (3, 0.1), (4, 0.05)))
+        a.struct_k = rng.randint(3, 10) if bad else wpick(rng, ((0, 0.3), (1, 0.3), (2, 0.25), (3, 0.1), (4, 0.05)))
         a.cash_reviewed = True
-    elif cashy and bad and _chance(rng, 0.4):
+    elif cashy and bad and chance(rng, 0.4):
         a.struct_k = rng.randint(2, 7)
-    elif cashy and _chance(rng, 0.05):
+    elif cashy and chance(rng, 0.05):
         a.struct_k = rng.randint(1, 3)
     if a.struct_k:
         lo = 8000 if bad else 6500
-        a.struct_amounts = [_round_to(rng.uniform(lo, 9990), _pick(rng, (10, 50, 100))) for _ in range(a.struct_k)]
+        a.struct_amounts = [round_to(rng.uniform(lo, 9990), pick(rng, (10, 50, 100))) for _ in range(a.struct_k)]
         a.struct_amounts = [min(x, 9990.0) for x in a.struct_amounts]
         a.struct_branches = rng.randint(1, min(a.struct_k, 5)) if bad else rng.randint(1, 2)
         a.struct_days = a.struct_k * rng.randint(1, 4)
     if a.cash_intensive and not bad:
         a.ctr_count = rng.randint(0, 6)
-    a.cash_reviewed = a.cash_reviewed or a.struct_k > 0 or (a.cash_intensive and _chance(rng, 0.4))
+    a.cash_reviewed = a.cash_reviewed or a.struct_k > 0 or (a.cash_intensive and chance(rng, 0.4))
 
     # --- velocity / layering
     if a.rule == "rapid_movement":
         a.passthrough_pct = rng.randint(70, 98) if bad else rng.randint(25, 85)
-    elif bad and _chance(rng, 0.55):
+    elif bad and chance(rng, 0.55):
         a.passthrough_pct = rng.randint(50, 95)
-    elif _chance(rng, 0.05):
+    elif chance(rng, 0.05):
         a.passthrough_pct = rng.randint(55, 90)  # legitimate pass-through (payroll, escrow)
     else:
         a.passthrough_pct = rng.randint(0, 45)
@@ -307,36 +307,36 @@ def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
     a.n_counterparties = rng.randint(4, 28) if bad else rng.randint(1, 12)
 
     # --- jurisdictions
-    if a.rule == "high_risk_geo" or (bad and _chance(rng, 0.35)) or _chance(rng, 0.04):
-        a.hrj = rng.sample(list(_AML_HRJ), rng.randint(1, 3 if bad else 2))
-        a.hrj_amount = _round_to(a.observed_total * rng.uniform(0.1, 0.85), 100)
-    if _chance(rng, 0.2):
+    if a.rule == "high_risk_geo" or (bad and chance(rng, 0.35)) or chance(rng, 0.04):
+        a.hrj = rng.sample(list(AML_HRJ), rng.randint(1, 3 if bad else 2))
+        a.hrj_amount = round_to(a.observed_total * rng.uniform(0.1, 0.85), 100)
+    if chance(rng, 0.2):
         a.lowrisk_foreign = rng.sample(list(_AML_LOWRISK), rng.randint(1, 2))
 
     # --- trade
-    if a.rule == "trade_finance" or (a.trade and _chance(rng, 0.35)):
-        a.goods = _pick(rng, _AML_GOODS)
-        a.trade_qty = int(_round_to(rng.lognormvariate(math.log(40000 / a.goods[2]), 0.8), 10))
-        if bad and _chance(rng, 0.8):
-            a.trade_mismatch = rng.uniform(0.25, 1.6) * _pick(rng, (1, 1, -0.5))
-        elif _chance(rng, 0.15):
+    if a.rule == "trade_finance" or (a.trade and chance(rng, 0.35)):
+        a.goods = pick(rng, _AML_GOODS)
+        a.trade_qty = int(round_to(rng.lognormvariate(math.log(40000 / a.goods[2]), 0.8), 10))
+        if bad and chance(rng, 0.8):
+            a.trade_mismatch = rng.uniform(0.25, 1.6) * pick(rng, (1, 1, -0.5))
+        elif chance(rng, 0.15):
             a.trade_mismatch = rng.uniform(0.2, 0.45)
         else:
             a.trade_mismatch = rng.uniform(-0.12, 0.15)
-        a.vague_goods = _chance(rng, 0.45 if bad else 0.08)
-        a.third_party = _chance(rng, 0.45 if bad else 0.08)
-        if _chance(rng, 0.3 if bad else 0.1):
-            a.transship = _pick(rng, ("Dubai (Jebel Ali)", "Hong Kong", "Mersin", "Colon Free Zone", "Port Klang"))
+        a.vague_goods = chance(rng, 0.45 if bad else 0.08)
+        a.third_party = chance(rng, 0.45 if bad else 0.08)
+        if chance(rng, 0.3 if bad else 0.1):
+            a.transship = pick(rng, ("Dubai (Jebel Ali)", "Hong Kong", "Mersin", "Colon Free Zone", "Port Klang"))
 
     # --- sanctions screening
-    if a.rule == "sanctions" or _chance(rng, 0.015):
+    if a.rule == "sanctions" or chance(rng, 0.015):
         a.sanc_hit = True
         a.sanc_score = rng.randint(78, 100)
-        a.sanc_fp = _chance(rng, 0.35 if bad else 0.93)
-        a.sanc_entity = _pick(rng, _AML_SANCTIONED)
+        a.sanc_fp = chance(rng, 0.35 if bad else 0.93)
+        a.sanc_entity = pick(rng, _AML_SANCTIONED)
 
     # --- customer outreach
-    a.explanation = _wpick(
+    a.explanation = wpick(
         rng,
         (
             ("consistent", 0.12 if bad else 0.52),
@@ -347,7 +347,7 @@ def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
         ),
     )
     a.rationale, a.docs = _aml_rationale(rng, a)
-    a.adverse = _wpick(
+    a.adverse = wpick(
         rng,
         (
             ("none", 0.55 if bad else 0.85),
@@ -355,10 +355,10 @@ def _sample_alert(rng: random.Random, alert_date: date) -> _Alert:
             ("relevant", 0.35 if bad else 0.03),
         ),
     )
-    a.prior_alerts = min(6, _poisson(rng, 1.2 if bad else 0.4))
-    if _chance(rng, 0.2 if bad else 0.02):
+    a.prior_alerts = min(6, poisson(rng, 1.2 if bad else 0.4))
+    if chance(rng, 0.2 if bad else 0.02):
         a.prior_sar_year = alert_date.year - rng.randint(1, 5)
-    a.pep = _chance(rng, 0.06 if bad else 0.03)
+    a.pep = chance(rng, 0.06 if bad else 0.03)
     return a
 
 
@@ -410,7 +410,7 @@ _AML_REASONS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _aml_rationale(rng: random.Random, a: _Alert) -> tuple[str, str]:
+def _aml_rationale(rng: random.Random, a: Alert) -> tuple[str, str]:
     """Customer's stated reason for the activity and the documents offered."""
     if a.struct_k and a.cash_intensive:
         key = "cash"
@@ -422,10 +422,10 @@ def _aml_rationale(rng: random.Random, a: _Alert) -> tuple[str, str]:
         key = "windfall"
     else:
         key = a.cust_kind
-    return _pick(rng, _AML_REASONS[key])
+    return pick(rng, _AML_REASONS[key])
 
 
-def _aml_typologies(a: _Alert, escalated: bool) -> list[str]:
+def aml_typologies(a: Alert, escalated: bool) -> list[str]:
     """Typologies recorded on the case.
 
     Escalated cases are tagged with every typology whose indicators are at least moderately present (the
@@ -465,9 +465,9 @@ def _aml_typologies(a: _Alert, escalated: bool) -> list[str]:
     return out
 
 
-def _aml_score(a: _Alert) -> float:
+def aml_score(a: Alert) -> float:
     """Latent escalation log-odds (before scaling / intercept)."""
-    s = 1.0 * _clip(math.log(a.ratio), -0.5, 2.5)
+    s = 1.0 * clip(math.log(a.ratio), -0.5, 2.5)
     k = a.struct_k
     s += {0: 0.0, 1: 0.2, 2: 0.5}.get(k, 1.5 if k <= 5 else 2.3)
     s += 0.4 if a.struct_branches >= 3 else 0.0

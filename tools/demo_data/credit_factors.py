@@ -1,6 +1,6 @@
-"""``python -m finrisk_nlp.data.demo.generate --task credit_text``: the facts behind each loan application.
+"""``python -m tools.demo_data.generate --task credit_text``: the facts behind each loan application.
 
-Samples an :class:`_Applicant` (employment, income, life events, purpose and amount, household,
+Samples an :class:`Applicant` (employment, income, life events, purpose and amount, household,
 housing, debts, credit history, savings, collateral), correlated through a hidden repayment-discipline
 trait, and computes the latent default log-odds from those facts. No text is written here.
 """
@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
-from ._common import REGIONS, _add_months, _chance, _clip, _pick, _poisson, _round_to, _sigmoid, _wpick
-from ._pii import _person
+from .common import REGIONS, add_months, chance, clip, pick, poisson, round_to, sigmoid, wpick
+from .pii import person
 
 # (occupation, median gross annual income)
 _CR_OCCUPATIONS: tuple[tuple[str, int], ...] = (
@@ -48,7 +48,7 @@ _CR_OCCUPATIONS: tuple[tuple[str, int], ...] = (
     ("postal worker", 40000),
     ("IT support analyst", 53000),
 )
-_CR_EMPLOYERS: tuple[str, ...] = (
+CR_EMPLOYERS: tuple[str, ...] = (
     "Northgate Logistics",
     "St. Anne's Hospital",
     "the Riverside school district",
@@ -119,7 +119,7 @@ _CR_AGENCIES: tuple[str, ...] = (
     "Reed Recruitment",
     "a specialist IT agency",
 )
-_CR_CARS: tuple[str, ...] = (
+CR_CARS: tuple[str, ...] = (
     "Toyota Corolla",
     "Honda Civic",
     "Ford Transit van",
@@ -133,7 +133,7 @@ _CR_CARS: tuple[str, ...] = (
     "Subaru Outback",
     "Tesla Model 3",
 )
-_CR_PURPOSES: dict[str, tuple[str, ...]] = {
+CR_PURPOSES: dict[str, tuple[str, ...]] = {
     "debt_consolidation": (
         "consolidate {pos} credit card balances into one fixed payment",
         "pay off two store cards and an overdraft",
@@ -193,7 +193,7 @@ _CR_PURPOSES: dict[str, tuple[str, ...]] = {
         "repair the foundations after a sinkhole report",
     ),
 }
-_CR_PURPOSE_SHORT: dict[str, str] = {
+CR_PURPOSE_SHORT: dict[str, str] = {
     "debt_consolidation": "debt consolidation",
     "home_improvement": "home improvement",
     "vehicle": "vehicle purchase",
@@ -246,7 +246,7 @@ _CR_EVENT_EFFECT: dict[str, float] = {
 
 
 @dataclass
-class _Applicant:
+class Applicant:
     """Structured factors behind one loan application (sampled before any text is written)."""
 
     first: str
@@ -306,48 +306,48 @@ def _amortized_payment(principal: float, apr: float, months: int) -> float:
     return principal * r / (1.0 - (1.0 + r) ** -months)
 
 
-def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
+def sample_applicant(rng: random.Random, app_date: date) -> Applicant:
     """Sample the structured factors of one applicant (correlated through a hidden trait)."""
-    first, last, gender = _person(rng)
-    a = _Applicant(
+    first, last, gender = person(rng)
+    a = Applicant(
         first=first,
         last=last,
         gender=gender,
         age=0,
-        region=_pick(rng, REGIONS),
-        channel=_wpick(rng, (("branch", 0.33), ("online", 0.47), ("broker", 0.20))),
+        region=pick(rng, REGIONS),
+        channel=wpick(rng, (("branch", 0.33), ("online", 0.47), ("broker", 0.20))),
         app_date=app_date,
         discipline=rng.gauss(0.0, 1.0),  # higher = riskier (hidden)
     )
     z = a.discipline
-    a.emp_type = _wpick(rng, (("salaried", 0.66), ("self_employed", 0.15), ("contract", 0.12), ("retired", 0.07)))
+    a.emp_type = wpick(rng, (("salaried", 0.66), ("self_employed", 0.15), ("contract", 0.12), ("retired", 0.07)))
     a.age = rng.randint(58, 79) if a.emp_type == "retired" else rng.randint(21, 64)
     region_factor = {"north": 0.93, "south": 0.98, "east": 1.02, "west": 1.07}[a.region]
     if a.emp_type == "salaried":
-        a.occupation, median = _pick(rng, _CR_OCCUPATIONS)
-        a.employer = _pick(rng, _CR_EMPLOYERS)
+        a.occupation, median = pick(rng, _CR_OCCUPATIONS)
+        a.employer = pick(rng, CR_EMPLOYERS)
         sigma = 0.2
     elif a.emp_type == "self_employed":
-        a.business, a.occupation, median = _pick(rng, _CR_BUSINESSES)
-        a.employer = f"{last} {a.business.title()}" if _chance(rng, 0.5) else f"{a.business} business"
+        a.business, a.occupation, median = pick(rng, _CR_BUSINESSES)
+        a.employer = f"{last} {a.business.title()}" if chance(rng, 0.5) else f"{a.business} business"
         sigma = 0.35
     elif a.emp_type == "contract":
-        a.occupation, median = _pick(rng, _CR_CONTRACT)
-        a.employer = "a nursing bank" if a.occupation == "agency nurse" else _pick(rng, _CR_AGENCIES)
+        a.occupation, median = pick(rng, _CR_CONTRACT)
+        a.employer = "a nursing bank" if a.occupation == "agency nurse" else pick(rng, _CR_AGENCIES)
         sigma = 0.3
     else:
-        a.occupation, median0 = _pick(rng, _CR_OCCUPATIONS)
-        a.employer = _pick(rng, _CR_EMPLOYERS)
+        a.occupation, median0 = pick(rng, _CR_OCCUPATIONS)
+        a.employer = pick(rng, CR_EMPLOYERS)
         median = int(median0 * 0.55)
         sigma = 0.2
-    a.income = _round_to(median * region_factor * rng.lognormvariate(0.0, sigma), 500)
+    a.income = round_to(median * region_factor * rng.lognormvariate(0.0, sigma), 500)
     a.prev_income = a.income
     max_tenure = max(3, (a.age - 18) * 12)
-    a.tenure_months = int(_clip(rng.lognormvariate(math.log(50), 0.85), 2, max_tenure))
+    a.tenure_months = int(clip(rng.lognormvariate(math.log(50), 0.85), 2, max_tenure))
 
     # --- recent life event (may rewrite employment facts so the story stays consistent)
     working = a.emp_type != "retired"
-    a.event = _wpick(
+    a.event = wpick(
         rng,
         (
             ("none", 0.42),
@@ -369,44 +369,44 @@ def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
     )
     if a.event == "job_loss_higher":
         a.tenure_months = rng.randint(3, 16)
-        a.prev_income = _round_to(a.income / rng.uniform(1.05, 1.3), 500)
-        a.event_date = _add_months(app_date, -(a.tenure_months + rng.randint(1, 5)))
+        a.prev_income = round_to(a.income / rng.uniform(1.05, 1.3), 500)
+        a.event_date = add_months(app_date, -(a.tenure_months + rng.randint(1, 5)))
     elif a.event == "job_loss_lower":
         a.tenure_months = rng.randint(2, 18)
-        a.prev_income = _round_to(a.income * rng.uniform(1.15, 1.6), 500)
-        a.event_date = _add_months(app_date, -(a.tenure_months + rng.randint(1, 6)))
+        a.prev_income = round_to(a.income * rng.uniform(1.15, 1.6), 500)
+        a.event_date = add_months(app_date, -(a.tenure_months + rng.randint(1, 6)))
     elif a.event == "unemployed":
         a.emp_type = "unemployed"
         a.prev_income = a.income
-        a.income = _round_to(a.income * rng.uniform(0.25, 0.4), 500)
+        a.income = round_to(a.income * rng.uniform(0.25, 0.4), 500)
         a.tenure_months = 0
-        a.event_date = _add_months(app_date, -rng.randint(1, 8))
+        a.event_date = add_months(app_date, -rng.randint(1, 8))
     elif a.event == "new_job":
         a.tenure_months = rng.randint(1, 4)
-        a.event_date = _add_months(app_date, -a.tenure_months)
+        a.event_date = add_months(app_date, -a.tenure_months)
     elif a.event == "promotion":
         a.tenure_months = max(a.tenure_months, 24)
-        a.prev_income = _round_to(a.income / rng.uniform(1.08, 1.25), 500)
-        a.event_date = _add_months(app_date, -rng.randint(1, 10))
+        a.prev_income = round_to(a.income / rng.uniform(1.08, 1.25), 500)
+        a.event_date = add_months(app_date, -rng.randint(1, 10))
     elif a.event == "reduced_hours":
-        a.prev_income = _round_to(a.income * rng.uniform(1.15, 1.4), 500)
-        a.event_date = _add_months(app_date, -rng.randint(1, 9))
+        a.prev_income = round_to(a.income * rng.uniform(1.15, 1.4), 500)
+        a.event_date = add_months(app_date, -rng.randint(1, 9))
     elif a.event.startswith("medical"):
-        a.event_amount = _round_to(rng.lognormvariate(math.log(7000), 0.8), 100)
-        a.event_date = _add_months(app_date, -rng.randint(4, 30))
+        a.event_amount = round_to(rng.lognormvariate(math.log(7000), 0.8), 100)
+        a.event_date = add_months(app_date, -rng.randint(4, 30))
         if a.event == "medical_plan":
-            a.event_payment = _round_to(a.event_amount / rng.randint(12, 36), 5)
+            a.event_payment = round_to(a.event_amount / rng.randint(12, 36), 5)
     elif a.event == "business_expansion":
-        a.event_amount = _round_to(a.income * rng.uniform(0.3, 1.2), 1000)
-        a.event_date = _add_months(app_date, -rng.randint(1, 14))
+        a.event_amount = round_to(a.income * rng.uniform(0.3, 1.2), 1000)
+        a.event_date = add_months(app_date, -rng.randint(1, 14))
     elif a.event == "inheritance":
-        a.event_amount = _round_to(rng.lognormvariate(math.log(35000), 0.7), 1000)
-        a.event_date = _add_months(app_date, -rng.randint(2, 20))
+        a.event_amount = round_to(rng.lognormvariate(math.log(35000), 0.7), 1000)
+        a.event_date = add_months(app_date, -rng.randint(2, 20))
     else:
-        a.event_date = _add_months(app_date, -rng.randint(2, 18))
+        a.event_date = add_months(app_date, -rng.randint(2, 18))
 
     # --- purpose and requested amount
-    a.purpose = _wpick(
+    a.purpose = wpick(
         rng,
         (
             ("debt_consolidation", 0.26),
@@ -421,12 +421,12 @@ def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
         ),
     )
     income_ref = max(a.income, 15000.0)
-    a.amount = _clip(_round_to(income_ref * _CR_LTI[a.purpose] * rng.lognormvariate(0.0, 0.6), 500), 1000, 250000)
-    a.term = _pick(rng, _CR_TERMS[a.purpose])
+    a.amount = clip(round_to(income_ref * _CR_LTI[a.purpose] * rng.lognormvariate(0.0, 0.6), 500), 1000, 250000)
+    a.term = pick(rng, _CR_TERMS[a.purpose])
     a.installment = _amortized_payment(a.amount, rng.uniform(0.07, 0.15), a.term)
 
     # --- household
-    a.marital = _wpick(
+    a.marital = wpick(
         rng,
         (
             ("single", 0.34),
@@ -438,18 +438,18 @@ def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
     )
     if a.event == "divorce":
         a.marital = "divorced"
-    a.dependents = 0 if a.age < 22 or a.emp_type == "retired" else min(5, _poisson(rng, 0.9))
+    a.dependents = 0 if a.age < 22 or a.emp_type == "retired" else min(5, poisson(rng, 0.9))
     if a.event == "new_child":
         a.dependents = max(1, a.dependents)
-    if a.marital in ("married", "partner") and _chance(rng, 0.7):
-        a.partner_occ, p_median = _pick(rng, _CR_OCCUPATIONS)
-        a.partner_income = _round_to(p_median * rng.lognormvariate(0.0, 0.3) * rng.uniform(0.5, 1.0), 500)
+    if a.marital in ("married", "partner") and chance(rng, 0.7):
+        a.partner_occ, p_median = pick(rng, _CR_OCCUPATIONS)
+        a.partner_income = round_to(p_median * rng.lognormvariate(0.0, 0.3) * rng.uniform(0.5, 1.0), 500)
     if a.event == "divorce" and a.dependents:
-        a.support_payment = _round_to(rng.uniform(250, 900), 25)
+        a.support_payment = round_to(rng.uniform(250, 900), 25)
 
     # --- housing and existing debts (correlated with the hidden trait)
     monthly = a.income / 12.0
-    a.housing = _wpick(
+    a.housing = wpick(
         rng,
         (
             ("rent", 0.42),
@@ -459,38 +459,38 @@ def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
         ),
     )
     if a.housing in ("rent", "mortgage"):
-        a.housing_cost = _round_to(max(monthly, 1500) * rng.uniform(0.16, 0.38), 25)
+        a.housing_cost = round_to(max(monthly, 1500) * rng.uniform(0.16, 0.38), 25)
     elif a.housing == "family":
-        a.housing_cost = float(_pick(rng, (0, 150, 200, 250, 300, 400)))
-    if _chance(rng, 0.82):
-        a.card_limit = _round_to(a.income * rng.uniform(0.08, 0.4), 500)
-        util = _clip(_sigmoid(-0.7 + 1.1 * z + rng.gauss(0.0, 0.8)), 0.0, 0.99)
-        a.card_balance = _round_to(a.card_limit * util, 50) if util > 0.02 else 0.0
-    if _chance(rng, 0.33) or (a.purpose == "vehicle" and _chance(rng, 0.2)):
-        a.car_payment = _round_to(rng.lognormvariate(math.log(340), 0.35), 5)
+        a.housing_cost = float(pick(rng, (0, 150, 200, 250, 300, 400)))
+    if chance(rng, 0.82):
+        a.card_limit = round_to(a.income * rng.uniform(0.08, 0.4), 500)
+        util = clip(sigmoid(-0.7 + 1.1 * z + rng.gauss(0.0, 0.8)), 0.0, 0.99)
+        a.card_balance = round_to(a.card_limit * util, 50) if util > 0.02 else 0.0
+    if chance(rng, 0.33) or (a.purpose == "vehicle" and chance(rng, 0.2)):
+        a.car_payment = round_to(rng.lognormvariate(math.log(340), 0.35), 5)
         a.car_months_left = rng.randint(4, 50)
-    if _chance(rng, 0.22 if a.age < 40 else 0.05):
-        a.student_payment = _round_to(rng.lognormvariate(math.log(260), 0.4), 5)
-    if _chance(rng, 0.1 + 0.06 * max(0.0, z)):
-        a.other_loan_payment = _round_to(rng.lognormvariate(math.log(230), 0.5), 5)
-    a.payday_loans = min(6, _poisson(rng, 0.07 * math.exp(1.1 * z)))
+    if chance(rng, 0.22 if a.age < 40 else 0.05):
+        a.student_payment = round_to(rng.lognormvariate(math.log(260), 0.4), 5)
+    if chance(rng, 0.1 + 0.06 * max(0.0, z)):
+        a.other_loan_payment = round_to(rng.lognormvariate(math.log(230), 0.5), 5)
+    a.payday_loans = min(6, poisson(rng, 0.07 * math.exp(1.1 * z)))
 
     # --- credit history
-    a.missed_recent = min(9, _poisson(rng, 0.33 * math.exp(0.95 * z)))
+    a.missed_recent = min(9, poisson(rng, 0.33 * math.exp(0.95 * z)))
     if a.missed_recent >= 2:
-        a.worst_late = _wpick(rng, ((30, 0.5), (60, 0.3), (90, 0.2)))
-    a.older_lates = min(5, _poisson(rng, 0.25 * math.exp(0.6 * z)))
-    if _chance(rng, 0.035 * math.exp(0.9 * z)):
-        a.derog = _wpick(rng, (("default", 0.45), ("chargeoff", 0.3), ("bankruptcy", 0.25)))
+        a.worst_late = wpick(rng, ((30, 0.5), (60, 0.3), (90, 0.2)))
+    a.older_lates = min(5, poisson(rng, 0.25 * math.exp(0.6 * z)))
+    if chance(rng, 0.035 * math.exp(0.9 * z)):
+        a.derog = wpick(rng, (("default", 0.45), ("chargeoff", 0.3), ("bankruptcy", 0.25)))
         a.derog_year = app_date.year - rng.randint(2, 9)
-    a.credit_years = int(_clip(rng.lognormvariate(math.log(9), 0.6), 0, a.age - 18))
+    a.credit_years = int(clip(rng.lognormvariate(math.log(9), 0.6), 0, a.age - 18))
 
     # --- savings and collateral
     reserve_months = rng.lognormvariate(math.log(1.6) - 0.55 * z, 0.9)
-    a.savings = 0.0 if _chance(rng, 0.15 + 0.08 * max(0.0, z)) else _round_to(monthly * reserve_months, 100)
+    a.savings = 0.0 if chance(rng, 0.15 + 0.08 * max(0.0, z)) else round_to(monthly * reserve_months, 100)
     if a.event == "inheritance":
-        a.savings += _round_to(a.event_amount * rng.uniform(0.3, 0.8), 100)
-    a.collateral = _wpick(
+        a.savings += round_to(a.event_amount * rng.uniform(0.3, 0.8), 100)
+    a.collateral = wpick(
         rng,
         (
             ("none", 0.50),
@@ -501,20 +501,20 @@ def _sample_applicant(rng: random.Random, app_date: date) -> _Applicant:
         ),
     )
     if a.collateral == "property":
-        a.collateral_value = _round_to(rng.lognormvariate(math.log(290000 * region_factor), 0.35), 5000)
+        a.collateral_value = round_to(rng.lognormvariate(math.log(290000 * region_factor), 0.35), 5000)
         owed_frac = rng.uniform(0.25, 0.97) if a.housing == "mortgage" else 0.0
-        a.collateral_owed = _round_to(a.collateral_value * owed_frac, 1000) if owed_frac else 0.0
+        a.collateral_owed = round_to(a.collateral_value * owed_frac, 1000) if owed_frac else 0.0
     elif a.collateral == "vehicle":
         base = a.amount if a.purpose == "vehicle" else rng.lognormvariate(math.log(12000), 0.4)
-        a.collateral_value = _round_to(base * rng.uniform(0.85, 1.3), 500)
+        a.collateral_value = round_to(base * rng.uniform(0.85, 1.3), 500)
     elif a.collateral == "savings":
-        a.collateral_value = _round_to(min(a.savings, a.amount * rng.uniform(0.3, 1.0)), 100)
+        a.collateral_value = round_to(min(a.savings, a.amount * rng.uniform(0.3, 1.0)), 100)
     elif a.collateral == "guarantor":
-        a.guarantor = _pick(rng, ("father", "mother", "brother", "sister", "uncle", "business partner"))
+        a.guarantor = pick(rng, ("father", "mother", "brother", "sister", "uncle", "business partner"))
     return a
 
 
-def _credit_score(a: _Applicant) -> tuple[float, dict[str, float]]:
+def credit_score(a: Applicant) -> tuple[float, dict[str, float]]:
     """Latent default log-odds (before scaling / intercept) and a few diagnostic ratios."""
     monthly = max(a.income / 12.0, 500.0)
     existing = (

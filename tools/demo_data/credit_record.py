@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task credit_text``: narrative sections about the track record.
+"""``python -m tools.demo_data.generate --task credit_text``: narrative sections about the track record.
 
 Templates for repayment history, savings, collateral, recent life events, the debt-to-income note,
 contact details (fake PII) and neutral administrative closing lines.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ._common import _add_months, _cap, _chance, _fmt_date, _join, _money, _num, _pick, _say, _Voice
-from ._pii import _account_number, _birth_date, _card_number, _email, _iban, _phone, _routing_number, _ssn
-from .credit_factors import _CR_EMPLOYERS, _Applicant
+from .common import Voice, add_months, cap, chance, fmt_date, join_sentences, money, num, pick, say
+from .credit_factors import CR_EMPLOYERS, Applicant
+from .pii import account_number, birth_date, card_number, fake_email, fake_iban, fake_phone, routing_number, ssn
 
 
-def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_history(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Repayment history with negations, severities and older / cured delinquencies."""
     n = a.missed_recent
     y = a.credit_years
@@ -23,7 +23,7 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     if n == 0:
         years = max(2, min(y, 10))
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
@@ -41,14 +41,14 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                     "Payment history is up to date on all accounts; no arrears.",
                 ),
                 terse=("Bureau: clean, 0 lates.", "Bureau: no arrears / no CCJs."),
-                years=_num(rng, years),
+                years=num(rng, years),
                 y=y,
             )
         )
     elif n == 1:
-        when = _fmt_date(rng, _add_months(a.app_date, -rng.randint(3, 22)), coarse=True)
+        when = fmt_date(rng, add_months(a.app_date, -rng.randint(3, 22)), coarse=True)
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
@@ -68,9 +68,9 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
         )
     else:
         months_ago = rng.randint(1, 10)
-        acct = _pick(rng, ("credit card", "car loan", "phone contract", "personal loan", "store card"))
+        acct = pick(rng, ("credit card", "car loan", "phone contract", "personal loan", "store card"))
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
@@ -88,17 +88,17 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                     "{n_cap} late payments recorded in the past 24 months.",
                 ),
                 terse=("Bureau: {n_d}x late in 24m, worst {late}d.",),
-                n=_num(rng, n, 0.6),
+                n=num(rng, n, 0.6),
                 n_d=n,
-                n_cap=_cap(_num(rng, n, 0.6)),
-                m=_num(rng, months_ago),
+                n_cap=cap(num(rng, n, 0.6)),
+                m=num(rng, months_ago),
                 acct=acct,
                 late=a.worst_late,
             )
         )
-        if a.worst_late >= 60 and _chance(rng, 0.5):
+        if a.worst_late >= 60 and chance(rng, 0.5):
             sentences.append(
-                _pick(
+                pick(
                     rng,
                     (
                         "One account was passed to a collection agency.",
@@ -107,10 +107,10 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                     ),
                 )
             )
-    if a.older_lates and _chance(rng, 0.75):
+    if a.older_lates and chance(rng, 0.75):
         old_year = yr - rng.randint(3, 7)
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
@@ -123,8 +123,8 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 ),
                 terse=("Historic: {k_d}x late {oy}.",),
                 oy=old_year,
-                k=_num(rng, a.older_lates),
-                k_cap=_cap(_num(rng, a.older_lates)),
+                k=num(rng, a.older_lates),
+                k_cap=cap(num(rng, a.older_lates)),
                 k_d=a.older_lates,
                 pl="payment" if a.older_lates == 1 else "payments",
             )
@@ -145,16 +145,16 @@ def _cr_history(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 "Chapter 7 bankruptcy filed {dy}, discharged {dy2}.",
             ),
         }[a.derog]
-        sentences.append(_say(rng, v, first=(text[0],), third=(text[1],), dy=dy, dy2=dy + 1))
-    elif n > 0 and _chance(rng, 0.3) and v.kind != "first":
-        sentences.append(_pick(rng, ("No defaults or judgments on file.", "No CCJs, defaults or bankruptcies.")))
-    return _join(sentences)
+        sentences.append(say(rng, v, first=(text[0],), third=(text[1],), dy=dy, dy2=dy + 1))
+    elif n > 0 and chance(rng, 0.3) and v.kind != "first":
+        sentences.append(pick(rng, ("No defaults or judgments on file.", "No CCJs, defaults or bankruptcies.")))
+    return join_sentences(sentences)
 
 
-def _cr_savings(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_savings(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Liquid savings."""
     if a.savings <= 0:
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -168,11 +168,11 @@ def _cr_savings(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             ),
             terse=("Savings: nil.",),
         )
-    bank = _pick(
+    bank = pick(
         rng,
         ("a high-yield savings account", "the credit union", "an ISA", "a money market account", "a 401(k)"),
     )
-    return _say(
+    return say(
         rng,
         v,
         first=(
@@ -186,15 +186,15 @@ def _cr_savings(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             "Statements show {sav} in savings.",
         ),
         terse=("Savings: {sav}.",),
-        sav=_money(rng, a.savings),
+        sav=money(rng, a.savings),
         bank=bank,
     )
 
 
-def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_collateral(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Security offered for the loan."""
     if a.collateral == "none":
-        return _say(
+        return say(
             rng,
             v,
             first=("I'm not offering any security for this loan.", "This would be an unsecured loan."),
@@ -202,9 +202,9 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             terse=("Security: none.",),
         )
     if a.collateral == "property":
-        kw = {"val": _money(rng, a.collateral_value), "owed": _money(rng, a.collateral_owed)}
+        kw = {"val": money(rng, a.collateral_value), "owed": money(rng, a.collateral_owed)}
         if a.collateral_owed:
-            return _say(
+            return say(
                 rng,
                 v,
                 first=(
@@ -218,7 +218,7 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 terse=("Security: 2nd charge, val {val}, 1st mtg {owed}.",),
                 **kw,
             )
-        return _say(
+        return say(
             rng,
             v,
             first=("The loan can be secured on my home, valued at roughly {val} and mortgage-free.",),
@@ -227,7 +227,7 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.collateral == "vehicle":
-        return _say(
+        return say(
             rng,
             v,
             first=("The loan would be secured on the vehicle, worth about {val}.",),
@@ -236,10 +236,10 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 "Vehicle to be held as security, value approx. {val}.",
             ),
             terse=("Security: vehicle, {val}.",),
-            val=_money(rng, a.collateral_value),
+            val=money(rng, a.collateral_value),
         )
     if a.collateral == "savings":
-        return _say(
+        return say(
             rng,
             v,
             first=("I'm happy to pledge {val} of my savings as security.",),
@@ -248,9 +248,9 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 "{Who} offers a savings pledge of {val}.",
             ),
             terse=("Security: cash pledge {val}.",),
-            val=_money(rng, a.collateral_value),
+            val=money(rng, a.collateral_value),
         )
-    return _say(
+    return say(
         rng,
         v,
         first=("My {g} has agreed to act as guarantor; they own their home and have a stable income.",),
@@ -263,20 +263,20 @@ def _cr_collateral(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     )
 
 
-def _cr_event(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_event(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Recent life event, often with mitigating or aggravating context."""
     ev = a.event
-    when = _fmt_date(rng, a.event_date, coarse=True)
+    when = fmt_date(rng, a.event_date, coarse=True)
     kw: dict[str, Any] = {
         "when": when,
-        "prev": _money(rng, a.prev_income),
-        "now": _money(rng, a.income),
-        "k": _num(rng, max(1, (a.app_date - a.event_date).days // 30 - a.tenure_months)),
+        "prev": money(rng, a.prev_income),
+        "now": money(rng, a.income),
+        "k": num(rng, max(1, (a.app_date - a.event_date).days // 30 - a.tenure_months)),
         "pct": round(100 * (1 - a.income / a.prev_income)) if a.prev_income else 0,
-        "amt": _money(rng, a.event_amount) if a.event_amount else "",
-        "pay": _money(rng, a.event_payment, compact_ok=False) if a.event_payment else "",
-        "old_emp": _pick(rng, _CR_EMPLOYERS),
-        "sup": _money(rng, a.support_payment, compact_ok=False) if a.support_payment else "",
+        "amt": money(rng, a.event_amount) if a.event_amount else "",
+        "pay": money(rng, a.event_payment, compact_ok=False) if a.event_payment else "",
+        "old_emp": pick(rng, CR_EMPLOYERS),
+        "sup": money(rng, a.support_payment, compact_ok=False) if a.support_payment else "",
     }
     templates: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "job_loss_higher": (
@@ -396,15 +396,15 @@ def _cr_event(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     if ev not in templates:
         return ""
     first_t, third_t = templates[ev]
-    return _say(rng, v, first=first_t, third=third_t, **kw)
+    return say(rng, v, first=first_t, third=third_t, **kw)
 
 
-def _cr_dti(rng: random.Random, v: _Voice, dti: float) -> str:
+def cr_dti(rng: random.Random, v: Voice, dti: float) -> str:
     """Explicit debt-to-income statement (underwriter notes only)."""
     if v.kind == "first":
         return ""
     pct = round(100 * dti)
-    return _pick(
+    return pick(
         rng,
         (
             f"Post-loan DTI calculated at {pct}%.",
@@ -414,37 +414,37 @@ def _cr_dti(rng: random.Random, v: _Voice, dti: float) -> str:
     )
 
 
-def _cr_pii(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_pii(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Contact / identity details containing fake PII."""
-    email = _email(rng, a.first, a.last)
+    email = fake_email(rng, a.first, a.last)
     options_first = (
-        f"You can reach me at {email} or on {_phone(rng)}.",
-        f"My phone number is {_phone(rng)}.",
+        f"You can reach me at {email} or on {fake_phone(rng)}.",
+        f"My phone number is {fake_phone(rng)}.",
         f"Please send the paperwork to {email}.",
-        f"My salary is paid into IBAN {_iban(rng)}.",
-        f"Repayments can come from my checking account {_account_number(rng)} (routing {_routing_number(rng)}).",
-        f"My SSN is {_ssn(rng)} if you need it for the credit check.",
-        f"I'd like the arrangement fee charged to my card {_card_number(rng)}.",
+        f"My salary is paid into IBAN {fake_iban(rng)}.",
+        f"Repayments can come from my checking account {account_number(rng)} (routing {routing_number(rng)}).",
+        f"My SSN is {ssn(rng)} if you need it for the credit check.",
+        f"I'd like the arrangement fee charged to my card {card_number(rng)}.",
     )
     options_third = (
-        f"Contact: {email}, {_phone(rng)}.",
-        f"Mobile {_phone(rng)}; e-mail {email}.",
-        f"Salary credited to IBAN {_iban(rng)}.",
-        f"Direct debit to be set up from account {_account_number(rng)}, routing {_routing_number(rng)}.",
-        f"SSN {_ssn(rng)} verified against photo ID.",
-        f"Card on file for the arrangement fee: {_card_number(rng)}.",
+        f"Contact: {email}, {fake_phone(rng)}.",
+        f"Mobile {fake_phone(rng)}; e-mail {email}.",
+        f"Salary credited to IBAN {fake_iban(rng)}.",
+        f"Direct debit to be set up from account {account_number(rng)}, routing {routing_number(rng)}.",
+        f"SSN {ssn(rng)} verified against photo ID.",
+        f"Card on file for the arrangement fee: {card_number(rng)}.",
         f"Applicant: {a.first} {a.last}, DOB "
-        f"{_fmt_date(rng, _birth_date(rng, a.app_date.year, a.age))}, SSN "
-        f"{_ssn(rng)}.",
+        f"{fmt_date(rng, birth_date(rng, a.app_date.year, a.age))}, SSN "
+        f"{ssn(rng)}.",
     )
-    return _pick(rng, options_first if v.kind == "first" else options_third)
+    return pick(rng, options_first if v.kind == "first" else options_third)
 
 
-def _cr_admin(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_admin(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Neutral administrative closing sentence."""
-    when = _fmt_date(rng, a.app_date)
+    when = fmt_date(rng, a.app_date)
     if v.kind == "first":
-        return _pick(
+        return pick(
             rng,
             (
                 "Thank you for considering my application.",
@@ -455,7 +455,7 @@ def _cr_admin(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             ),
         )
     if v.kind == "broker":
-        return _pick(
+        return pick(
             rng,
             (
                 "Happy to provide anything further the underwriter needs.",
@@ -464,7 +464,7 @@ def _cr_admin(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 "Full fact-find attached.",
             ),
         )
-    return _pick(
+    return pick(
         rng,
         (
             f"Application received {when} via {a.channel}.",

@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task aml_alert``: the structured fields a bank holds per alert.
+"""``python -m tools.demo_data.generate --task aml_alert``: the structured fields a bank holds per alert.
 
 Next to the case note an investigator sees the KYC profile (customer type, expected monthly volume, risk rating,
 account age, PEP flag, cash-intensive business code) and what the monitoring system recorded for the alert (rule,
@@ -19,8 +19,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ._common import _chance, _round_to
-from .aml_factors import _Alert
+from .aml_factors import Alert
+from .common import chance, round_to
 
 AML_FIELDS: tuple[str, ...] = (
     "kyc_expected_monthly_volume",
@@ -54,7 +54,7 @@ _BLANK_RATE: dict[str, float] = {
 }
 
 
-def aml_fields(rng: random.Random, a: _Alert) -> dict[str, Any]:
+def aml_fields(rng: random.Random, a: Alert) -> dict[str, Any]:
     """The field columns of one alert (``None`` = missing), drawn from ``rng`` alone.
 
     Args:
@@ -67,7 +67,7 @@ def aml_fields(rng: random.Random, a: _Alert) -> dict[str, Any]:
     # KYC volume declared at onboarding: rounded, and the older the account the staler
     drift = rng.lognormvariate(0.0, 0.1 + 0.02 * min(a.tenure_years, 10.0))
     fields: dict[str, Any] = {
-        "kyc_expected_monthly_volume": int(_round_to(a.expected_monthly * drift, 500)),
+        "kyc_expected_monthly_volume": int(round_to(a.expected_monthly * drift, 500)),
         "alert_amount": int(a.observed_total),
         "review_window_days": a.window_days,
         "account_age_years": a.tenure_years,
@@ -80,6 +80,6 @@ def aml_fields(rng: random.Random, a: _Alert) -> dict[str, Any]:
         "alert_rule": a.rule,
     }
     for name, rate in _BLANK_RATE.items():
-        if _chance(rng, rate):
+        if chance(rng, rate):
             fields[name] = None
     return fields

@@ -1,4 +1,4 @@
-"""``python -m finrisk_nlp.data.demo.generate --task credit_text``: narrative sections about the applicant.
+"""``python -m tools.demo_data.generate --task credit_text``: narrative sections about the applicant.
 
 Templates for the loan purpose, employment, income, household, housing costs and existing debts, in
 the applicant's, an underwriter's, a broker's or terse field-note voice.
@@ -9,35 +9,35 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ._common import _article, _cap, _chance, _join, _list_join, _money, _num, _pick, _round_to, _say, _Voice
-from .credit_factors import _CR_PURPOSE_SHORT, _Applicant
+from .common import Voice, article, cap, chance, join_sentences, list_join, money, num, pick, round_to, say
+from .credit_factors import CR_PURPOSE_SHORT, Applicant
 
 
 def _tenure_phrase(rng: random.Random, months: int) -> str:
     """Human phrasing of a duration given in months (fits after "for")."""
     if months < 12:
         if months <= 1:
-            return _pick(rng, ("a few weeks", "about a month"))
-        return _pick(rng, (f"{_num(rng, months)} months", f"{months} months", f"about {_num(rng, months)} months"))
+            return pick(rng, ("a few weeks", "about a month"))
+        return pick(rng, (f"{num(rng, months)} months", f"{months} months", f"about {num(rng, months)} months"))
     if months < 24:
         options = ["just over a year", f"{months} months", "about a year"]
         if 17 <= months <= 20:
             options.append("a year and a half")
-        return _pick(rng, options)
+        return pick(rng, options)
     years = months // 12
-    options = [f"{_num(rng, years)} years", f"about {years} years", f"{years}+ years", f"{years} years"]
+    options = [f"{num(rng, years)} years", f"about {years} years", f"{years}+ years", f"{years} years"]
     if months % 12 >= 9:
-        options.append(f"nearly {_num(rng, years + 1)} years")
-    return _pick(rng, options)
+        options.append(f"nearly {num(rng, years + 1)} years")
+    return pick(rng, options)
 
 
-def _cr_purpose(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_purpose(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Loan purpose and requested amount."""
     purpose = a.purpose_text
-    amt = _money(rng, a.amount)
+    amt = money(rng, a.amount)
     term = a.term
     term_y = f"{term // 12} years" if term % 12 == 0 and term >= 24 else f"{term} months"
-    return _say(
+    return say(
         rng,
         v,
         first=(
@@ -61,23 +61,23 @@ def _cr_purpose(rng: random.Random, v: _Voice, a: _Applicant) -> str:
         term=term,
         term_y=term_y,
         purpose=purpose,
-        short=_CR_PURPOSE_SHORT[a.purpose],
+        short=CR_PURPOSE_SHORT[a.purpose],
         detail=purpose.split(" and ")[0],
     )
 
 
-def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_employment(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Employment status and tenure."""
     ten = _tenure_phrase(rng, a.tenure_months)
     kw: dict[str, Any] = {
         "occ": a.occupation,
-        "a_occ": _article(a.occupation),
+        "a_occ": article(a.occupation),
         "emp": a.employer,
         "ten": ten,
         "biz": a.business,
     }
     if a.emp_type == "salaried":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -98,7 +98,7 @@ def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.emp_type == "self_employed":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -115,7 +115,7 @@ def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.emp_type == "contract":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -132,7 +132,7 @@ def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.emp_type == "retired":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -143,7 +143,7 @@ def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             terse=("Emp: retired (ex-{occ}).",),
             **kw,
         )
-    return _say(
+    return say(
         rng,
         v,
         first=(
@@ -159,16 +159,16 @@ def _cr_employment(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     )
 
 
-def _cr_income(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_income(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Income statement (annual vs monthly, gross vs net, so ratios need arithmetic)."""
     kw = {
-        "annual": _money(rng, a.income),
-        "gross_m": _money(rng, _round_to(a.income / 12, 10), compact_ok=False),
-        "net_m": _money(rng, _round_to(a.income * rng.uniform(0.72, 0.8) / 12, 10), compact_ok=False),
-        "prev": _money(rng, _round_to(a.income * rng.uniform(0.85, 1.1), 500)),
+        "annual": money(rng, a.income),
+        "gross_m": money(rng, round_to(a.income / 12, 10), compact_ok=False),
+        "net_m": money(rng, round_to(a.income * rng.uniform(0.72, 0.8) / 12, 10), compact_ok=False),
+        "prev": money(rng, round_to(a.income * rng.uniform(0.85, 1.1), 500)),
     }
     if a.emp_type in ("salaried", "contract"):
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -190,7 +190,7 @@ def _cr_income(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.emp_type == "self_employed":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -207,7 +207,7 @@ def _cr_income(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if a.emp_type == "retired":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -221,7 +221,7 @@ def _cr_income(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             terse=("Inc: pension {gross_m}/m.",),
             **kw,
         )
-    return _say(
+    return say(
         rng,
         v,
         first=("At the moment I receive about {gross_m} a month in benefits and severance.",),
@@ -231,21 +231,21 @@ def _cr_income(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     )
 
 
-def _cr_household(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_household(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Marital status, dependants and partner income."""
     partner = {"married": "wife" if a.gender == "m" else "husband", "partner": "partner"}.get(a.marital, "partner")
     n = a.dependents
-    kids = "no children" if n == 0 else ("one child" if n == 1 else f"{_num(rng, n, 0.8)} children")
+    kids = "no children" if n == 0 else ("one child" if n == 1 else f"{num(rng, n, 0.8)} children")
     kw = {
         "partner": partner,
         "kids": kids,
         "n": n,
-        "p_occ": _article(a.partner_occ or "homemaker"),
-        "p_inc": _money(rng, a.partner_income) if a.partner_income else "",
+        "p_occ": article(a.partner_occ or "homemaker"),
+        "p_inc": money(rng, a.partner_income) if a.partner_income else "",
     }
     if a.marital in ("married", "partner"):
         if a.partner_income:
-            return _say(
+            return say(
                 rng,
                 v,
                 first=(
@@ -259,7 +259,7 @@ def _cr_household(rng: random.Random, v: _Voice, a: _Applicant) -> str:
                 terse=("HH: {partner} working ({p_inc}), {n} dep.",),
                 **kw,
             )
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -274,7 +274,7 @@ def _cr_household(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     if n == 0:
-        return _say(
+        return say(
             rng,
             v,
             first=("I'm single with no dependants.", "I live alone and have no children.", "No dependants."),
@@ -283,21 +283,21 @@ def _cr_household(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             **kw,
         )
     status = {"divorced": "divorced", "widowed": "widowed"}.get(a.marital, "single")
-    return _say(
+    return say(
         rng,
         v,
         first=(f"I'm a {status} parent with {{kids}}.", "I'm raising {kids} on my own."),
-        third=(f"{{Who}} is a {status} parent of {{kids}}.", f"{_cap(status)}, {{kids}} living at home."),
+        third=(f"{{Who}} is a {status} parent of {{kids}}.", f"{cap(status)}, {{kids}} living at home."),
         terse=(f"HH: {status}, {{n}} dep.",),
         **kw,
     )
 
 
-def _cr_housing(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_housing(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Housing situation and cost."""
-    cost = _money(rng, a.housing_cost, compact_ok=False)
+    cost = money(rng, a.housing_cost, compact_ok=False)
     if a.housing == "rent":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -314,7 +314,7 @@ def _cr_housing(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             cost=cost,
         )
     if a.housing == "mortgage":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -330,7 +330,7 @@ def _cr_housing(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             cost=cost,
         )
     if a.housing == "family":
-        return _say(
+        return say(
             rng,
             v,
             first=(
@@ -344,7 +344,7 @@ def _cr_housing(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             terse=("Housing: with family ({cost}/m board).",),
             cost=cost,
         )
-    return _say(
+    return say(
         rng,
         v,
         first=("I own my home outright with no mortgage.", "The house is fully paid off."),
@@ -353,17 +353,17 @@ def _cr_housing(rng: random.Random, v: _Voice, a: _Applicant) -> str:
     )
 
 
-def _cr_debts(rng: random.Random, v: _Voice, a: _Applicant) -> str:
+def cr_debts(rng: random.Random, v: Voice, a: Applicant) -> str:
     """Existing credit commitments (cards, loans, payday loans, support payments)."""
     parts_first: list[str] = []
     parts_third: list[str] = []
     if a.card_balance > 0:
-        bal = _money(rng, a.card_balance)
-        lim = _money(rng, a.card_limit)
+        bal = money(rng, a.card_balance)
+        lim = money(rng, a.card_limit)
         util = round(100 * a.card_balance / a.card_limit)
-        parts_first.append(_pick(rng, (f"about {bal} on credit cards", f"{bal} across my cards (limit {lim})")))
+        parts_first.append(pick(rng, (f"about {bal} on credit cards", f"{bal} across my cards (limit {lim})")))
         parts_third.append(
-            _pick(
+            pick(
                 rng,
                 (
                     f"card balances of {bal} against limits of {lim}",
@@ -372,10 +372,10 @@ def _cr_debts(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             )
         )
     if a.car_payment:
-        pay = _money(rng, a.car_payment, compact_ok=False)
+        pay = money(rng, a.car_payment, compact_ok=False)
         parts_first.append(f"a car loan at {pay} a month with {a.car_months_left} payments left")
         parts_third.append(
-            _pick(
+            pick(
                 rng,
                 (
                     f"a car loan at {pay}/month ({a.car_months_left} months remaining)",
@@ -384,21 +384,21 @@ def _cr_debts(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             )
         )
     if a.student_payment:
-        pay = _money(rng, a.student_payment, compact_ok=False)
+        pay = money(rng, a.student_payment, compact_ok=False)
         parts_first.append(f"a student loan of {pay} a month")
         parts_third.append(f"student loan repayments of {pay}/month")
     if a.other_loan_payment:
-        pay = _money(rng, a.other_loan_payment, compact_ok=False)
+        pay = money(rng, a.other_loan_payment, compact_ok=False)
         parts_first.append(f"a personal loan costing {pay} a month")
         parts_third.append(f"an existing personal loan at {pay}/month")
     if a.support_payment:
-        pay = _money(rng, a.support_payment, compact_ok=False)
+        pay = money(rng, a.support_payment, compact_ok=False)
         parts_first.append(f"child support of {pay} a month")
         parts_third.append(f"child maintenance of {pay} per month")
     sentences: list[str] = []
     if not parts_first:
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
@@ -415,31 +415,31 @@ def _cr_debts(rng: random.Random, v: _Voice, a: _Applicant) -> str:
             )
         )
     elif v.kind == "first":
-        sentences.append(_cap("I currently have " + _list_join(parts_first) + "."))
+        sentences.append(cap("I currently have " + list_join(parts_first) + "."))
     elif v.kind == "terse":
         sentences.append("Debts: " + "; ".join(parts_third) + ".")
     else:
-        lead = _pick(rng, ("Existing commitments: ", "Current obligations include ", "Bureau shows "))
-        sentences.append(lead + _list_join(parts_third) + ".")
+        lead = pick(rng, ("Existing commitments: ", "Current obligations include ", "Bureau shows "))
+        sentences.append(lead + list_join(parts_third) + ".")
     if a.payday_loans:
         n = a.payday_loans
         sentences.append(
-            _say(
+            say(
                 rng,
                 v,
                 first=(
-                    f"I had to take out {_num(rng, n)} payday loan{'s' if n > 1 else ''} this year to cover gaps.",
-                    f"I've used short-term payday lenders {'once' if n == 1 else _num(rng, n) + ' times'} in "
+                    f"I had to take out {num(rng, n)} payday loan{'s' if n > 1 else ''} this year to cover gaps.",
+                    f"I've used short-term payday lenders {'once' if n == 1 else num(rng, n) + ' times'} in "
                     "the last six months.",
                 ),
                 third=(
-                    f"{{Who}} has taken {_num(rng, n)} payday loan{'s' if n > 1 else ''} in the past six months.",
-                    f"Bank statements show {_num(rng, n)} payday lender credit{'s' if n > 1 else ''} in the "
+                    f"{{Who}} has taken {num(rng, n)} payday loan{'s' if n > 1 else ''} in the past six months.",
+                    f"Bank statements show {num(rng, n)} payday lender credit{'s' if n > 1 else ''} in the "
                     "last 90 days.",
                 ),
                 terse=(f"Payday loans: {n} in 6m.",),
             )
         )
-    elif _chance(rng, 0.12) and v.kind != "first":
-        sentences.append(_pick(rng, ("No payday lending on file.", "No short-term lending seen on statements.")))
-    return _join(sentences)
+    elif chance(rng, 0.12) and v.kind != "first":
+        sentences.append(pick(rng, ("No payday lending on file.", "No short-term lending seen on statements.")))
+    return join_sentences(sentences)
