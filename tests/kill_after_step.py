@@ -8,7 +8,7 @@ from pathlib import Path
 
 from finrisk_nlp.cli.recipe import setup_logging
 from finrisk_nlp.config import parse_cli
-from finrisk_nlp.training import train
+from finrisk_nlp.training.engine import train
 
 if __name__ == "__main__":
     step = int(sys.argv[1])

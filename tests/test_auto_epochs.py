@@ -9,7 +9,7 @@ from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 from finrisk_nlp.cli.recipe import run_recipe
 from finrisk_nlp.config import parse_cli
 from finrisk_nlp.errors import ConfigError
-from finrisk_nlp.training import train
+from finrisk_nlp.training.engine import train
 
 CONFIG = REPO / "recipes" / "configs" / "credit_text.yaml"
 # 48 rows, a quarter each to validation and test: 24 train rows in batches of 4 are 6 optimizer steps an epoch.

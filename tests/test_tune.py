@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -140,6 +142,22 @@ def test_a_crashing_trial_fails_alone_with_its_log(tiny_setup, tmp_path):
     log = (out / "trial-0000" / "train.log").read_text()
     assert str(missing) in log
     assert "| 0 | fail |" in (out / "trials.md").read_text()
+
+
+def test_the_tune_parent_process_never_loads_torch(tiny_setup, tmp_path):
+    """Trials train in child processes; the parent only proposes values and reads results, so it never pays
+    torch's import (nor its memory) for the whole study."""
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"train.lr": SMALL_SPACE["train.lr"]}))
+    argv = ["tune", "--config", str(CONFIG), "--trials", "1", "--out", str(tmp_path / "study"), "--space", str(space),
+            *tiny_setup]
+    code = ("import sys; from finrisk_nlp.cli.main import main; code = main(sys.argv[1:]); "
+            "heavy = sorted({'torch', 'accelerate', 'peft'} & set(sys.modules)); "
+            "print('heavy', heavy, file=sys.stderr); sys.exit(code or (3 if heavy else 0))")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "heavy []" in result.stderr
+    assert (tmp_path / "study" / "trial-0000" / "metrics.json").is_file()  # a trial really trained
 
 
 def test_cli_requires_a_budget(tmp_path, caplog):

@@ -1,5 +1,1 @@
-"""The training engine: one loop for one or many tasks (``accelerate launch recipes/credit_text.py``)."""
-
-from finrisk_nlp.training.engine import train
-
-__all__ = ["train"]
+"""The training engine (:mod:`finrisk_nlp.training.engine`) and what it is built from."""
