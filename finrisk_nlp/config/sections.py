@@ -194,6 +194,7 @@ class TrainConfig:
     eval_batch_size: int = 64  # per process
     grad_accum_steps: int = 1
     lr: float = 5e-4
+    head_lr: float | None = None  # the task heads' rate (finrisk_nlp.training.optimizer); null: train.lr
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06  # share of the scheduled optimizer steps (the cap's for epochs=auto) with warmup
     lr_schedule: Literal["linear", "constant"] = "linear"  # after warmup: linear decay to 0, or a constant rate
@@ -223,6 +224,8 @@ class TrainConfig:
                 problems.append(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not math.isfinite(self.lr) or self.lr <= 0:
             problems.append(f"train.lr must be a finite number > 0, got {self.lr}")
+        if self.head_lr is not None and (not math.isfinite(self.head_lr) or self.head_lr <= 0):
+            problems.append(f"train.head_lr must be a finite number > 0 or null (train.lr), got {self.head_lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             problems.append(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         for name in ("max_steps", "checkpoint_every", "early_stopping_patience"):

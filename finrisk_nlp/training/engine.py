@@ -62,6 +62,7 @@ from finrisk_nlp.training.epochs import (
 )
 from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
 from finrisk_nlp.training.inference import predict_split
+from finrisk_nlp.training.optimizer import build_optimizer
 from finrisk_nlp.training.run_files import (
     MetricsLog,
     check_output_dir,
@@ -209,8 +210,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         f"{accelerator.num_processes} process(es) on {accelerator.device}, mixed precision "
         f"{accelerator.mixed_precision}", main_process_only=True)
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr,
-                                  weight_decay=cfg.train.weight_decay)
+    optimizer = build_optimizer(model, cfg.train)
     # One prepare call: FSDP2 shards model and optimizer together, DeepSpeed reads batch sizes from the loaders.
     keys = [(name, split) for name in data for split in data[name].loaders]  # train, validation, test (+calibration)
     model, optimizer, *prepared = accelerator.prepare(model, optimizer, *(data[n].loaders[s] for n, s in keys))
