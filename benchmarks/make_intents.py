@@ -17,6 +17,8 @@ import json
 import random
 from pathlib import Path
 
+from finrisk_nlp.provenance import write_text_atomic
+
 INTENTS: dict[str, list[str]] = {
     "card_lost": ["I lost my {card} card somewhere {place}", "can't find my {card} card since {day}",
                   "my {card} card went missing, please block it", "misplaced my card {place}, need it frozen"],
@@ -178,11 +180,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = generate(args.rows, args.seed)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(args.out)
+    write_text_atomic(args.out, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 if __name__ == "__main__":

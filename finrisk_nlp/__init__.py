@@ -12,11 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.2.0"
-
-from finrisk_nlp.config import RecipeConfig, load_config, parse_cli  # noqa: E402
-from finrisk_nlp.errors import ConfigError, DataError, FinriskError, ModelLoadError  # noqa: E402
-from finrisk_nlp.tasks import Task, get_task, list_tasks, register_task  # noqa: E402
+from finrisk_nlp.config import RecipeConfig, load_config, parse_cli
+from finrisk_nlp.errors import ConfigError, DataError, FinriskError, ModelLoadError
+from finrisk_nlp.tasks import Task, get_task, list_tasks, register_task
+from finrisk_nlp.version import __version__
 
 _LAZY = {
     "Predictor": "finrisk_nlp.serving.predictor",

@@ -42,7 +42,7 @@ def test_wheel_ships_configs_demo_data_and_hub_code(wheel):
     from finrisk_nlp import __version__
 
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert f"finrisk_nlp-{__version__}" in wheel.name  # the version comes from finrisk_nlp.__version__ only
+    assert f"finrisk_nlp-{__version__}" in wheel.name  # the version comes from finrisk_nlp/version.py only
     for config in (REPO / "recipes" / "configs").glob("*.yaml"):
         assert f"finrisk_nlp/recipe_configs/{config.name}" in names
     assert {"finrisk_nlp/data/demo/credit_text.jsonl", "finrisk_nlp/modeling/hub_code/modeling_finrisk.py",

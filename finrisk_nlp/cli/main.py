@@ -25,12 +25,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from finrisk_nlp.cli.recipe import exit_code, packaged_config, setup_logging
+from finrisk_nlp.cli.recipe import DEFAULT_CONFIG, exit_code, packaged_config, setup_logging
 from finrisk_nlp.cli.texts import read_records, record_text
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
-DEFAULT_CONFIG = packaged_config("credit_text")
 GENERIC_CONFIG = packaged_config("text_classifier")
 
 

@@ -96,3 +96,7 @@ def packaged_config(name: str) -> Path:
         raise ConfigError([f"no recipe config for task {name!r}: the shipped ones are {known}; pass --config FILE "
                            "for your own"])
     return path
+
+
+DEFAULT_CONFIG: Path = packaged_config("credit_text")
+"""The config ``finrisk train``, ``validate`` and ``tune`` read without ``--config``: the credit recipe's."""

@@ -12,10 +12,8 @@ import argparse
 import json
 import sys
 
-from finrisk_nlp.cli.recipe import packaged_config
+from finrisk_nlp.cli.recipe import DEFAULT_CONFIG
 from finrisk_nlp.errors import FinriskError
-
-DEFAULT_CONFIG = packaged_config("credit_text")
 
 
 def positive(kind: type) -> object:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 EMBEDDED_MODEL = "all-MiniLM-L6-v2"
 
@@ -20,7 +20,13 @@ EMBEDDED_MODEL = "all-MiniLM-L6-v2"
 # Operating-point targets (``threshold.target``), parsed here so that configs are checked where they are read.
 
 TargetKind = Literal["f1", "recall_at_precision", "precision_at_recall", "min_cost"]
-TARGET_KINDS: tuple[str, ...] = ("f1", "recall_at_precision", "precision_at_recall", "min_cost")
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+
+# Choices named in the config and implemented below it: the modules that implement them import them from here.
+Pooling = Literal["attention", "mean", "max"]  # model.pooling: how window vectors become a document's
+TokenPooling = Literal["cls", "mean"]  # model.token_pooling: a window's vector
+DedupMode = Literal["drop", "warn", "error"]  # data.dedup
+CalibrationMethod = Literal["auto", "none", "temperature", "platt", "vector", "isotonic"]  # calibration.method
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,8 @@ class ModelConfig:
     trust_remote_code: bool = False  # only for Hub models whose code you have read
     max_chunks: int = 1  # windows per document, in training, evaluation and prediction alike; 1: truncate
     stride: int = 32  # tokens shared by neighbouring windows, so evidence on a window edge is seen whole
-    pooling: Literal["attention", "mean", "max"] = "attention"  # how window vectors become a document's
-    token_pooling: Literal["cls", "mean"] = "cls"  # a window's vector: its first token, or the mean of its tokens
+    pooling: Pooling = "attention"  # how window vectors become a document's
+    token_pooling: TokenPooling = "cls"  # a window's vector: its first token, or the mean of its tokens
     attn_implementation: str | None = None  # null: the encoder's default; sdpa | eager | flash_attention_2
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory for large encoders
     # With data.feature_columns: how the field vector joins the pooled document vector before the head.
@@ -131,6 +137,11 @@ class LoraSettings:
         return problems
 
 
+SPLITS: tuple[str, ...] = ("train", "validation", "test")  # every run's splits (data.train_file, ...)
+CALIBRATION_SPLIT = "calibration"  # carved from validation by data.calibration_fraction
+SPLIT_ORDER: tuple[str, ...] = (*SPLITS[:2], CALIBRATION_SPLIT, *SPLITS[2:])  # the order splits are carved in
+
+
 @dataclass
 class DataConfig:
     """Where the labelled text comes from and how it is split."""
@@ -153,7 +164,7 @@ class DataConfig:
     group_column: str | None = None  # keep each customer/account in one split; with time_column, time decides
     # Validation/test texts repeating a train text (digits masked, case/space folded): drop them from
     # validation/test (default: metrics then measure generalisation, not memory), warn and keep, or error.
-    dedup: Literal["drop", "warn", "error"] = "drop"
+    dedup: DedupMode = "drop"
     # Structured fields in the same rows as the text (numbers or categories; missing: null/absent/empty), fed to
     # the document head beside the text (finrisk_nlp.data.fields). Empty: a text-only model.
     feature_columns: list[str] = field(default_factory=list)
@@ -311,7 +322,7 @@ class CalibrationConfig:
 
     # auto: lowest cross-validated NLL on validation, never worse than none; platt: binary/multi-label; vector:
     # multi-class
-    method: Literal["auto", "none", "temperature", "platt", "vector", "isotonic"] = "auto"
+    method: CalibrationMethod = "auto"
 
 
 @dataclass

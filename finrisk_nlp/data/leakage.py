@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, get_args
 
 import datasets
 
+from finrisk_nlp.config import SPLIT_ORDER, DedupMode
 from finrisk_nlp.data.near_duplicates import NEAR_JACCARD, near_duplicate_rows
 from finrisk_nlp.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-DEDUP_MODES = ("drop", "warn", "error")
-SPLIT_ORDER = ("train", "validation", "calibration", "test")  # each split is compared with the earlier ones
+DEDUP_MODES: tuple[str, ...] = get_args(DedupMode)
 DIGITS = re.compile(r"\d")
 
 

@@ -33,12 +33,12 @@ import datasets
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
+from finrisk_nlp.config import SPLITS
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.tasks import Task
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 MULTI_LABEL_SEPARATORS = ("|", ";")
 
 

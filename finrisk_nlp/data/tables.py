@@ -18,7 +18,7 @@ from typing import Any
 
 import datasets
 
-from finrisk_nlp.config import DataConfig
+from finrisk_nlp.config import CALIBRATION_SPLIT, DataConfig
 from finrisk_nlp.data.leakage import deduplicate_splits
 from finrisk_nlp.data.redaction import counts_by_type, redact_texts
 from finrisk_nlp.data.splits import (  # noqa: F401  split_table is re-exported for existing callers
@@ -318,7 +318,7 @@ def load_splits(
             splits[split] = cap_texts(table, task.text_column, max_chars, path)
             files.append(split)
     if calibration:
-        splits["validation"], splits["calibration"], spanning, dropped = carve_calibration(
+        splits["validation"], splits[CALIBRATION_SPLIT], spanning, dropped = carve_calibration(
             splits["validation"], task, calibration / (data_cfg.validation_fraction + calibration), seed,
             time_column=data_cfg.time_column if data_cfg.time_column in splits["validation"].column_names else None,
             group_column=data_cfg.group_column if data_cfg.group_column in splits["validation"].column_names

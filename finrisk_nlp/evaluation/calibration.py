@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from scipy.optimize import minimize
@@ -24,6 +24,7 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from finrisk_nlp.config import CalibrationMethod
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.evaluation.metrics import expected_calibration_error
 from finrisk_nlp.evaluation.risk_measures import brier_score, classwise_ece, risk_columns
@@ -31,7 +32,7 @@ from finrisk_nlp.tasks import Task
 
 logger = logging.getLogger(__name__)
 
-METHODS: tuple[str, ...] = ("auto", "none", "temperature", "platt", "vector", "isotonic")
+METHODS: tuple[str, ...] = get_args(CalibrationMethod)
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 PROB_EPS = 1e-7  # probabilities are clipped here before logs: one confident miss costs 16 nats, not infinity
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from finrisk_nlp.data.fields import MISSING_INDEX, FieldBatch, FieldPreprocessor, split_records
 from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.formatting import fmt_signed
 
 if TYPE_CHECKING:
     # Anything with .task, .model (a DocumentClassifier), .tokenizer, .metadata and .device, e.g. a Predictor.
@@ -344,10 +345,6 @@ def _probs_line(exp: Explanation) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
 
 
-def _fmt(score: float) -> str:
-    return f"{score:+.3f}" if abs(score) >= 1e-3 or score == 0 else f"{score:+.1e}"  # an untrained model's are tiny
-
-
 def _shown(value: Any) -> str:
     return "missing" if value is None or value == "" else str(value)[:40]
 
@@ -357,11 +354,11 @@ def _ranked_fields(exp: Explanation) -> list[FieldScore]:
 
 
 def _field_list(exp: Explanation) -> str:
-    return ", ".join(f"{f.name}={_shown(f.value)} {_fmt(f.score)}" for f in _ranked_fields(exp))
+    return ", ".join(f"{f.name}={_shown(f.value)} {fmt_signed(f.score)}" for f in _ranked_fields(exp))
 
 
 def _word_list(words: list[WordScore]) -> str:
-    return ", ".join(f"{w.text} {_fmt(w.score)}" for w in words) or "(none)"
+    return ", ".join(f"{w.text} {fmt_signed(w.score)}" for w in words) or "(none)"
 
 
 def render_terminal(exp: Explanation, color: bool) -> str:
@@ -399,7 +396,7 @@ def _html_word(piece: str, word: WordScore, scale: float) -> str:
     alpha = 0.1 + 0.75 * _strength(word.score, scale)
     kind, rgb = ("pos", "22,163,74") if word.score >= 0 else ("neg", "220,38,38")
     style = f' style="background-color:rgba({rgb},{alpha:.2f})"' if _strength(word.score, scale) >= 0.05 else ""
-    return (f'<span class="w {kind}" data-score="{word.score:+.6g}" title="{_fmt(word.score)}"{style}>'
+    return (f'<span class="w {kind}" data-score="{word.score:+.6g}" title="{fmt_signed(word.score)}"{style}>'
             f"{html.escape(piece)}</span>")
 
 
@@ -410,7 +407,7 @@ def _html_fields(exp: Explanation) -> str:
     scale = max(abs(f.score) for f in exp.fields)
     rows = "".join(
         f"<tr><td>{html.escape(f.name)}</td><td>{html.escape(_shown(f.value))}</td>"
-        f"<td>{_html_word(_fmt(f.score), WordScore(f.name, 0, 0, f.score), scale)}</td></tr>"
+        f"<td>{_html_word(fmt_signed(f.score), WordScore(f.name, 0, 0, f.score), scale)}</td></tr>"
         for f in _ranked_fields(exp))
     return (f"<p>Fields ({html.escape(FIELD_METHOD)}):</p>"
             f"<table><tr><th>field</th><th>value</th><th>score</th></tr>{rows}</table>")
@@ -427,7 +424,7 @@ def render_html(explanations: list[Explanation], title: str = "finrisk explanati
                           f'<span class="cut">{html.escape(piece)}</span>' if cut else html.escape(piece))
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
                        for k, v in sorted(exp.probabilities.items(), key=lambda kv: -kv[1]))
-        items = "".join(f"<li><b>{html.escape(w.text)}</b> {_fmt(w.score)}</li>" for w in exp.evidence)
+        items = "".join(f"<li><b>{html.escape(w.text)}</b> {fmt_signed(w.score)}</li>" for w in exp.evidence)
         sections.append(
             f"<section><h2>Text {n}: predicted <code>{html.escape(exp.predicted_label)}</code></h2>"
             f"<table><tr><th>label</th><th>probability</th></tr>{rows}</table>"
@@ -468,8 +465,9 @@ def render_explanation_markdown(explanations: list[Explanation], heading_level: 
             shown.append(f"**{_md(piece)}**" if word and (word.start, word.end) in strong else _md(piece))
         lines += ["", f"{n}. predicted `{exp.predicted_label}` ({_probs_line(exp)}), explaining `{exp.label}`", "",
                   f"   > {''.join(shown)}", "",
-                  f"   evidence: {', '.join(f'`{_md(w.text)}` {_fmt(w.score)}' for w in exp.evidence) or '(none)'}"]
+                  "   evidence: " + (", ".join(f"`{_md(w.text)}` {fmt_signed(w.score)}" for w in exp.evidence)
+                                     or "(none)")]
         if exp.fields:
             lines += ["", f"   fields ({FIELD_METHOD}): " + ", ".join(
-                f"`{_md(f.name)}`={_md(_shown(f.value))} {_fmt(f.score)}" for f in _ranked_fields(exp))]
+                f"`{_md(f.name)}`={_md(_shown(f.value))} {fmt_signed(f.score)}" for f in _ranked_fields(exp))]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from finrisk_nlp.errors import DataError
+from finrisk_nlp.formatting import fmt
 from finrisk_nlp.tasks import Task
 
 METRICS = ("recall", "precision", "false_positive_rate")
@@ -159,10 +160,6 @@ def _gap(slices: dict[str, dict[str, Any]], metric: str) -> dict[str, Any] | Non
     return {"gap": scored[highest] - scored[lowest], "highest": highest, "lowest": lowest}
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -185,10 +182,10 @@ def render_fairness_markdown(result: dict[str, Any], heading_level: int = 2) -> 
     for column, block in result["columns"].items():
         lines += ["", f"{h}# {_cell(column)}", "", "| slice | support | recall | precision | false positive rate |",
                   "|---|---:|---:|---:|---:|",
-                  f"| (all) | {overall['support']} | " + " | ".join(_fmt(overall[m]) for m in METRICS) + " |"]
+                  f"| (all) | {overall['support']} | " + " | ".join(fmt(overall[m]) for m in METRICS) + " |"]
         for value, s in block["slices"].items():
             mark = "" if s["judged"] else " †"
-            lines.append(f"| {_cell(value)}{mark} | {s['support']} | " + " | ".join(_fmt(s[m]) for m in METRICS) + " |")
+            lines.append(f"| {_cell(value)}{mark} | {s['support']} | " + " | ".join(fmt(s[m]) for m in METRICS) + " |")
         gap_cells = []
         for metric in METRICS:
             gap = block["gaps"][metric]

@@ -19,6 +19,7 @@ from sklearn.metrics import precision_recall_curve
 
 from finrisk_nlp.evaluation.metrics import risk_reliability_bins
 from finrisk_nlp.evaluation.thresholds import REVIEW, decide
+from finrisk_nlp.formatting import fmt
 from finrisk_nlp.provenance import write_text_atomic
 from finrisk_nlp.tasks import Task
 
@@ -149,10 +150,6 @@ def _plot_all(out_dir: Path, inputs: ReportInputs) -> list[str]:
     return written
 
 
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def _change(row: dict[str, Any] | None) -> str:
     if not row:
         return ""
@@ -180,10 +177,10 @@ def _calibration_lines(cal: dict[str, Any]) -> list[str]:
                   f"| metric | {fitted} raw | {fitted} calibrated (cross-validated) | change | test raw | "
                   "test calibrated | change |", "|---|---|---|---|---|---|---|"]
         for key in ("ece", "brier", "nll", "accuracy_at_argmax", "macro_f1_at_argmax"):
-            lines.append(f"| {key} | {_fmt((val.get('raw') or {}).get(key))} | "
-                         f"{_fmt((val.get('calibrated') or {}).get(key))} | "
-                         f"{_change((val.get('change') or {}).get(key))} | {_fmt((test.get('raw') or {}).get(key))} | "
-                         f"{_fmt((test.get('calibrated') or {}).get(key))} | "
+            lines.append(f"| {key} | {fmt((val.get('raw') or {}).get(key))} | "
+                         f"{fmt((val.get('calibrated') or {}).get(key))} | "
+                         f"{_change((val.get('change') or {}).get(key))} | {fmt((test.get('raw') or {}).get(key))} | "
+                         f"{fmt((test.get('calibrated') or {}).get(key))} | "
                          f"{_change((test.get('change') or {}).get(key))} |")
         if not val:
             lines += ["", f"{fitted.capitalize()} was too small to cross-validate the calibration: no honest "
@@ -192,7 +189,7 @@ def _calibration_lines(cal: dict[str, Any]) -> list[str]:
     # reports written before the side-by-side comparison: the in-sample numbers, labelled as such
     lines += ["", "| validation (in-sample) | before | after |", "|---|---|---|"]
     for key in ("nll", "ece", "risk_ece", "brier", "mean_risk_probability"):
-        lines.append(f"| {key} | {_fmt(cal['before'].get(key))} | {_fmt(cal['after'].get(key))} |")
+        lines.append(f"| {key} | {fmt(cal['before'].get(key))} | {fmt(cal['after'].get(key))} |")
     return lines
 
 
@@ -243,14 +240,14 @@ def _markdown(
     validation, test_raw = results.get("validation") or {}, results.get("test_raw") or {}
     for key in ("num_examples", "accuracy", "macro_f1", "roc_auc", "pr_auc", "ece", "ece_positive", "brier"):
         shown = f"{key} (argmax)" if key in ("accuracy", "macro_f1") else key
-        lines.append(f"| {shown} | {_fmt(validation.get(key))} | {_fmt(test_raw.get(key))} | {_fmt(test.get(key))} |")
+        lines.append(f"| {shown} | {fmt(validation.get(key))} | {fmt(test_raw.get(key))} | {fmt(test.get(key))} |")
     baseline = results.get("majority_baseline") or {}
-    lines += ["", f"Majority-class baseline: accuracy {_fmt(baseline.get('accuracy'))}, "
-                  f"macro_f1 {_fmt(baseline.get('macro_f1'))}.", "",
+    lines += ["", f"Majority-class baseline: accuracy {fmt(baseline.get('accuracy'))}, "
+                  f"macro_f1 {fmt(baseline.get('macro_f1'))}.", "",
               "## Per class (test, calibrated, most probable label: argmax)", "",
               "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for name, row in test["per_class"].items():
-        lines.append(f"| {name} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
+        lines.append(f"| {name} | {fmt(row['precision'])} | {fmt(row['recall'])} | {fmt(row['f1'])} | "
                      f"{row['support']} |")
 
     op, threshold = test.get("operating_point") or {}, results.get("threshold")
@@ -263,19 +260,19 @@ def _markdown(
         for name, row in threshold["by_label"].items():
             test_row = (op.get("per_label") or {}).get(name, op)
             value = "above 1 (flags nothing)" if row["value"] > 1 else f"{row['value']:.4f}"
-            lines.append(f"| {name} | {value} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | "
-                         f"{'yes' if row['target_met'] else 'no'} | {_fmt(test_row.get('precision'))} | "
-                         f"{_fmt(test_row.get('recall'))} |")
+            lines.append(f"| {name} | {value} | {fmt(row['precision'])} | {fmt(row['recall'])} | "
+                         f"{'yes' if row['target_met'] else 'no'} | {fmt(test_row.get('precision'))} | "
+                         f"{fmt(test_row.get('recall'))} |")
         cost = threshold.get("cost", next((r["cost"] for r in threshold["by_label"].values() if "cost" in r), None))
         if cost is not None:
             lines += ["", f"Mean cost per document of the decisions made (misses and false alerts at the stated "
-                          f"costs): {fitted} {_fmt(cost)}, test {_fmt(op.get('expected_cost'))}."]
+                          f"costs): {fitted} {fmt(cost)}, test {fmt(op.get('expected_cost'))}."]
         if threshold.get("search"):
             lines += ["", f"Risk-class thresholds tuned jointly on the decisions themselves "
                           f"({threshold['search']['method']}, {threshold['search']['evaluated']} candidate sets)."]
     else:
-        lines.append(f"Decision: the most probable label. Test macro precision {_fmt(op.get('precision'))}, "
-                     f"macro recall {_fmt(op.get('recall'))}.")
+        lines.append(f"Decision: the most probable label. Test macro precision {fmt(op.get('precision'))}, "
+                     f"macro recall {fmt(op.get('recall'))}.")
 
     cal = results.get("calibration") or {}
     if "temperature" in cal and "ece_before" in cal:
@@ -283,7 +280,7 @@ def _markdown(
                   f"Temperature scaling fitted on validation: T = {cal['temperature']:.3f} (probabilities returned "
                   "by the model are calibrated).", "", "| split | ECE before | ECE after |", "|---|---|---|"]
         for split in ("validation", "test"):
-            lines.append(f"| {split} | {_fmt(cal['ece_before'][split])} | {_fmt(cal['ece_after'][split])} |")
+            lines.append(f"| {split} | {fmt(cal['ece_before'][split])} | {fmt(cal['ece_after'][split])} |")
     elif cal.get("before"):
         lines += _calibration_lines(cal)
 
@@ -293,11 +290,11 @@ def _markdown(
                   "|---|---|---|"]
         for key, (low, high) in intervals.items():
             estimate = op.get("recall") if key == "recall" else test.get(key)
-            lines.append(f"| {key} | {_fmt(estimate)} | {_fmt(low)} to {_fmt(high)} |")
+            lines.append(f"| {key} | {fmt(estimate)} | {fmt(low)} to {fmt(high)} |")
     if "coverage" in op:
-        lines += ["", f"Abstention: {_fmt(op['coverage'])} of test documents decided automatically, "
+        lines += ["", f"Abstention: {fmt(op['coverage'])} of test documents decided automatically, "
                       f"{op['reviewed']} sent to review; error rate on the decided ones "
-                      f"{_fmt(op['decided_error_rate'])}."]
+                      f"{fmt(op['decided_error_rate'])}."]
 
     chunking = results.get("chunking") or {}
     if chunking:

@@ -18,17 +18,15 @@ LoRA adapters live on the encoder only (peft). ``hard`` sharing trains one adapt
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from peft import PeftModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from finrisk_nlp.config import Pooling, TokenPooling
 from finrisk_nlp.modeling.layout import SHARED
 from finrisk_nlp.tasks import Task
-
-Pooling = Literal["attention", "mean", "max"]
-TokenPooling = Literal["cls", "mean"]
 
 
 def pool_windows(vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int, method: str,
@@ -170,8 +168,8 @@ class DocumentClassifier(torch.nn.Module):
     without ``doc_index`` every window is its own document. ``task`` may be left out when there is one task.
     """
 
-    def __init__(self, encoder: torch.nn.Module, tasks: dict[str, Task], *, pooling: str = "attention",
-                 token_pooling: str = "cls", strategy: str = "hard", shared_adapter: bool = False,
+    def __init__(self, encoder: torch.nn.Module, tasks: dict[str, Task], *, pooling: Pooling = "attention",
+                 token_pooling: TokenPooling = "cls", strategy: str = "hard", shared_adapter: bool = False,
                  fields: dict[str, dict[str, Any]] | None = None, fusion: str = "concat",
                  field_dropout: float = 0.0) -> None:
         super().__init__()

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from finrisk_nlp.config import EMBEDDED_MODEL
+from finrisk_nlp.config import EMBEDDED_MODEL, SPLITS
+from finrisk_nlp.formatting import fmt
 
 # Hub ids for base models that finrisk_nlp knows under a local name.
 HUB_BASE_MODELS = {EMBEDDED_MODEL: f"sentence-transformers/{EMBEDDED_MODEL}"}
@@ -76,10 +77,6 @@ def hub_base_model(base_model: str) -> str | None:
     return base_model
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("n/a" if value is None else str(value))
-
-
 def _metrics_table(metrics: dict[str, Any]) -> str:
     """Validation (raw, best epoch) and test (calibrated) metrics; accuracy and macro-F1 are of the most probable
     label, which is not the operating decision, and are labelled so."""
@@ -88,12 +85,12 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     for split in ("validation", "test"):
         values = metrics.get(split) or {}
         if values:
-            cells = " | ".join(_fmt(values.get(k)) for k in METRIC_KEYS)
+            cells = " | ".join(fmt(values.get(k), 4) for k in METRIC_KEYS)
             name = {"validation": "validation (raw, best epoch)", "test": "test (calibrated)"}[split]
             rows.append(f"| {name} | {values.get('num_examples', 'n/a')} | {cells} |")
     baseline = metrics.get("majority_baseline") or {}
     if baseline:
-        cells = " | ".join(_fmt(baseline.get(k)) if k in baseline else "" for k in METRIC_KEYS)
+        cells = " | ".join(fmt(baseline.get(k), 4) if k in baseline else "" for k in METRIC_KEYS)
         rows.append(f"| test, majority-class baseline |  | {cells} |")
     return "\n".join(rows)
 
@@ -104,7 +101,8 @@ def _per_class_table(test: dict[str, Any]) -> str:
         return ""
     rows = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for label, m in per_class.items():
-        rows.append(f"| {label} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |")
+        rows.append(f"| {label} | {fmt(m['precision'], 4)} | {fmt(m['recall'], 4)} | {fmt(m['f1'], 4)} | "
+                    f"{m['support']} |")
     return "Per class on the test split:\n\n" + "\n".join(rows)
 
 
@@ -115,12 +113,12 @@ def _threshold_lines(threshold: Any, op: dict[str, Any]) -> list[str]:
             f"`{threshold.get('target')}`:", "",
             "| label | threshold | validation precision | validation recall | target met |", "|---|---|---|---|---|"]
     for label, t in threshold["by_label"].items():
-        rows.append(f"| {label} | {_fmt(t.get('value'))} | {_fmt(t.get('precision'))} | {_fmt(t.get('recall'))} | "
-                    f"{'yes' if t.get('target_met', True) else 'no (closest reachable)'} |")
+        rows.append(f"| {label} | {fmt(t.get('value'), 4)} | {fmt(t.get('precision'), 4)} | "
+                    f"{fmt(t.get('recall'), 4)} | {'yes' if t.get('target_met', True) else 'no (closest reachable)'} |")
     if op.get("precision") is not None:
         flagged = f", {op['flagged']} texts flagged" if "flagged" in op else ""
-        rows += ["", f"On the test split at this threshold: precision {_fmt(op['precision'])}, "
-                     f"recall {_fmt(op.get('recall'))}{flagged}."]
+        rows += ["", f"On the test split at this threshold: precision {fmt(op['precision'], 4)}, "
+                     f"recall {fmt(op.get('recall'), 4)}{flagged}."]
     return rows
 
 
@@ -129,7 +127,7 @@ def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dic
     lines: list[str] = []
     calibration = metrics.get("calibration") or extra.get("calibration")
     if isinstance(calibration, dict) and calibration.get("method"):
-        detail = ", ".join(f"{k} {_fmt(v)}" for k, v in calibration.items()
+        detail = ", ".join(f"{k} {fmt(v, 4)}" for k, v in calibration.items()
                            if k not in ("method", "ece_before", "ece_after") and not isinstance(v, dict | list))
         lines.append(f"- **calibration**: `{calibration['method']}`" + (f" ({detail})" if detail else ""))
         change = ((calibration.get("comparison") or {}).get("test") or {}).get("change") or {}
@@ -139,8 +137,8 @@ def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dic
             lines.append(f"- change on test, calibrated minus raw (paired bootstrap 95%): {shown}")
         before, after = (calibration.get(k) or {} for k in ("ece_before", "ece_after"))
         if "test" in before and "test" in after:
-            lines.append(f"- expected calibration error on test: {_fmt(before['test'])} before, "
-                         f"{_fmt(after['test'])} after")
+            lines.append(f"- expected calibration error on test: {fmt(before['test'], 4)} before, "
+                         f"{fmt(after['test'], 4)} after")
     elif calibration:
         lines.append(f"- **calibration**: `{json.dumps(calibration, default=str)}`")
     else:
@@ -222,7 +220,7 @@ def _validation_design(splits: dict[str, Any]) -> str:
                                                      group=splits.get("group_column"))
     lines = [f"Split: {text}.", "", "| split | rows | first | last | groups |", "|---|---|---|---|---|"]
     rows, periods, groups = splits.get("rows") or {}, splits.get("periods") or {}, splits.get("groups") or {}
-    for split in ("train", "validation", "test"):
+    for split in SPLITS:
         period = periods.get(split) or {}
         lines.append(f"| {split} | {rows.get(split, 'n/a')} | {period.get('min', '')} | {period.get('max', '')} | "
                      f"{groups.get(split, '')} |")
@@ -267,7 +265,7 @@ def _intervals(metrics: dict[str, Any]) -> str:
                 f"test examples is up to ±1/√N wide{width}; differences smaller than that are not evidence.")
     rows = ["Uncertainty of the test metrics (`test_intervals` in `metrics.json`):", "",
             "| metric | test | interval |", "|---|---|---|"]
-    rows += [f"| {k} | {_fmt(test.get(k))} | [{_fmt(lo)}, {_fmt(hi)}] |" for k, (lo, hi) in valid.items()]
+    rows += [f"| {k} | {fmt(test.get(k), 4)} | [{fmt(lo, 4)}, {fmt(hi, 4)}] |" for k, (lo, hi) in valid.items()]
     return "\n".join(rows)
 
 

@@ -22,12 +22,13 @@ from typing import Any
 
 import yaml
 
-from finrisk_nlp import __version__
+from finrisk_nlp.config import SPLITS
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE, required_files
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
 from finrisk_nlp.registry.base_model import base_model_fingerprint, base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, hub_base_model, render_model_card
+from finrisk_nlp.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _data_sources(config: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     else:
         sections = [(config.get("task", ""), config.get("data") or {})]
     return [(task, role, data.get(f"{role}_file")) for task, data in sections
-            for role in ("train", "validation", "test") if role == "train" or data.get(f"{role}_file")]
+            for role in SPLITS if role == "train" or data.get(f"{role}_file")]
 
 
 def dataset_fingerprint(config: dict[str, Any], run_dir: Path) -> list[dict[str, Any]]:

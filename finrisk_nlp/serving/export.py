@@ -29,7 +29,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from finrisk_nlp import __version__
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE, METADATA_FILE
@@ -55,6 +54,7 @@ from finrisk_nlp.serving.quality_gate import (
     quality_gate,
     reference_texts,
 )
+from finrisk_nlp.version import __version__
 
 logger = logging.getLogger("finrisk_nlp")
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finrisk_nlp.errors import FinriskError
-from finrisk_nlp.provenance import write_json_atomic
+from finrisk_nlp.provenance import atomic_path, write_json_atomic
 
 logger = logging.getLogger("finrisk_nlp")
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}  # output suffix -> format
@@ -78,8 +78,7 @@ def done_ids(directory: Path) -> set[str]:
 
 def write_table_atomic(table: pa.Table, path: Path, fmt: str = "parquet") -> None:
     """Write ``table`` as parquet, csv or jsonl to a temp file, fsync it and rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "parquet":
             pq.write_table(table, tmp)
         elif fmt == "csv":
@@ -89,12 +88,6 @@ def write_table_atomic(table: pa.Table, path: Path, fmt: str = "parquet") -> Non
         else:
             with open(tmp, "w") as f:
                 f.writelines(json.dumps(row) + "\n" for row in table.to_pylist())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class PartWriter:

@@ -21,6 +21,7 @@ import numpy as np
 from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.evaluation.metrics import compute_metrics
+from finrisk_nlp.formatting import fmt
 from finrisk_nlp.modeling import ModelMetadata
 from finrisk_nlp.modeling.reference_texts import read_reference_texts
 from finrisk_nlp.serving.onnx_backend import BUILT_IN_TEXTS
@@ -71,12 +72,8 @@ class GateReport:
                 f"texts ({self.source})")
         if self.macro_f1_fp32 is not None:
             text += (f"; macro-F1 {self.macro_f1_fp32:.4f} -> {self.macro_f1_reduced:.4f}; PR-AUC "
-                     f"{_fmt(self.pr_auc_fp32)} -> {_fmt(self.pr_auc_reduced)}")
+                     f"{fmt(self.pr_auc_fp32, 4)} -> {fmt(self.pr_auc_reduced, 4)}")
         return text
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
 
 
 # ----------------------------------------------------------------------------------------------

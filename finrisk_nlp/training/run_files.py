@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from finrisk_nlp import __version__
 from finrisk_nlp.config import RecipeConfig
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.provenance import git_commit
+from finrisk_nlp.version import __version__
 
 # Everything a run writes at the top of its output_dir; config.yaml is written first and marks a finrisk run.
 RUN_FILES = ("config.yaml", "run_info.json", "metrics.jsonl", "metrics.json", "report.md", "fairness.md")

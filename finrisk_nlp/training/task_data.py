@@ -15,7 +15,7 @@ import datasets
 from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
-from finrisk_nlp.config import DataConfig, RecipeConfig
+from finrisk_nlp.config import CALIBRATION_SPLIT, SPLITS, DataConfig, RecipeConfig
 from finrisk_nlp.data.fields import FieldPreprocessor, check_columns
 from finrisk_nlp.data.loaders import DocumentCollator, add_field_columns, build_dataloader, tokenize_documents
 from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
@@ -24,9 +24,6 @@ from finrisk_nlp.data.windows import char_budget
 from finrisk_nlp.evaluation.fairness import slice_values_of
 from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training.losses import RiskLoss, build_loss
-
-SPLITS = ("train", "validation", "test")
-EXTRA_SPLITS = ("calibration",)  # data.calibration_fraction: fits calibration and thresholds apart from validation
 
 
 @dataclass
@@ -125,7 +122,7 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
         with accelerator.main_process_first():
             tokenized = {s: tokenize_documents(item.splits[s], tokenizer, item.task, cfg.model.max_length,
                                                stride=cfg.model.stride, max_chunks=cfg.model.max_chunks)
-                         for s in SPLITS + EXTRA_SPLITS if s in item.splits}
+                         for s in (*SPLITS, CALIBRATION_SPLIT) if s in item.splits}
         if item.fields is not None:
             tokenized = {s: add_field_columns(tokenized[s], item.splits[s], item.fields, f"the {s} split")
                          for s in tokenized}

@@ -34,12 +34,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from finrisk_nlp.data.demo import DEMO_DIR, DEMO_TASKS
+from finrisk_nlp.provenance import atomic_path
 
 from .aml import generate_aml_alert
 from .common import DEFAULT_ROWS, LABEL_NOISE_RATE, DemoRecord
@@ -83,17 +82,11 @@ def write_jsonl(records: Sequence[DemoRecord], path: Path) -> None:
         records: Records to write, one JSON object per line (UTF-8, ``\\n`` line endings).
         path: Destination file; its parent directory is created if needed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+    with atomic_path(path) as tmp:
+        with tmp.open("w", encoding="utf-8", newline="\n") as handle:
             for record in records:
                 handle.write(json.dumps(record.row, ensure_ascii=False) + "\n")
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; shipped data should be world-readable
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        tmp.chmod(0o644)  # mkstemp creates 0600; shipped data should be world-readable
 
 
 def _summarise(task: str, records: Sequence[DemoRecord]) -> str:
