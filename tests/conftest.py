@@ -100,3 +100,16 @@ def tiny_overrides(model_dir: Path, data_file: Path, output_dir: Path) -> list[s
         "data.dedup=warn",  # fixture texts are templated on purpose: dropping repeats would empty their test splits
         "train.mixed_precision='no'",  # auto is bf16 on CPUs with native bf16: the same numbers on every test machine
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
+    """A tiny credit_text run (the recipe config, one epoch; windows of 32 tokens) for the tests that load a run."""
+    from finrisk_nlp.cli.recipe import run_recipe
+
+    tmp = tmp_path_factory.mktemp("trained_run")
+    data = write_jsonl(tmp / "loans.jsonl", make_credit_records())
+    code = run_recipe(tiny_overrides(tiny_model_dir, data, tmp / "run") + ["train.epochs=1"],
+                      str(REPO / "recipes" / "configs" / "credit_text.yaml"))
+    assert code == 0
+    return tmp / "run"

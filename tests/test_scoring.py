@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+from conftest import REPO, make_credit_records, write_jsonl
 from runs import kill_once_a_part_is_written
 
 from finrisk_nlp.cli.score import main as score_main
@@ -108,18 +108,6 @@ def archive_set(tmp_path_factory) -> dict[str, Path]:
     rows = [{"text": "missed payments, lost job."}, {"text": "steady salary."}, {"text": "  "}]
     write_jsonl(root / "table.jsonl", rows)
     return {"tree": tree, "zip": root / "docs.zip", "tar": root / "docs.tar.gz", "table": root / "table.jsonl"}
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
-    from finrisk_nlp.cli.recipe import run_recipe
-
-    tmp = tmp_path_factory.mktemp("score_run")
-    data = write_jsonl(tmp / "loans.jsonl", make_credit_records())
-    code = run_recipe(tiny_overrides(tiny_model_dir, data, tmp / "run") + ["train.epochs=1"],
-                      str(REPO / "recipes" / "configs" / "credit_text.yaml"))
-    assert code == 0
-    return tmp / "run"
 
 
 def _inputs(archive_set: dict[str, Path]) -> list[str]:

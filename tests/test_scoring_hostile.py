@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+from conftest import REPO
 from test_scoring import minimal_docx, minimal_pdf
 
 from finrisk_nlp.cli.score import main as score_main
@@ -30,19 +30,6 @@ from finrisk_nlp.serving.scoring import parts_dir
 
 NARRATIVE = "Borrower missed payments after losing his job and has high debt. "
 GOOD = NARRATIVE.encode()
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
-    """A tiny credit_text model (4 windows of 32 tokens) trained for one epoch."""
-    from finrisk_nlp.cli.recipe import run_recipe
-
-    tmp = tmp_path_factory.mktemp("hostile_run")
-    data = write_jsonl(tmp / "loans.jsonl", make_credit_records())
-    code = run_recipe(tiny_overrides(tiny_model_dir, data, tmp / "run") + ["train.epochs=1"],
-                      str(REPO / "recipes" / "configs" / "credit_text.yaml"))
-    assert code == 0
-    return tmp / "run"
 
 
 def score(run: Path, inputs: list[str], out: Path, *extra: str) -> int:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 from runs import kill_once_a_part_is_written
-from test_scoring import _errors, _expected, _inputs, _many_docs, _score, archive_set, trained_run  # noqa: F401
+from test_scoring import _errors, _expected, _inputs, _many_docs, _score, archive_set  # noqa: F401
 
 from finrisk_nlp.serving.ray_engine import plan_read_units
 
@@ -102,7 +102,7 @@ def test_object_store_inputs_are_named_by_uri(trained_run, archive_set, ray_addr
 
 
 @pytest.mark.e2e
-def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_address, tmp_path):  # noqa: F811
+def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_address, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     n = 150
     for _attempt in range(3):  # if the run ends before the kill lands, retry with more documents
