@@ -1,4 +1,5 @@
-"""The package's layers import downward only: no import cycles, no private names taken from another module."""
+"""The package's floors: every import runs down a floor, never up or sideways; no import cycles; no private names
+taken from another module. No module is exempt."""
 
 from __future__ import annotations
 
@@ -8,9 +9,22 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "finrisk_nlp"
-# Top to bottom; a module may import from its own layer or the ones below it.
-LAYERS = ["cli", "serving", "registry", "training", "evaluation", "modeling", "data", ""]
+FACE = "finrisk_nlp"  # the package root re-exports the public API: users import it, the package's own modules never
+# Top to bottom. A room is a subpackage or a top-level module; it imports only from rooms on lower floors (and from
+# itself). Rooms on one floor are siblings: neither imports the other.
+FLOORS: list[set[str]] = [
+    {"cli"},  # the finrisk commands and the recipes' entry point
+    {"serving"},  # one model's predictions, archive scoring, export, the REST service
+    {"registry", "training"},  # where models are kept / how they are made
+    {"evaluation", "modeling"},  # judging probabilities / the network, saved and loaded
+    {"data"},  # tables, splits, fields, windows, the shipped demo data
+    {"config"},  # the typed recipe config and the choices it names
+    {"tasks", "provenance", "precision", "version", "formatting"},
+    {"errors"},
+]
 
 
 def _module_name(path: Path) -> str:
@@ -18,10 +32,16 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _layer(module: str) -> int:
+def _room(module: str) -> str:
     parts = module.split(".")
-    sub = parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else ""
-    return LAYERS.index(sub if sub in LAYERS else "")
+    return parts[1] if len(parts) > 1 else FACE
+
+
+def _floor(room: str) -> int:
+    """Index in FLOORS (0 is the top); the face is above every floor."""
+    if room == FACE:
+        return -1
+    return next(i for i, floor in enumerate(FLOORS) if room in floor)
 
 
 def _imports() -> dict[str, list[tuple[str, list[str], bool]]]:
@@ -33,29 +53,44 @@ def _imports() -> dict[str, list[tuple[str, list[str], bool]]]:
         typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
                        and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("finrisk_nlp"):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = module.split(".")[: len(module.split(".")) - node.level + (path.name == "__init__.py")]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                out[module].append((target, [a.name for a in node.names], id(node) in typing_only))
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == FACE:
                 out[module].append((node.module, [a.name for a in node.names], id(node) in typing_only))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    if alias.name.startswith("finrisk_nlp"):
+                    if alias.name.split(".")[0] == FACE:
                         out[module].append((alias.name, [], id(node) in typing_only))
     return out
 
 
-def test_imports_run_downward_only():
-    upward = []
+def test_every_room_has_a_floor():
+    rooms = {_room(_module_name(path)) for path in PACKAGE.rglob("*.py")} - {FACE}
+    listed = set().union(*FLOORS)
+    assert rooms == listed, f"rooms on no floor: {sorted(rooms - listed)}; listed, not there: {sorted(listed - rooms)}"
+
+
+def test_imports_run_down_a_floor():
+    wrong = []
     for module, imports in _imports().items():
-        if module == "finrisk_nlp":
-            continue  # the package root re-exports the public API
         for target, _, _ in imports:
-            if _layer(target) < _layer(module):
-                upward.append(f"{module} -> {target}")
-    assert not upward, "imports that climb a layer:\n" + "\n".join(sorted(upward))
+            room, other = _room(module), _room(target)
+            if other == room:
+                continue
+            if other == FACE:
+                wrong.append(f"{module} -> {target}: the package face is for users; import the module that owns it")
+            elif _floor(other) == _floor(room):
+                wrong.append(f"{module} -> {target}: {room} and {other} are siblings")
+            elif _floor(other) < _floor(room):
+                wrong.append(f"{module} -> {target}: {other} is above {room}")
+    assert not wrong, "imports that do not run down a floor:\n" + "\n".join(sorted(wrong))
 
 
 def test_no_private_names_are_imported_from_another_module():
     private = [f"{module} imports {name} from {target}" for module, imports in _imports().items()
-               for target, names, _ in imports for name in names
+               for target, names, _ in imports for name in [*target.split(".")[1:], *names]
                if name.startswith("_") and not name.startswith("__") and target != module]
     assert not private, "\n".join(private)
 
@@ -79,6 +114,32 @@ def test_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_checks_catch_what_they_are_for(tmp_path, monkeypatch):
+    """An upward import, a sibling import, the face, a private name and a cycle, each in a throwaway package."""
+    package = tmp_path / FACE
+    for room, code in {
+        "errors.py": "from finrisk_nlp.config import X\n",  # upward
+        "config/__init__.py": "X = 1\nfrom finrisk_nlp.config.b import _y\n",  # private, and a cycle with b
+        "config/b.py": "from finrisk_nlp.config import X\n_y = X\n",
+        "modeling/__init__.py": "from finrisk_nlp.evaluation import Z\n",  # sibling
+        "evaluation/__init__.py": "Z = 1\n",
+        "data/__init__.py": "from finrisk_nlp import Y\n",  # the face
+        "__init__.py": "Y = 1\n",
+    }.items():
+        (package / room).parent.mkdir(parents=True, exist_ok=True)
+        (package / room).write_text(code)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    monkeypatch.setattr(sys.modules[__name__], "FLOORS", [{"evaluation", "modeling"}, {"data"}, {"config"}, {"errors"}])
+    with pytest.raises(AssertionError) as upward:
+        test_imports_run_down_a_floor()
+    assert "config is above errors" in str(upward.value) and "siblings" in str(upward.value)
+    assert "package face" in str(upward.value)
+    with pytest.raises(AssertionError, match="_y"):
+        test_no_private_names_are_imported_from_another_module()
+    with pytest.raises(AssertionError, match="import cycles"):
+        test_no_import_cycles()
 
 
 def test_the_command_line_parser_and_the_package_load_without_torch():
