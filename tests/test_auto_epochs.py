@@ -68,7 +68,7 @@ def test_the_time_budget_stops_a_run_and_the_partial_epoch_is_validated(tmp_path
 
 
 def test_constant_schedule_holds_the_rate_after_warmup(tmp_path, tiny_model_dir, data):
-    _, log = auto_run(tiny_model_dir, data, tmp_path / "run", "train.max_epochs=2", "train.lr_schedule=constant",
+    _, log = auto_run(tiny_model_dir, data, tmp_path / "run", "train.max_epochs=2", "train.scheduler=constant",
                       "train.early_stopping_patience=50", "train.warmup_ratio=0.25")
     rates = step_rates(log)
     assert rates[1] < rates[3] == rates[12] == pytest.approx(5e-3)  # warmup: 3 of the cap's 12 steps
@@ -78,9 +78,11 @@ class Crash(RuntimeError):
     pass
 
 
-def test_a_run_resumed_mid_epoch_continues_the_same_auto_schedule(tmp_path, tiny_model_dir, data):
+@pytest.mark.parametrize("choice", [[], ["train.scheduler=cosine", "train.optimizer=adamw-fused"]],
+                         ids=["defaults", "cosine-fused"])
+def test_a_run_resumed_mid_epoch_continues_the_same_auto_schedule(tmp_path, tiny_model_dir, data, choice):
     common = ["train.checkpoint_every=4", "train.lr=2e-2", "train.max_epochs=4", "train.early_stopping_patience=50",
-              "lora.dropout=0.1"]
+              "lora.dropout=0.1", *choice]
     clean, clean_log = auto_run(tiny_model_dir, data, tmp_path / "clean", *common)
 
     argv = tiny_overrides(tiny_model_dir, data, tmp_path / "resumed") + ["train.epochs=auto",

@@ -3,7 +3,9 @@
     accelerate launch recipes/credit_text.py --config recipes/configs/credit_text.yaml train.lr=1e-4 lora.r=4
 
 Unknown keys, wrong types and out-of-range values are collected and reported together in one
-:class:`~finrisk_nlp.errors.ConfigError`, so a user fixes a config in one pass.
+:class:`~finrisk_nlp.errors.ConfigError`, so a user fixes a config in one pass. A key renamed since an earlier
+release (:data:`RENAMED_KEYS`) is still read under its new name, with a ``FutureWarning``, so older configs and run
+folders keep working.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,9 @@ import yaml
 
 from finrisk_nlp.config.sections import RecipeConfig
 from finrisk_nlp.errors import ConfigError
+
+# Old dotted key -> its new name (same meaning, same values).
+RENAMED_KEYS = {"train.lr_schedule": "train.scheduler"}
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -148,10 +154,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def _renamed(raw: dict[str, Any], problems: list[str], *, warn: bool = True) -> dict[str, Any]:
+    """``raw`` with every key of :data:`RENAMED_KEYS` under its new name (``raw`` itself is not changed)."""
+    for old, new in RENAMED_KEYS.items():
+        section, _, old_name = old.rpartition(".")
+        node = raw.get(section)
+        if not isinstance(node, dict) or old_name not in node:
+            continue
+        new_name = new.rpartition(".")[2]
+        node = dict(node)
+        value = node.pop(old_name)
+        raw = {**raw, section: node}
+        if new_name in node and node[new_name] != value:
+            problems.append(f"{old}={_shown(value)} and {new}={_shown(node[new_name])} disagree: {old} is the old "
+                            f"name of {new}; keep {new} only")
+            continue
+        if warn:
+            warnings.warn(f"{old} is deprecated and will be removed in a future release; it was read as "
+                          f"{new}={_shown(value)}: write {new} instead", FutureWarning, stacklevel=4)
+        node[new_name] = value
+    return raw
+
+
 def config_from_dict(raw: dict[str, Any]) -> RecipeConfig:
     """Build and validate a :class:`RecipeConfig`; raise one ConfigError listing every problem."""
     problems: list[str] = []
-    cfg = _build(RecipeConfig, raw, "", problems)
+    cfg = _build(RecipeConfig, _renamed(raw, problems), "", problems)
     _validate_tree(cfg, problems)
     if problems:
         raise ConfigError(problems)
@@ -202,7 +230,7 @@ def given_keys(argv: list[str] | None, default_config: str | Path | None = None)
     """Dotted keys (``train.lr``) that the YAML config or the ``key=value`` overrides of ``argv`` set."""
     config_path, overrides = split_cli(argv, default_config)
     raw = yaml.safe_load(Path(config_path).read_text()) if config_path and Path(config_path).is_file() else None
-    raw = apply_overrides(raw if isinstance(raw, dict) else {}, overrides)
+    raw = _renamed(apply_overrides(raw if isinstance(raw, dict) else {}, overrides), [], warn=False)
 
     def walk(node: dict[str, Any], prefix: str) -> set[str]:
         keys = set()

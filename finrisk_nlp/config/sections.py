@@ -208,7 +208,9 @@ class TrainConfig:
     head_lr: float | None = None  # the task heads' rate (finrisk_nlp.training.optimizer); null: train.lr
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06  # share of the scheduled optimizer steps (the cap's for epochs=auto) with warmup
-    lr_schedule: Literal["linear", "constant"] = "linear"  # after warmup: linear decay to 0, or a constant rate
+    optimizer: Literal["adamw", "adamw-fused"] = "adamw"  # torch AdamW; fused: one kernel per step (CPU and GPU)
+    # After warmup: linear or cosine decay to 0 at the last scheduled step (the cap for epochs=auto), or constant.
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"  # (train.lr_schedule is its deprecated name)
     max_grad_norm: float = 1.0
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
     log_every: int = 10  # optimizer steps between loss log lines

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 
-from finrisk_nlp.config import RecipeConfig
+from finrisk_nlp.config import RecipeConfig, config_from_dict
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.provenance import sha256_file, write_json_atomic
 
@@ -79,6 +80,18 @@ def _trained_config(cfg: RecipeConfig) -> dict[str, Any]:
         section, _, name = key.rpartition(".")
         (tree.get(section, {}) if section else tree).pop(name, None)
     return tree
+
+
+def _recorded_config(path: Path) -> dict[str, Any]:
+    """The config a checkpoint recorded, read as this release reads configs: keys renamed since under their new
+    names, keys added since at their defaults (what the older release used)."""
+    recorded = json.loads((path / CONFIG_FILE).read_text())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return _trained_config(config_from_dict(recorded))
+    except ConfigError:  # no longer a valid config: compared as it was written, so the difference is named
+        return recorded
 
 
 def _differences(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
@@ -142,7 +155,7 @@ def resolve_resume(cfg: RecipeConfig, output_dir: Path) -> Path | None:
     if not (path / CONFIG_FILE).is_file():
         raise ConfigError([f"train.resume: {path} records no config (an older finrisk wrote it), so whether it was "
                            "trained with this one cannot be told; start fresh with train.resume=null"])
-    changed = _differences(json.loads((path / CONFIG_FILE).read_text()), _trained_config(cfg))
+    changed = _differences(_recorded_config(path), _trained_config(cfg))
     if changed:
         shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise ConfigError([

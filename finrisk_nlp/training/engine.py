@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
@@ -54,7 +53,6 @@ from finrisk_nlp.training.epochs import (
     STOP_PATIENCE,
     STOP_TIME,
     EpochPlan,
-    build_scheduler,
     describe_stop,
     format_curve,
     plan_epochs,
@@ -62,7 +60,7 @@ from finrisk_nlp.training.epochs import (
 )
 from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
 from finrisk_nlp.training.inference import predict_split
-from finrisk_nlp.training.optimizer import build_optimizer
+from finrisk_nlp.training.optimizer import build_optimizer, build_scheduler
 from finrisk_nlp.training.run_files import (
     MetricsLog,
     check_output_dir,
@@ -225,8 +223,6 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     steps_per_epoch, micro_per_epoch = epoch_micro_batches({n: len(d.loaders["train"]) for n, d in data.items()}, k)
     plan = plan_epochs(cfg.train, steps_per_epoch)
     total_steps = plan.total_steps
-    # Stepped by hand once per optimizer step and rebuilt from the step count on resume (nothing unpickled).
-    scheduler = build_scheduler(optimizer, plan, cfg.train.lr_schedule)
     probs = sampling_probabilities(sizes, cfg.multitask.sampling, cfg.multitask.temperature)
     if accelerator.is_main_process:
         write_json_atomic(output_dir / "run_info.json", run_info(cfg, accelerator, list(data), params, started))
@@ -240,10 +236,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     if resume_from is not None:
         state = load_checkpoint(accelerator, resume_from)
         streams.restore(state.streams)
-        with warnings.catch_warnings():  # the optimizer's state was restored, not stepped: only the position moves
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
-            for _ in range(state.global_step):
-                scheduler.step()
+    scheduler = build_scheduler(optimizer, plan, cfg.train, done_steps=state.global_step)
 
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training",
                     disable=not accelerator.is_local_main_process)

@@ -1,14 +1,15 @@
-"""How long a run trains and why it stopped: fixed epochs or ``train.epochs=auto``, the learning-rate schedule over
-that length, and the epoch curve printed when training ends.
+"""How long a run trains and why it stopped: fixed epochs or ``train.epochs=auto``, the steps the learning-rate
+schedule spans, and the epoch curve printed when training ends.
 
     accelerate launch recipes/text_classifier.py data.train_file=tickets.csv       # auto: until validation stalls
     accelerate launch recipes/credit_text.py train.epochs=auto train.max_epochs=10 train.max_minutes=30
 
 With ``epochs: auto`` a run trains until the selection metric has not improved for ``early_stopping_patience``
 epochs, at most ``max_epochs`` epochs and, when set, ``max_minutes`` of training. Its schedule is the one a
-``max_epochs`` run would have (warmup over ``warmup_ratio`` of the cap's steps, then linear decay to 0 at the cap, or
-constant with ``lr_schedule: constant``), so it depends only on the config and the step count: a resumed run
-continues the same curve, and stopping early simply leaves the later, lower-rate steps unused.
+``max_epochs`` run would have (warmup over ``warmup_ratio`` of the cap's steps, then ``train.scheduler``: linear or
+cosine decay to 0 at the cap, or constant; :mod:`finrisk_nlp.training.optimizer`), so it depends only on the
+config and the step count: a resumed run continues the same curve, and stopping early simply leaves the later,
+lower-rate steps unused.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
-
-import torch
-from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from finrisk_nlp.config import TrainConfig
 
@@ -51,13 +49,6 @@ def plan_epochs(train: TrainConfig, steps_per_epoch: int) -> EpochPlan:
         schedule_steps = total
     return EpochPlan(auto=auto, max_epochs=epochs, total_steps=total, schedule_steps=schedule_steps,
                      warmup_steps=int(train.warmup_ratio * schedule_steps))
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, plan: EpochPlan, schedule: str) -> Any:
-    """Linear warmup, then linear decay to 0 at ``plan.schedule_steps`` (``linear``) or a constant rate."""
-    if schedule == "constant":
-        return get_constant_schedule_with_warmup(optimizer, plan.warmup_steps)
-    return get_linear_schedule_with_warmup(optimizer, plan.warmup_steps, plan.schedule_steps)
 
 
 def time_is_up(train: TrainConfig, trained_seconds: float) -> bool:
