@@ -234,7 +234,7 @@ def generator_probabilities(task: Task, test: Any) -> tuple[np.ndarray | None, s
 
 def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespace, workdir: Path,
                 method: str) -> dict[str, Any]:
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.training.engine import train
 
     full = method == "full"

@@ -18,7 +18,7 @@ seconds of loading are printed beside. The methods run in turn ``--repeats`` tim
 counts (the least disturbed by other work on the machine). The onnx rows score an export of ``finrisk export
 --format onnx`` made once beforehand (``--backend onnx``; its int8 graph is quantised on load). The reduced
 precisions (bf16, int8) run with ``--force`` and ``--texts`` of ``--gate-docs`` labelled credit narratives the head
-was not fitted on: the quality gate of ``finrisk score --precision`` (:mod:`finrisk_nlp.serving.quality_gate`)
+was not fitted on: the quality gate of ``finrisk score --precision`` (:mod:`finrisk_nlp.inference.quality_gate`)
 compares on them, and its verdict (read from the run's manifest) is printed on the row beside the decision
 agreement with torch fp32 on the whole archive. The pipeline runs the same encoder as a sequence
 classifier. Prints the CPU's native bf16 / VNNI / AMX support, a markdown table, and how close the fp32 forward
@@ -43,9 +43,9 @@ import pyarrow.parquet as pq
 import torch
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
+from finrisk_nlp.export.exporter import export_model
 from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
 from finrisk_nlp.precision import cpu_support
-from finrisk_nlp.serving.export import export_model
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
 
@@ -114,7 +114,7 @@ def encoder_flops_per_window(config, tokens: int) -> float:
 def forward_gflops(model_dir: Path, texts: list[str], max_length: int, batch_size: int, repeats: int = 3
                    ) -> tuple[float, float]:
     """Documents/s and achieved GFLOP/s of the fp32 forward pass on full-length windows (no padding)."""
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     predictor = Predictor.load(model_dir, device="cpu")
     enc = predictor.tokenizer(texts[:batch_size], truncation=True, max_length=max_length, padding="max_length",
@@ -162,7 +162,7 @@ def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: 
 
 
 class LoadTimer:
-    """Seconds spent in :func:`~finrisk_nlp.serving.model_prep.load_for_inference` (loading, merging, the
+    """Seconds spent in :func:`~finrisk_nlp.inference.loading.load_for_inference` (loading, merging, the
     precision's gate) during a scoring run, so that timings can leave them out."""
 
     def __init__(self) -> None:

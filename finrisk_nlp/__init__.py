@@ -18,7 +18,7 @@ from finrisk_nlp.tasks import Task, get_task, list_tasks, register_task
 from finrisk_nlp.version import __version__
 
 _LAZY = {
-    "Predictor": "finrisk_nlp.serving.predictor",
+    "Predictor": "finrisk_nlp.inference.predictor",
     "train": "finrisk_nlp.training.engine",
     "build_model": "finrisk_nlp.modeling",
     "load_model": "finrisk_nlp.modeling",

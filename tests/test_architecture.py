@@ -17,8 +17,10 @@ FACE = "finrisk_nlp"  # the package root re-exports the public API: users import
 # itself). Rooms on one floor are siblings: neither imports the other.
 FLOORS: list[set[str]] = [
     {"cli"},  # the finrisk commands and the recipes' entry point
-    {"serving"},  # one model's predictions, archive scoring, export, the REST service
-    {"registry", "training"},  # where models are kept / how they are made
+    {"serving", "export"},  # archive scoring and the REST service / a model in a deployable format
+    {"training"},  # how models are made
+    {"inference"},  # one model's predictions, in the precision that passed its quality gate
+    {"registry"},  # where models are kept
     {"evaluation", "modeling"},  # judging probabilities / the network, saved and loaded
     {"data"},  # tables, splits, fields, windows, the shipped demo data
     {"config"},  # the typed recipe config and the choices it names
@@ -140,6 +142,20 @@ def test_the_checks_catch_what_they_are_for(tmp_path, monkeypatch):
         test_no_private_names_are_imported_from_another_module()
     with pytest.raises(AssertionError, match="import cycles"):
         test_no_import_cycles()
+
+
+def test_inference_needs_no_training_code():
+    # Loading a model for prediction, scoring or serving (and its quality gate) must not pull in the trainer.
+    graph = {m: {t for t, _, _ in imps} for m, imps in _imports().items()}
+    reached, todo = set(), [m for m in graph if m.startswith("finrisk_nlp.inference")]
+    while todo:
+        module = todo.pop()
+        for target in graph.get(module, ()):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    training = sorted(m for m in reached if m.startswith("finrisk_nlp.training"))
+    assert not training, f"finrisk_nlp.inference reaches {training}"
 
 
 def test_the_command_line_parser_and_the_package_load_without_torch():

@@ -8,8 +8,8 @@ import torch
 from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.data.loaders import DocumentCollator
 from finrisk_nlp.data.windows import window_encodings
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
-from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.tasks import get_task
 
 AML = get_task("aml_alert")

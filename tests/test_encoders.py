@@ -85,8 +85,8 @@ def test_lora_auto_targets_and_exact_reload(model_type, encoders, tmp_path):
 @pytest.mark.parametrize("model_type", list(ARCHITECTURES))
 def test_recipe_trains_predicts_publishes_and_loads(model_type, encoders, tmp_path, monkeypatch):
     from finrisk_nlp.cli.recipe import run_recipe
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.registry.local import ModelRegistry
-    from finrisk_nlp.serving.predictor import Predictor
 
     data = write_jsonl(tmp_path / "loans.jsonl", make_credit_records(32))
     out = tmp_path / "run"

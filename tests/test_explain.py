@@ -82,7 +82,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
 
 @pytest.fixture(scope="module")
 def predictor(trained_run):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     return Predictor.load(trained_run)
 

@@ -16,18 +16,13 @@ from runs import train_tiny_run
 
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.export.exporter import export_model
+from finrisk_nlp.inference import onnx_model
+from finrisk_nlp.inference.onnx_model import ENCODER_INT8_ONNX, ENCODER_ONNX, OnnxDocumentModel, head_logits
+from finrisk_nlp.inference.parity import BUILT_IN_TEXTS
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.modeling.classifier import DocumentHead
-from finrisk_nlp.serving import onnx_backend
-from finrisk_nlp.serving.export import export_model
-from finrisk_nlp.serving.onnx_backend import (
-    BUILT_IN_TEXTS,
-    ENCODER_INT8_ONNX,
-    ENCODER_ONNX,
-    EXPORT_MANIFEST,
-    OnnxDocumentModel,
-    head_logits,
-)
-from finrisk_nlp.serving.predictor import Predictor
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 
 pytest.importorskip("onnxruntime")
@@ -105,7 +100,7 @@ def test_broken_parity_fails_the_export_and_writes_nothing(run_dir, tmp_path, mo
     def off_by_a_little(*args, **kwargs):
         return head_logits(*args, **kwargs) + 1e-3
 
-    monkeypatch.setattr(onnx_backend, "head_logits", off_by_a_little)
+    monkeypatch.setattr(onnx_model, "head_logits", off_by_a_little)
     out = tmp_path / "onnx"
     with pytest.raises(ModelLoadError, match=re.escape("the ONNX graph does not match the PyTorch model: max |logit "
                                                        "difference| 0.001 > 0.0001. Nothing was written")):

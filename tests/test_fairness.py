@@ -136,7 +136,7 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     from finrisk_nlp.cli.recipe import run_recipe
     from finrisk_nlp.config import load_config
     from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     argv = _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[region, channel]", "eval.min_slice_size=5")
     assert run_recipe(argv, DEFAULT_CONFIG) == 0

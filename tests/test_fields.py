@@ -99,7 +99,7 @@ def test_unknown_field_column_stops_training_naming_it(tmp_path, tiny_model_dir,
 
 
 def test_field_model_saves_reloads_identically_and_predicts_records(field_run):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     meta = json.loads((field_run / "model" / "finrisk_model.json").read_text())
     assert [f["name"] for f in meta["extra"]["fields"]["fields"]] == ["income", "debt", "segment"]
@@ -119,7 +119,7 @@ def test_field_model_saves_reloads_identically_and_predicts_records(field_run):
 
 def test_report_explains_fields_by_shapley_values_that_add_up(field_run):
     from finrisk_nlp.evaluation.explain import explain, field_shapley
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     # Exact Shapley values of a known game: v(S) = sum of weights in S + 2 * [0 and 1 both in S].
     game = field_shapley(lambda m: m @ np.array([1.0, 2.0, 3.0]) + 2.0 * (m[:, 0] & m[:, 1]), 3)
@@ -151,14 +151,14 @@ def p_uncalibrated(predictor, record, label):
 
 
 def test_bare_documents_are_refused_without_field_dropout(field_run):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     with pytest.raises(DataError, match=r"reads the fields \['income', 'debt', 'segment'\].*1 row\(s\) \(2\)"):
         Predictor.load(field_run).predict([field_records(1)[0], "Applicant lost job."])
 
 
 def test_field_dropout_model_scores_bare_documents_saying_which_fields_were_absent(dropout_run):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     out = Predictor.load(dropout_run).predict(["Applicant lost job, missed payments.", field_records(1)[0]])
     assert out[0]["missing_fields"] == ["income", "debt", "segment"]
@@ -189,7 +189,7 @@ def test_scoring_a_table_with_fields_matches_predictor(field_run, tmp_path, suff
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     records = field_records(10, seed=7)
     records[2]["segment"] = "platinum"
@@ -236,7 +236,7 @@ def test_serve_takes_validated_records_described_in_openapi(field_run):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.serving.service import build_app
 
     predictor = Predictor.load(field_run)
@@ -262,8 +262,8 @@ def test_serve_takes_validated_records_described_in_openapi(field_run):
 def test_numpy_head_with_fields_matches_the_torch_head(fusion):
     import torch
 
+    from finrisk_nlp.inference.onnx_model import head_logits
     from finrisk_nlp.modeling.classifier import DocumentHead
-    from finrisk_nlp.serving.onnx_backend import head_logits
 
     torch.manual_seed(0)
     head = DocumentHead(16, 2, "attention", 0.1, fields={"numeric_width": 4, "categories": [[5, 3]]},
@@ -283,7 +283,7 @@ def test_numpy_head_with_fields_matches_the_torch_head(fusion):
 def test_onnx_export_of_a_field_model_keeps_parity_over_the_fields(dropout_run, tmp_path):
     pytest.importorskip("onnxruntime")
     from finrisk_nlp.cli.main import main as cli_main
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     out = tmp_path / "onnx"
     assert cli_main(["export", str(dropout_run), "--format", "onnx", "--out", str(out)]) == 0
@@ -316,8 +316,8 @@ def test_multi_task_model_keeps_fields_per_task_through_save_and_predictor(tmp_p
     import torch
 
     from finrisk_nlp.config import load_config
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.modeling import build_model, load_model, save_model
-    from finrisk_nlp.serving.predictor import Predictor
     from finrisk_nlp.tasks import get_task
     from finrisk_nlp.training.engine import build_metadata
 

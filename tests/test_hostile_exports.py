@@ -13,9 +13,9 @@ from runs import train_tiny_run
 
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.export.exporter import export_model
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.registry.local import ModelRegistry, resolve_model_ref
-from finrisk_nlp.serving.export import export_model
-from finrisk_nlp.serving.predictor import Predictor
 
 TEXTS = ["Applicant lost his job and missed payments.", "Stable employer, good savings."]
 
@@ -186,8 +186,8 @@ def test_the_int8_gate_compares_on_the_validation_texts_saved_with_the_model(run
     pytest.importorskip("onnxruntime")
     import logging
 
+    from finrisk_nlp.inference.quality_gate import reference_texts
     from finrisk_nlp.modeling import ModelMetadata
-    from finrisk_nlp.serving.quality_gate import reference_texts
 
     saved = json.loads((run_dir / "model" / "reference_texts.json").read_text())
     texts = saved["tasks"]["credit_text"]["texts"]

@@ -29,7 +29,7 @@ pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from finrisk_nlp.serving.predictor import Predictor  # noqa: E402
+from finrisk_nlp.inference.predictor import Predictor  # noqa: E402
 from finrisk_nlp.serving.service import (  # noqa: E402
     build_app,
     default_allowed_hosts,

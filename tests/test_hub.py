@@ -141,7 +141,7 @@ def test_bad_token_and_missing_token_fail_clearly(run_dir, tmp_path):
 
 
 def test_load_from_the_hub_predicts_like_the_run_dir_and_refuses_a_corrupted_file(run_dir, tmp_path):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     texts = ["missed payments, lost job.", "steady salary, good savings."]
     expected = Predictor.load(run_dir).predict_proba(texts)[:, 1]

@@ -101,7 +101,7 @@ def pushed(run_dir, leak_root, tmp_path_factory):
 
 
 def test_plain_transformers_predicts_what_the_predictor_does(run_dir, pushed):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     files, got = pushed
     predictor = Predictor.load(run_dir)
@@ -123,7 +123,7 @@ def test_plain_transformers_predicts_what_the_predictor_does(run_dir, pushed):
 
 def test_redaction_matters_for_these_texts(run_dir):
     """Without redaction the PII texts score differently: the parity above covers the redaction step."""
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     predictor = Predictor.load(run_dir)
     redacted = predictor.predict_proba(TEXTS)
@@ -209,8 +209,8 @@ def test_a_push_that_would_leak_the_host_name_is_refused(run_dir, tmp_path, monk
 
 
 def test_export_hf_writes_the_same_repo_layout(run_dir, tmp_path):
-    from finrisk_nlp.serving.export import export_model
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.export.exporter import export_model
+    from finrisk_nlp.inference.predictor import Predictor
 
     out = tmp_path / "credit_hf"
     manifest = export_model(str(run_dir), out, fmt="hf")
@@ -227,7 +227,7 @@ def test_export_hf_refuses_a_model_with_structured_fields_by_name(tmp_path, tiny
     from test_fields import field_records
 
     from finrisk_nlp.errors import ModelLoadError
-    from finrisk_nlp.serving.export import export_model
+    from finrisk_nlp.export.exporter import export_model
 
     data = write_jsonl(tmp_path / "loans.jsonl", field_records())
     run = train_tiny_run(tiny_model_dir, tmp_path / "run", "data.feature_columns=[income,debt,segment]", data=data)

@@ -11,11 +11,10 @@ import torch
 from conftest import REPO, make_credit_records, write_jsonl
 from runs import launch_two_cpu_processes
 
-from finrisk_nlp.config import load_config
+from finrisk_nlp.config import load_config, task_data_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
 from finrisk_nlp.tasks import get_task
 from finrisk_nlp.training.schedule import sampling_probabilities, task_schedule
-from finrisk_nlp.training.task_data import task_data_config
 
 CONFIG = REPO / "recipes" / "configs" / "multitask.yaml"
 MEMO_CUES = {"groceries": "bread milk", "dining": "restaurant dinner", "travel": "flight hotel",
@@ -77,8 +76,8 @@ STRATEGIES = [("hard", "false"), ("soft", "false"), ("soft", "true")]
 
 @pytest.mark.parametrize(("strategy", "shared"), STRATEGIES)
 def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_tokenizer, strategy, shared):
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.modeling import build_model, load_model, save_model
-    from finrisk_nlp.serving.predictor import Predictor
     from finrisk_nlp.training.engine import build_metadata
 
     cfg = load_config(CONFIG, [f"model.name_or_path={tiny_model_dir}", f"multitask.strategy={strategy}",
@@ -119,8 +118,8 @@ def test_save_and_reload_give_identical_logits(tmp_path, tiny_model_dir, tiny_to
 @pytest.mark.parametrize(("strategy", "shared"), [("hard", "false"), ("soft", "true")])
 def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeypatch, strategy, shared):
     from finrisk_nlp.cli.main import main as cli_main
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.registry.local import ModelRegistry
-    from finrisk_nlp.serving.predictor import Predictor
     from finrisk_nlp.training.engine import train
 
     out = tmp_path / "run"
@@ -131,8 +130,8 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["mean_primary"] == pytest.approx(results["test"]["mean_primary"])
     assert set(saved["tasks"]) == {"credit_text", "transaction_memo", "aml_alert"}
+    from finrisk_nlp.config import task_data_config
     from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.training.task_data import task_data_config
 
     for name, entry in saved["tasks"].items():
         _, splits = load_splits(task_data_config(cfg, name), get_task(name), cfg.seed)
@@ -159,7 +158,7 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
                                torch.from_numpy(local.predict_proba(texts)), atol=1e-6, rtol=0)
 
     # Exports: hard sharing is one encoder with every head; soft sharing one export per task in DIR/<task>/.
-    from finrisk_nlp.serving.export import export_model
+    from finrisk_nlp.export.exporter import export_model
 
     formats = ["merged", "onnx"] if importlib.util.find_spec("onnxruntime") else ["merged"]
     for fmt in formats:
@@ -246,8 +245,8 @@ def test_two_process_cpu_multitask(tmp_path, tiny_model_dir, task_files):
     metrics = launch_two_cpu_processes(
         "multitask", [*mt_overrides(tiny_model_dir, task_files, out), "multitask.strategy=soft"], out, cwd=tmp_path
     )
+    from finrisk_nlp.config import task_data_config
     from finrisk_nlp.data.tables import load_splits
-    from finrisk_nlp.training.task_data import task_data_config
 
     cfg = load_config(CONFIG, mt_overrides(tiny_model_dir, task_files, out))
     for name, entry in metrics["tasks"].items():

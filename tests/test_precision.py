@@ -20,10 +20,10 @@ from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.cli.score import main as score_main
 from finrisk_nlp.config import load_config
 from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.inference import reduced_precision
+from finrisk_nlp.inference.loading import load_for_inference
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.precision import CpuSupport, read_cpu_flags, resolve_precision
-from finrisk_nlp.serving import reduced_precision
-from finrisk_nlp.serving.model_prep import load_for_inference
-from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.training.accelerator import mixed_precision
 
 TEXTS = [r["text"] for r in make_credit_records(12, seed=3)]

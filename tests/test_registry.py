@@ -93,7 +93,7 @@ def test_diff_reports_metric_and_config_changes(run_dir, registry, tmp_path, tin
 
 
 def test_load_by_alias_predicts_like_the_run_dir(run_dir, registry, monkeypatch, capsys):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     version = registry.publish(run_dir, "credit-text")
     registry.promote("credit-text", version, "production")
@@ -304,8 +304,8 @@ def test_push_refuses_a_version_number_below_one(run_dir, registry, number):
 
 
 def test_changed_base_weights_are_refused(tmp_path, tiny_model_dir, credit_file):
+    from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.registry.base_model import base_model_fingerprint
-    from finrisk_nlp.serving.predictor import Predictor
     from finrisk_nlp.serving.scoring import model_fingerprint
 
     base = tmp_path / "base"

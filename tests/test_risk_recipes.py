@@ -117,7 +117,7 @@ def test_aml_alert_recipe_chunks_redacts_and_stores_the_operating_point(tmp_path
     assert meta["extra"]["threshold"] == metrics["threshold"]
     assert meta["extra"]["calibration"]["method"] == metrics["calibration"]["method"]
 
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     results = Predictor.load(out).predict([aml_rows()[0]["text"] + " acct 99887766 " * 3])
     assert results[0]["decision"] in ("close", "escalate") and results[0]["num_chunks"] > 1

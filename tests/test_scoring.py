@@ -172,7 +172,7 @@ def test_every_good_document_scored_once_and_every_bad_one_listed(trained_run, a
     assert 0 < threshold < 1 and (table["threshold"] == threshold).all()  # tuned on validation, stored with the model
     assert (table["decision"] == np.where(table["p_default"] >= threshold, "default", "repaid")).all()
     # The scorer gives what Predictor gives for the same texts (redaction, windows, calibration, threshold).
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     predictor = Predictor.load(trained_run)
     tree = {src: row for src, row in table.set_index("source").iterrows() if src.startswith(str(archive_set["tree"]))
@@ -195,7 +195,7 @@ def test_long_documents_are_scored_in_windows_like_predictor(tmp_path, trained_r
     out = tmp_path / "scores.parquet"
     assert _score(trained_run, [str(docs)], out) == 0
     table = pq.read_table(out).to_pandas().set_index("source")
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     want = Predictor.load(trained_run).predict([long_text])[0]
     row = table.loc[str(docs / "long.txt")]

@@ -331,7 +331,7 @@ def test_output_stays_in_input_order_when_inputs_change(trained_run, tmp_path):
 
 
 def test_a_text_the_tokenizer_rejects_fails_alone(trained_run, tmp_path, monkeypatch):
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     encode = Predictor.encode
 

@@ -24,7 +24,7 @@ fastapi = pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from finrisk_nlp.serving.predictor import Predictor  # noqa: E402
+from finrisk_nlp.inference.predictor import Predictor  # noqa: E402
 from finrisk_nlp.serving.service import build_app  # noqa: E402
 
 TEXTS = ["Borrower lost his job and missed three payments.", "Stable salary, no missed payments, low debt.",

@@ -9,7 +9,7 @@ from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.cli.recipe import run_recipe
-from finrisk_nlp.serving.predictor import Predictor
+from finrisk_nlp.inference.predictor import Predictor
 
 RECIPE = REPO / "recipes" / "credit_text.py"
 CONFIG = REPO / "recipes" / "configs" / "credit_text.yaml"

@@ -21,7 +21,7 @@ from finrisk_nlp.provenance import write_text_atomic
 def _cmd_explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     texts = read_records(args, "explain")
     predictor = Predictor.load(args.model, merge=False)  # attributions run through the model as trained

@@ -7,7 +7,7 @@ for plain transformers, parity-checked.
     finrisk export runs/multitask --format onnx --task aml_alert --texts alerts.csv --out exports/aml_onnx
 
 Exit codes: 0 exported, 2 bad input, failed parity or a failed int8 quality gate (nothing written).
-Kept apart from :mod:`finrisk_nlp.serving.export` so that building the CLI parser imports no torch.
+Kept apart from :mod:`finrisk_nlp.export.exporter` so that building the CLI parser imports no torch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from finrisk_nlp.serving.export import export_model
+    from finrisk_nlp.export.exporter import export_model
 
     manifest = export_model(args.model, args.out, fmt=args.format, quantize=args.quantize, task=args.task,
                             texts_file=args.texts, force=args.force)

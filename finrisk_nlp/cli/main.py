@@ -88,7 +88,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
     items = read_records(args, "classify")
     predictor = Predictor.load(args.model, task=args.task)

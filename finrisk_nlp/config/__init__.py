@@ -35,6 +35,7 @@ from finrisk_nlp.config.sections import (
     TokenPooling,
     TrainConfig,
     parse_target,
+    task_data_config,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "MultitaskConfig", "Pooling", "RecipeConfig", "RegistryConfig", "TargetKind", "TaskDataConfig", "ThresholdConfig",
     "ThresholdTarget", "TokenPooling", "TrainConfig", "apply_overrides",
     "config_from_dict", "given_keys", "load_config", "parse_cli", "parse_target", "save_config",
+    "task_data_config",
 ]

@@ -469,3 +469,17 @@ class RecipeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def task_data_config(cfg: RecipeConfig, task: str) -> DataConfig:
+    """The ``data`` settings of one task. A single-task run uses ``data`` as it is; a multi-task run shares the
+    options and takes each task's files and labels from ``multitask.data.<task>`` with the task's default columns."""
+    if not cfg.multitask.tasks:
+        return cfg.data
+    own = cfg.multitask.data.get(task)
+    return dataclasses.replace(
+        cfg.data, train_file=own.train_file if own else None, validation_file=own.validation_file if own else None,
+        test_file=own.test_file if own else None, labels=own.labels if own else None, text_column=None,
+        label_column=None, positive_label=None, feature_columns=list(own.feature_columns) if own else [],
+        categorical_columns=own.categorical_columns if own else None,
+    )

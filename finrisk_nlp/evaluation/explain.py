@@ -137,7 +137,7 @@ def explain(
     """Word attributions for each text, for its predicted label (or ``label``).
 
     Args:
-        predictor: a loaded model (:meth:`finrisk_nlp.serving.predictor.Predictor.load`); needs a fast tokenizer.
+        predictor: a loaded model (:meth:`finrisk_nlp.inference.predictor.Predictor.load`); needs a fast tokenizer.
         texts: the texts to explain, each truncated to the model's ``max_length`` tokens; for a model with
             structured fields, records (dicts with the text and the fields).
         top_k: how many evidence words :attr:`Explanation.evidence` keeps.

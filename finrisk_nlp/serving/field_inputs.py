@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from finrisk_nlp.errors import DataError
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.serving.documents import TABLE_SUFFIXES, expand_inputs
-from finrisk_nlp.serving.predictor import Predictor
 
 
 def check_field_inputs(predictor: Predictor, inputs: list[str]) -> None:

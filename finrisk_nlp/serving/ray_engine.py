@@ -9,7 +9,7 @@ reader on it (:func:`~finrisk_nlp.serving.documents.iter_documents`: same limits
 Object-store inputs (``s3://``, ``gs://``, ``abfs://``, ``hdfs://``, ``file://`` ... anything :mod:`pyarrow.fs`
 opens) are listed on the driver; a read task copies one object at a time to a temp file and reads it the same
 way, naming documents by URI. An actor pool (``--ray-actors``, one CPU or one GPU each) loads the
-:class:`~finrisk_nlp.serving.predictor.Predictor` once per actor and scores blocks of documents with
+:class:`~finrisk_nlp.inference.predictor.Predictor` once per actor and scores blocks of documents with
 :func:`~finrisk_nlp.serving.scoring.score_group`. The driver streams the rows back and writes them to
 ``OUT.parts`` with the manifest, lock, part files and merge of the local scorer, so the output (ids, probabilities,
 decisions, errors file, input order) is the one ``--engine local`` writes, and a rerun after a crash, with either
@@ -192,8 +192,8 @@ class DocumentScorer:
                  meta: dict[str, str], use_gpu: bool) -> None:
         import torch
 
-        from finrisk_nlp.serving.predictor import Predictor
-        from finrisk_nlp.serving.reduced_precision import replay_precision
+        from finrisk_nlp.inference.predictor import Predictor
+        from finrisk_nlp.inference.reduced_precision import replay_precision
 
         if not use_gpu:  # one CPU per actor: more torch threads would fight the other actors for it
             torch.set_num_threads(1)
@@ -283,7 +283,7 @@ def score_documents_ray(model_ref: str, options: ScoreOptions, ray_options: RayO
 
 def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: RayOptions,
                   fmt: str) -> ScoreSummary:
-    from finrisk_nlp.serving.reduced_precision import precision_choice
+    from finrisk_nlp.inference.reduced_precision import precision_choice
 
     requested = precision_choice(options.precision, options.quantize)
     resources = ray.cluster_resources()

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.serving.documents import Document
-from finrisk_nlp.serving.predictor import Predictor
 
 DONE = object()  # end-of-input marker on the reader queue
 SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches

@@ -39,16 +39,17 @@ import pyarrow.parquet as pq
 import torch
 
 from finrisk_nlp.data.fields import FieldBatch
-from finrisk_nlp.provenance import write_json_atomic
-from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
-from finrisk_nlp.serving.field_inputs import check_field_inputs
-from finrisk_nlp.serving.model_prep import (  # noqa: F401  (part of this module's API)
+from finrisk_nlp.inference.loading import (  # noqa: F401  (part of this module's API)
     load_for_inference,
     model_fingerprint,
     model_version,
     prepare_for_inference,
     text_char_budget,
 )
+from finrisk_nlp.inference.predictor import Predictor
+from finrisk_nlp.provenance import write_json_atomic
+from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
+from finrisk_nlp.serving.field_inputs import check_field_inputs
 from finrisk_nlp.serving.parts import (
     FORMATS,
     MANIFEST,
@@ -60,7 +61,6 @@ from finrisk_nlp.serving.parts import (
     part_files,
     write_table_atomic,
 )
-from finrisk_nlp.serving.predictor import Predictor
 from finrisk_nlp.serving.read_ahead import (
     SORT_WINDOW_BATCHES,
     Batch,

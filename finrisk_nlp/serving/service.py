@@ -195,7 +195,7 @@ def default_allowed_hosts(bind_host: str) -> list[str] | None:
 
 def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | None = None, *,
               api_key: str | None = None, allowed_hosts: list[str] | None = None, docs: bool = False) -> Any:
-    """The FastAPI app serving ``predictor`` (a :class:`~finrisk_nlp.serving.predictor.Predictor`).
+    """The FastAPI app serving ``predictor`` (a :class:`~finrisk_nlp.inference.predictor.Predictor`).
 
     Args:
         model_info: ``ref``, ``version`` and ``fingerprint`` of the model, returned with every response.
@@ -334,7 +334,7 @@ def serve(model_ref: str, *, host: str = "127.0.0.1", port: int = 8000, task: st
         import uvicorn
     except ImportError as exc:
         raise FinriskError(f"finrisk serve needs uvicorn, which is not installed; run `{SERVE_EXTRA_HINT}`") from exc
-    from finrisk_nlp.serving.model_prep import load_for_inference, model_fingerprint, model_version
+    from finrisk_nlp.inference.loading import load_for_inference, model_fingerprint, model_version
 
     limits = limits or ServeLimits()
     predictor = load_for_inference(model_ref, task=task, backend=backend, quantize=quantize,

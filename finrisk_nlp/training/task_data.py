@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ import datasets
 from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
-from finrisk_nlp.config import CALIBRATION_SPLIT, SPLITS, DataConfig, RecipeConfig
+from finrisk_nlp.config import CALIBRATION_SPLIT, SPLITS, DataConfig, RecipeConfig, task_data_config
 from finrisk_nlp.data.fields import FieldPreprocessor, check_columns
 from finrisk_nlp.data.loaders import DocumentCollator, add_field_columns, build_dataloader, tokenize_documents
 from finrisk_nlp.data.sampling import ClassBalancedSampler, balance_strata
@@ -49,20 +48,6 @@ class TaskData:
 def task_names(cfg: RecipeConfig) -> list[str]:
     """The tasks a run trains: ``multitask.tasks``, or the one ``task``."""
     return list(cfg.multitask.tasks) or [cfg.task]
-
-
-def task_data_config(cfg: RecipeConfig, task: str) -> DataConfig:
-    """The ``data`` settings of one task. A single-task run uses ``data`` as it is; a multi-task run shares the
-    options and takes each task's files and labels from ``multitask.data.<task>`` with the task's default columns."""
-    if not cfg.multitask.tasks:
-        return cfg.data
-    own = cfg.multitask.data.get(task)
-    return dataclasses.replace(
-        cfg.data, train_file=own.train_file if own else None, validation_file=own.validation_file if own else None,
-        test_file=own.test_file if own else None, labels=own.labels if own else None, text_column=None,
-        label_column=None, positive_label=None, feature_columns=list(own.feature_columns) if own else [],
-        categorical_columns=own.categorical_columns if own else None,
-    )
 
 
 def fit_fields(data_cfg: DataConfig, splits: datasets.DatasetDict) -> FieldPreprocessor | None:

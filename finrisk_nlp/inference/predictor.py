@@ -3,8 +3,9 @@
 :class:`Predictor` is the one way trained models are used for inference; batch scoring and the CLI build on it.
 It applies what training stored in ``finrisk_model.json``: PII redaction before tokenisation, the same token
 windows and document pooling as in training, the calibration and the operating threshold. ``backend="onnx"`` runs
-the window encoder in onnxruntime instead (:mod:`finrisk_nlp.serving.onnx_backend`), from an ONNX export or, for
-any other model, from one made on load.
+the window encoder in onnxruntime instead (:mod:`finrisk_nlp.inference.onnx_model`), from an ONNX export or, for
+any other model, from one made on load. Both backends are a
+:class:`~finrisk_nlp.inference.document_model.DocumentModel`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import DataError, ModelLoadError
 from finrisk_nlp.evaluation.calibration import Calibration
 from finrisk_nlp.evaluation.thresholds import decide
-from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
+from finrisk_nlp.inference import onnx_model
+from finrisk_nlp.inference.document_model import DocumentModel
+from finrisk_nlp.inference.merging import merged_for_inference
+from finrisk_nlp.inference.parity import BUILT_IN_TEXTS
+from finrisk_nlp.inference.reduced_precision import apply_precision, gate_onnx_int8, precision_choice
+from finrisk_nlp.modeling import ModelMetadata, load_model
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.tasks import Task
 
@@ -43,7 +49,7 @@ class Predictor:
     fields: ``predictor.predict([{"text": "...", "income": 4200, "region": "north"}])``.
     """
 
-    def __init__(self, model: DocumentClassifier, tokenizer: Any, metadata: ModelMetadata,
+    def __init__(self, model: DocumentModel, tokenizer: Any, metadata: ModelMetadata,
                  model_dir: Path | None = None, backend: str = "torch") -> None:
         self.model = model
         self.backend = backend
@@ -75,7 +81,7 @@ class Predictor:
                 loaded as it is; any other model is exported on load, its parity with PyTorch checked.
             precision: ``fp32`` (default), ``bf16``, ``int8`` or ``auto`` (bf16 where the device computes it
                 natively, else fp32; see :mod:`finrisk_nlp.precision`). bf16 and int8 must pass the quality gate
-                against fp32 on the model's reference texts (:mod:`finrisk_nlp.serving.quality_gate`).
+                against fp32 on the model's reference texts (:mod:`finrisk_nlp.inference.quality_gate`).
             quantize: ``int8`` is ``precision="int8"``; ``none`` the fp32 graph of an int8 ONNX export (which
                 otherwise runs its int8 graph, gated when it was exported).
             force: keep a precision that fails the gate (with a warning).
@@ -88,8 +94,6 @@ class Predictor:
                 cannot load the model.
             FinriskError: an unknown precision, or a reduced precision failing the gate without ``force``.
         """
-        from finrisk_nlp.serving.reduced_precision import apply_precision, gate_onnx_int8, precision_choice
-
         if backend not in BACKENDS:
             raise ModelLoadError(f"backend {backend!r} is unknown; use one of {list(BACKENDS)}")
         requested = precision_choice(precision, quantize)
@@ -111,17 +115,14 @@ class Predictor:
         (``int8``, ``none`` for fp32, None for the one it was exported with)."""
         if backend not in BACKENDS:
             raise ModelLoadError(f"backend {backend!r} is unknown; use one of {list(BACKENDS)}")
-        from finrisk_nlp.serving import onnx_backend
-
-        model_dir = onnx_backend.task_export_dir(path, task) or resolve_model_ref(path)
-        if onnx_backend.is_onnx_export(model_dir):
+        model_dir = onnx_model.task_export_dir(path, task) or resolve_model_ref(path)
+        if onnx_model.is_onnx_export(model_dir):
             if backend != "onnx":
                 raise ModelLoadError(f"{path} is an ONNX export; load it with backend='onnx' (--backend onnx), "
                                      "or load the model it was exported from")
-            model, tokenizer, meta = onnx_backend.load_onnx_export(model_dir, quantize)
+            model, tokenizer, meta = onnx_model.load_onnx_export(model_dir, quantize)
         elif backend == "onnx":
-            model, tokenizer, meta, _ = onnx_backend.convert_to_onnx(model_dir, task, quantize,
-                                                                     onnx_backend.BUILT_IN_TEXTS)
+            model, tokenizer, meta, _ = onnx_model.convert_to_onnx(model_dir, task, quantize, BUILT_IN_TEXTS)
         else:
             model, tokenizer, meta = load_model(model_dir, device=device)
         names = meta.task_names()
@@ -135,10 +136,10 @@ class Predictor:
                                  f"(--task) or pass one of {names}")
         if merge and isinstance(getattr(model, "encoder", None), PeftModel):
             # Merged once here rather than per forward pass: no adapter matmuls, the same probabilities.
-            merged, _ = onnx_backend.merged_for_inference(model, meta, task or names[0])
+            merged, _ = merged_for_inference(model, meta, task or names[0])
             model = merged.to(next(model.parameters()).device)
         predictor = cls(model, tokenizer, meta.for_task(task or names[0]), model_dir, backend)
-        if backend == "onnx" and getattr(model, "encoder_path", Path()).name == onnx_backend.ENCODER_INT8_ONNX:
+        if backend == "onnx" and getattr(model, "encoder_path", Path()).name == onnx_model.ENCODER_INT8_ONNX:
             predictor.precision = "int8"
         return predictor
 

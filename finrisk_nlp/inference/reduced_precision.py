@@ -9,7 +9,7 @@ AVX512_BF16 or AMX every matmul runs at twice the fp32 rate. int8 is dynamic qua
 layers (int8 weights, activations quantised per batch; VNNI dot products), made selective: quantising every Linear
 moves the decisions of documents near the threshold, so the layers whose quantisation moves the model most on the
 reference texts are kept in fp32 until the gate passes. Which layers that was is measured, logged and returned.
-Every result is compared with fp32 by :mod:`finrisk_nlp.serving.quality_gate`.
+Every result is compared with fp32 by :mod:`finrisk_nlp.inference.quality_gate`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from finrisk_nlp.errors import FinriskError
-from finrisk_nlp.precision import PRECISIONS, resolve_precision
-from finrisk_nlp.serving.quality_gate import (
+from finrisk_nlp.inference.quality_gate import (
     MAX_F1_DROP,
     MIN_AGREEMENT,
     GateReport,
@@ -37,10 +36,11 @@ from finrisk_nlp.serving.quality_gate import (
     reference_fields,
     reference_texts,
 )
+from finrisk_nlp.precision import PRECISIONS, resolve_precision
 
 if TYPE_CHECKING:
     from finrisk_nlp.data.fields import FieldBatch
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
 

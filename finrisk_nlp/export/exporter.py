@@ -7,14 +7,14 @@
 no peft). ``hf`` writes the Hub format (:mod:`finrisk_nlp.modeling.hub_format`): a folder that plain transformers
 loads with ``trust_remote_code=True`` (one task per folder; a multi-task model gives ``DIR/<task>/``).
 ``onnx`` writes the window encoder as an ONNX graph and the document heads as safetensors beside it
-(:mod:`finrisk_nlp.serving.onnx_backend`). Multi-task models: hard sharing gives one export with every task's head;
+(:mod:`finrisk_nlp.inference.onnx_model`). Multi-task models: hard sharing gives one export with every task's head;
 soft sharing gives one export per task in ``DIR/<task>/`` (each task has its own adapters, hence its own merged
 encoder), which ``Predictor.load(DIR, task=...)`` and ``finrisk score DIR --task ...`` find.
 
 Every export is checked against the PyTorch model before it is kept: the max |logit difference| on reference
 texts (the run's validation split when MODEL_REF is a run, else ``--texts FILE``, else built-in texts) must be at
 most 1e-4, or nothing is written. An int8 export also passes the quality gate
-(:mod:`~finrisk_nlp.serving.quality_gate`): decision agreement and macro-F1 against fp32. Both are recorded in
+(:mod:`finrisk_nlp.export.int8_gate`): decision agreement and macro-F1 against fp32. Both are recorded in
 ``DIR/export_manifest.json`` with the sha256 of every file, checked whenever the export is loaded (a changed file
 is refused by name).
 """
@@ -25,120 +25,43 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from finrisk_nlp.errors import FinriskError, ModelLoadError
-from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
-from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE, METADATA_FILE
+from finrisk_nlp.export.formats import EXPORT_FORMATS, WRITERS
+from finrisk_nlp.export.int8_gate import add_int8_graph
+from finrisk_nlp.inference.merging import merged_for_inference
+from finrisk_nlp.inference.onnx_model import QUANTIZE_CHOICES, require_onnx
+from finrisk_nlp.inference.parity import PARITY_TOLERANCE
+from finrisk_nlp.inference.quality_gate import ReferenceTexts, reference_texts
+from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
+from finrisk_nlp.modeling.layout import EXPORT_MANIFEST
 from finrisk_nlp.modeling.reference_texts import write_reference_texts
 from finrisk_nlp.modeling.saving import write_dir_atomic
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.local import resolve_model_ref
 from finrisk_nlp.registry.publishing import scrub_release
 from finrisk_nlp.registry.release import public_base_model, seal_export
-from finrisk_nlp.serving import onnx_backend
-from finrisk_nlp.serving.onnx_backend import (
-    ENCODER_INT8_ONNX,
-    ENCODER_ONNX,
-    PARITY_TOLERANCE,
-    QUANTIZE_CHOICES,
-)
-from finrisk_nlp.serving.predictor import Predictor
-from finrisk_nlp.serving.quality_gate import (
-    MAX_F1_DROP,
-    MIN_AGREEMENT,
-    ReferenceTexts,
-    enforce_gate,
-    quality_gate,
-    reference_texts,
-)
 from finrisk_nlp.version import __version__
 
 logger = logging.getLogger("finrisk_nlp")
-
-EXPORT_FORMATS = ("merged", "onnx", "hf")
-# ----------------------------------------------------------------------------------------------
-# Export
-
-
-def _export_merged(model: DocumentClassifier, merged: DocumentClassifier, tokenizer: Any, meta: ModelMetadata,
-                   folder: Path, texts: list[str]) -> dict[str, Any]:
-    save_model(merged, tokenizer, meta, folder, merged=True)
-    reloaded, _, _ = load_model(folder, device="cpu")
-    diff = onnx_backend.max_logit_diff(model, reloaded, tokenizer, meta, texts)
-    onnx_backend.check_parity(diff, "the merged model")
-    return {"max_abs_logit_diff": diff}
-
-
-def _export_onnx(model: DocumentClassifier, merged: DocumentClassifier, tokenizer: Any, meta: ModelMetadata,
-                 folder: Path, texts: list[str]) -> dict[str, Any]:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in merged.heads.state_dict().items()}, str(folder / HEADS_FILE),
-              metadata={"format": "pt"})
-    tokenizer.save_pretrained(folder)
-    write_json_atomic(folder / METADATA_FILE, asdict(meta))
-    encoder = folder / ENCODER_ONNX
-    onnx_backend.export_encoder(merged, tokenizer, encoder, texts)
-    pooling = (meta.head or {}).get("pooling", "attention")
-
-    def parity(path: Path) -> float:
-        candidate = onnx_backend.OnnxDocumentModel(path, folder / HEADS_FILE, pooling)
-        return onnx_backend.max_logit_diff(model, candidate, tokenizer, meta, texts)
-
-    diff = parity(encoder)
-    onnx_backend.check_parity(diff, "the ONNX graph")
-    optimised = folder / "encoder.optimized.onnx"
-    record: dict[str, Any] = {"max_abs_logit_diff": diff, "opset": onnx_backend.OPSET, "optimization": "none"}
-    if onnx_backend.optimize_graph(encoder, optimised):
-        opt_diff = parity(optimised)
-        if opt_diff <= PARITY_TOLERANCE:  # kept only when it does not cost parity
-            optimised.replace(encoder)
-            record.update(max_abs_logit_diff=opt_diff, optimization="onnxruntime bert fusions",
-                          unoptimized_max_abs_logit_diff=diff)
-        else:
-            optimised.unlink()
-            record["optimization"] = f"discarded (max |logit diff| {opt_diff:.3g})"
-    return record
-
-
-def _export_hf(model: DocumentClassifier, merged: DocumentClassifier, tokenizer: Any, meta: ModelMetadata,
-               folder: Path, texts: list[str]) -> dict[str, Any]:
-    from finrisk_nlp.modeling.hub_format import save_hub_model
-
-    save_hub_model(merged, tokenizer, meta, folder)
-    reloaded, _, _ = load_model(folder, device="cpu")
-    diff = onnx_backend.max_logit_diff(model, reloaded, tokenizer, meta, texts)
-    onnx_backend.check_parity(diff, "the Hub-format model")
-    return {"max_abs_logit_diff": diff}
 
 
 def _export_one(model: DocumentClassifier, tokenizer: Any, meta: ModelMetadata, folder: Path, fmt: str,
                 quantize: str | None, task: str | None, refs: dict[str, ReferenceTexts], force: bool) -> dict[str, Any]:
     """One exported model (all tasks of a hard-sharing model, or one task) into ``folder``."""
-    merged, merged_meta = onnx_backend.merged_for_inference(model, meta, task)
+    merged, merged_meta = merged_for_inference(model, meta, task)
     names = merged_meta.task_names()
     texts = [t for name in names for t in refs[name].texts]
-    saver = {"merged": _export_merged, "onnx": _export_onnx, "hf": _export_hf}[fmt]
     entry: dict[str, Any] = {"tasks": names, "parity": {
-        **saver(model, merged, tokenizer, merged_meta, folder, texts), "tolerance": PARITY_TOLERANCE,
+        **WRITERS[fmt](model, merged, tokenizer, merged_meta, folder, texts), "tolerance": PARITY_TOLERANCE,
         "num_texts": len(texts), "texts": sorted({refs[name].source for name in names})}}
     # The export carries the texts it was checked on: a later int8 gate on it compares on the model's own task.
     write_reference_texts(folder, {name: (refs[name].texts, refs[name].labels) for name in names},
                           "; ".join(sorted({refs[name].source for name in names})))
     if quantize == "int8":
-        onnx_backend.quantize_graph(folder / ENCODER_ONNX, folder / ENCODER_INT8_ONNX)
-        reports = []
-        for name in names:
-            fp32 = Predictor.open(folder, task=name, backend="onnx", quantize="none")
-            int8 = Predictor.open(folder, task=name, backend="onnx", quantize="int8")
-            reports.append(quality_gate(fp32, int8, refs[name]))
-        enforce_gate(reports, force)
-        entry["int8_gate"] = {"max_f1_drop": MAX_F1_DROP, "min_agreement": MIN_AGREEMENT, "forced": force,
-                              "tasks": [{**asdict(r), "passed": r.passed} for r in reports]}
+        entry["int8_gate"] = add_int8_graph(folder, names, refs, force)
     seal_export(folder, {"format": fmt, "quantize": quantize, **entry})
     return entry
 
@@ -151,7 +74,8 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
         fmt: ``merged`` (PyTorch, LoRA merged), ``onnx`` or ``hf`` (Hub format for plain transformers).
         quantize: ``int8`` (onnx only): also write an int8 graph, kept if it passes the quality gate.
         task: export one task of a multi-task model (default: all).
-        texts_file: reference texts for parity and the gate (see ``quality_gate.reference_texts``).
+        texts_file: reference texts for parity and the gate (see
+            :func:`~finrisk_nlp.inference.quality_gate.reference_texts`).
         force: keep an int8 graph that fails the gate.
 
     Returns:
@@ -167,7 +91,7 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
         raise FinriskError(f"--quantize {quantize} needs --format onnx and one of {list(QUANTIZE_CHOICES)}; "
                            f"got --format {fmt} --quantize {quantize}")
     if fmt == "onnx":
-        onnx_backend.require_onnx("finrisk export --format onnx")
+        require_onnx("finrisk export --format onnx")
     started = time.time()
     model_dir = resolve_model_ref(model_ref)
     model, tokenizer, meta = load_model(model_dir, device="cpu")

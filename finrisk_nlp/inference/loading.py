@@ -18,10 +18,11 @@ import torch
 
 from finrisk_nlp.data.windows import char_budget
 from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.inference.predictor import Predictor
+from finrisk_nlp.inference.reduced_precision import apply_precision, precision_choice
 from finrisk_nlp.modeling import METADATA_FILE
 from finrisk_nlp.provenance import sha256_file
 from finrisk_nlp.registry.local import resolve_model_ref
-from finrisk_nlp.serving.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
 
@@ -82,16 +83,12 @@ def load_for_inference(model_ref: str, *, task: str | None = None, backend: str 
         FinriskError: an unknown precision, int8 off the CPU, or a reduced precision failing the gate without
             ``force``.
     """
-    from finrisk_nlp.serving.reduced_precision import precision_choice
-
     requested = precision_choice(precision, quantize)
     if requested == "int8" and device is None:
         device = "cpu"
     if backend != "onnx":  # SDPA before the precision is applied, so that the gate measures what will run
         fp32 = Predictor.load(model_ref, device=device, task=task)
         prepare_for_inference(fp32)
-        from finrisk_nlp.serving.reduced_precision import apply_precision
-
         return apply_precision(fp32, requested, force=force, texts_file=texts_file)
     return Predictor.load(model_ref, task=task, backend=backend, precision=precision, quantize=quantize, force=force,
                           texts_file=texts_file)

@@ -22,13 +22,13 @@ from finrisk_nlp.data.tables import encode_labels, load_table
 from finrisk_nlp.errors import FinriskError
 from finrisk_nlp.evaluation.metrics import compute_metrics
 from finrisk_nlp.formatting import fmt
+from finrisk_nlp.inference.parity import BUILT_IN_TEXTS
 from finrisk_nlp.modeling import ModelMetadata
 from finrisk_nlp.modeling.reference_texts import read_reference_texts
-from finrisk_nlp.serving.onnx_backend import BUILT_IN_TEXTS
 
 if TYPE_CHECKING:
     from finrisk_nlp.data.fields import FieldBatch
-    from finrisk_nlp.serving.predictor import Predictor
+    from finrisk_nlp.inference.predictor import Predictor
 
 logger = logging.getLogger("finrisk_nlp")
 
@@ -85,10 +85,9 @@ def _run_validation(model_dir: Path, task: str) -> ReferenceTexts | None:
     config = model_dir.parent / "config.yaml"
     if model_dir.name != "model" or not config.is_file():
         return None
-    from finrisk_nlp.config import load_config
+    from finrisk_nlp.config import load_config, task_data_config
     from finrisk_nlp.data.tables import load_splits
     from finrisk_nlp.tasks import get_task
-    from finrisk_nlp.training.task_data import task_data_config
 
     try:
         cfg = load_config(config)
@@ -135,7 +134,7 @@ def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, text
                     max_texts: int = MAX_REFERENCE_TEXTS) -> ReferenceTexts:
     """What parity and the quality gate compare on: ``texts_file`` when given, else the validation texts saved
     with the model (:mod:`finrisk_nlp.modeling.reference_texts`), else the run's validation split, else
-    :data:`~finrisk_nlp.serving.onnx_backend.BUILT_IN_TEXTS` (no labels: the gate checks agreement only).
+    :data:`~finrisk_nlp.inference.parity.BUILT_IN_TEXTS` (no labels: the gate checks agreement only).
 
     Raises:
         FinriskError: when ``texts_file`` is missing, empty or lacks the task's text column.

@@ -10,55 +10,35 @@ An ONNX export (``finrisk export MODEL --format onnx --out DIR``) keeps the mode
     finrisk_model.json    tokenizer, labels, threshold, calibration and window settings, as for a PyTorch model
     export_manifest.json  how it was made and the parity measured against the PyTorch model
 
-:class:`OnnxDocumentModel` offers the two methods of :class:`~finrisk_nlp.modeling.DocumentClassifier` that the
-Predictor calls (``embed_windows`` and ``classify``), so prediction and scoring run unchanged on either backend.
+:class:`OnnxDocumentModel` is a :class:`~finrisk_nlp.inference.document_model.DocumentModel`, as
+:class:`~finrisk_nlp.modeling.DocumentClassifier` is, so prediction and scoring run unchanged on either backend.
+A model that was not exported is converted on load (:func:`convert_to_onnx`, parity checked).
 Needs the ``onnx`` extra (``pip install 'finrisk_nlp[onnx]'``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
-import logging
 import tempfile
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from peft import PeftModel
 from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 
-from finrisk_nlp.data.fields import FieldPreprocessor
-from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model
+from finrisk_nlp.inference.merging import merged_for_inference
+from finrisk_nlp.inference.onnx_graph import export_encoder, quantize_graph
+from finrisk_nlp.inference.parity import check_parity, max_logit_diff
+from finrisk_nlp.modeling import ModelMetadata, load_model
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, HEADS_FILE
 from finrisk_nlp.registry.release import verify_export
 
-logger = logging.getLogger("finrisk_nlp")
-
 ENCODER_ONNX = "encoder.onnx"
 ENCODER_INT8_ONNX = "encoder.int8.onnx"
-OPSET = 17
 QUANTIZE_CHOICES = ("int8",)
-# Parity texts when neither a run's validation split nor a file of texts is at hand: short and long (several
-# windows), so that padding and window pooling are both exercised.
-BUILT_IN_TEXTS = [
-    "Applicant lost his job in March and missed two loan payments since.",
-    "Steady salary, ontime payment history and good savings.",
-    "Cash deposits just below the reporting threshold at three branches on the same day.",
-    "Card payment at a grocery store.",
-    "Wire transfer to a newly opened account abroad, followed by immediate withdrawals. " * 12,
-    "The borrower runs a small bakery; revenue fell after a road closure, rent is two months late, and the "
-    "owner asks for a payment holiday while a second shop opens. " * 6,
-    "Refund of an annual fee.",
-    "Medical bills and high debt; the applicant asks to consolidate four credit cards.",
-]
 
 
 def require_onnx(what: str) -> Any:
@@ -99,119 +79,6 @@ def task_export_dir(path: str | Path, task: str | None) -> Path | None:
     return Path(path) / task_dirs[task]
 
 
-# ----------------------------------------------------------------------------------------------
-# From a PyTorch model to a plain encoder and an ONNX graph
-
-
-def merged_for_inference(model: DocumentClassifier, meta: ModelMetadata,
-                         task: str | None = None) -> tuple[DocumentClassifier, ModelMetadata]:
-    """A copy of ``model`` whose encoder has its LoRA adapters merged in (no peft at inference).
-
-    Hard sharing (and single-task models) keep one encoder with every task's head, or ``task``'s head only when
-    it is given. With soft sharing each task has its own adapters, hence its own merged encoder: the copy holds
-    ``task``'s encoder and head only.
-
-    Raises:
-        ModelLoadError: when a soft-sharing model is merged without naming the task.
-    """
-    head = dict(meta.head or {})
-    names = [task] if task else list(model.task_names)
-    encoder = model.encoder
-    if isinstance(encoder, PeftModel) and head.get("strategy", "hard") == "soft":
-        if task is None:
-            raise ModelLoadError(f"this soft-sharing model has one adapter set per task {names}; name the task "
-                                 "to merge (--task)")
-        adapters = model.adapters_for(task)
-        encoder = copy.deepcopy(encoder)
-        encoder.base_model.set_adapter(adapters)
-        encoder = encoder.merge_and_unload(adapter_names=adapters)
-    elif isinstance(encoder, PeftModel):
-        encoder = copy.deepcopy(encoder).merge_and_unload()
-    if task is not None:
-        meta = meta.for_task(task)
-    layouts = meta.field_layouts()
-    out = DocumentClassifier(encoder, {name: meta.tasks()[name] for name in names},
-                             pooling=head.get("pooling", "attention"), token_pooling=head.get("token_pooling", "cls"),
-                             fields={n: layouts[n] for n in names if n in layouts},
-                             fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
-    out.heads.load_state_dict({k: v for k, v in model.heads.state_dict().items() if k.split(".")[0] in names})
-    out.encoder.eval()
-    out.eval().requires_grad_(False)
-    meta = ModelMetadata(**{**meta.__dict__, "lora": False,
-                            "head": {**head, "strategy": "hard", "shared_adapter": False}})
-    return out, meta
-
-
-class _WindowEncoder(torch.nn.Module):
-    """``embed_windows`` with positional tensor inputs in a fixed order, as the TorchScript exporter traces it."""
-
-    def __init__(self, model: DocumentClassifier, input_names: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.input_names = input_names
-
-    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        # The encoder is merged (one set of weights for every task), so any of its tasks names the same windows.
-        return self.model.embed_windows(**dict(zip(self.input_names, tensors, strict=True)),
-                                        task=self.model.task_names[0])
-
-
-def export_encoder(model: DocumentClassifier, tokenizer: Any, path: Path, sample_texts: list[str]) -> list[str]:
-    """Write the window encoder of a merged model to ``path`` as ONNX (dynamic window and token axes).
-
-    The TorchScript exporter (``dynamo=False``) is used: it needs no onnxscript and works offline. The trace
-    runs on a padded batch so that the attention mask is part of the graph. Returns the graph's input names.
-    """
-    names = list(tokenizer.model_input_names)
-    texts = (sample_texts + ["a", "a longer text so that the other one is padded in this batch"])[:8]
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
-    axes = {name: {0: "windows", 1: "tokens"} for name in names} | {"vectors": {0: "windows"}}
-    with warnings.catch_warnings():  # the legacy exporter's deprecation and trace notes; parity is checked after
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_WindowEncoder(model, names).eval(), tuple(batch[n] for n in names), str(path),
-                          dynamo=False, input_names=names, output_names=["vectors"], dynamic_axes=axes,
-                          opset_version=OPSET, do_constant_folding=True)
-    return names
-
-
-@contextlib.contextmanager
-def _quiet_onnxruntime() -> Iterator[None]:
-    """onnxruntime's optimiser and quantiser log every fusion (and a pre-processing hint) at INFO on loggers of
-    their own; those are theirs, not the user's."""
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-def optimize_graph(src: Path, dst: Path) -> bool:
-    """Fuse transformer operators (onnxruntime's BERT optimiser) from ``src`` into ``dst``; False if it cannot."""
-    try:
-        from onnxruntime.transformers.optimizer import optimize_model
-
-        with _quiet_onnxruntime():
-            optimized = optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0)
-            optimized.save_model_to_file(str(dst))
-    except Exception as exc:  # noqa: BLE001  (an architecture the optimiser does not know keeps the plain graph)
-        logger.info(f"graph optimisation skipped ({type(exc).__name__}: {exc})")
-        return False
-    return True
-
-
-def quantize_graph(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation of the weights of ``src`` (onnxruntime ``quantize_dynamic``) into ``dst``."""
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with _quiet_onnxruntime():
-        # Fused operators (com.microsoft domain) defeat shape inference; their outputs are float32 here.
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
-
-
-# ----------------------------------------------------------------------------------------------
-# Running an export
 
 
 def field_vector(weights: dict[str, np.ndarray], numeric: np.ndarray, categorical: np.ndarray,
@@ -270,9 +137,9 @@ def head_logits(weights: dict[str, np.ndarray], vectors: np.ndarray, doc_index: 
 class OnnxDocumentModel:
     """An exported window encoder in an onnxruntime session and the document heads as numpy arrays.
 
-    Quacks like :class:`~finrisk_nlp.modeling.DocumentClassifier` for inference: ``embed_windows`` and
-    ``classify`` take and return torch tensors (on CPU), so :class:`~finrisk_nlp.serving.predictor.Predictor`
-    drives both backends the same way.
+    A :class:`~finrisk_nlp.inference.document_model.DocumentModel`: ``embed_windows`` and ``classify`` take and
+    return torch tensors (on CPU), so :class:`~finrisk_nlp.inference.predictor.Predictor` drives both backends the
+    same way.
     """
 
     def __init__(self, encoder_path: Path, heads_path: Path, pooling: str, threads: int | None = None) -> None:
@@ -339,6 +206,7 @@ def load_onnx_export(folder: Path, quantize: str | None = None) -> tuple[OnnxDoc
     return model, tokenizer, meta
 
 
+
 def convert_to_onnx(model_dir: Path, task: str | None, quantize: str | None,
                     texts: list[str]) -> tuple[OnnxDocumentModel, Any, ModelMetadata, float]:
     """Export a saved PyTorch model to ONNX in a temporary directory and load it (``--backend onnx`` on a model
@@ -366,49 +234,3 @@ def convert_to_onnx(model_dir: Path, task: str | None, quantize: str | None,
                                                                        folder / HEADS_FILE, pooling)
     return onnx_model, tokenizer, merged_meta, diff
 
-
-# ----------------------------------------------------------------------------------------------
-# Parity
-
-PARITY_TOLERANCE = 1e-4  # max |logit difference| allowed between an fp32 export and the PyTorch model
-
-
-def document_logits(model: Any, tokenizer: Any, meta: ModelMetadata, texts: list[str], task: str,
-                    batch_size: int = 8) -> np.ndarray:
-    """Document logits of ``task`` for ``texts`` from a DocumentClassifier or an OnnxDocumentModel, windows cut as
-    the model was trained; small batches of mixed lengths, so that padding is exercised. A model with structured
-    fields gets :meth:`~finrisk_nlp.data.fields.FieldPreprocessor.example_rows` beside the texts (ranges, unseen
-    categories, missing values and a bare row), so parity covers the field inputs too."""
-    extra = meta.for_task(task).extra or {}
-    fields = {}
-    if extra.get("fields"):
-        prep = FieldPreprocessor.from_dict(extra["fields"])
-        fields = prep.transform(prep.example_rows(len(texts)), "parity rows").tensors()
-    chunking = extra.get("chunking") or {}
-    columns, _ = window_encodings(tokenizer, texts, meta.max_length, int(chunking.get("stride", 0)),
-                                  int(chunking.get("max_chunks", 1)))
-    doc_index = np.asarray(columns.pop("doc_index"), dtype=np.int64)
-    vectors = []
-    with torch.inference_mode():
-        for start in range(0, len(doc_index), batch_size):
-            stop = min(start + batch_size, len(doc_index))
-            rows = [{k: v[i] for k, v in columns.items()} for i in range(start, stop)]
-            batch = tokenizer.pad(rows, return_tensors="pt")
-            vectors.append(model.embed_windows(**batch, task=task).float().cpu())
-        logits = model.classify(torch.cat(vectors), torch.as_tensor(doc_index), len(texts), task=task, **fields)
-    return np.asarray(logits.float().cpu(), dtype=np.float64)
-
-
-def max_logit_diff(reference: Any, candidate: Any, tokenizer: Any, meta: ModelMetadata, texts: list[str]) -> float:
-    """The largest |logit difference| between two models over every task of ``meta`` (the candidate's tasks)."""
-    return max(float(np.abs(document_logits(reference, tokenizer, meta, texts, name)
-                            - document_logits(candidate, tokenizer, meta, texts, name)).max())
-               for name in meta.task_names())
-
-
-def check_parity(diff: float, what: str, tolerance: float = PARITY_TOLERANCE) -> None:
-    """Raise ModelLoadError when ``diff`` exceeds ``tolerance`` (or is not a number)."""
-    if not diff <= tolerance:
-        raise ModelLoadError(
-            f"{what} does not match the PyTorch model: max |logit difference| {diff:.3g} > {tolerance:g}. Nothing "
-            "was written; report it with the model's architecture, or use --format merged (PyTorch) instead")
