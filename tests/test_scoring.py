@@ -205,11 +205,24 @@ def test_long_documents_are_scored_in_windows_like_predictor(tmp_path, trained_r
     assert (table["model_ref"] == str(trained_run)).all() and (table["num_chunks"] >= 1).all()
 
 
-def test_stopped_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys):
+def test_interrupted_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys,
+                                                                    monkeypatch):
+    from finrisk_nlp.serving.parts import PartWriter
+
     clean, resumed = tmp_path / "clean.parquet", tmp_path / "resumed.parquet"
     inputs = _inputs(archive_set)
     assert _score(trained_run, inputs, clean, "--part-size", "4") == 0
-    assert _score(trained_run, inputs, resumed, "--part-size", "4", "--stop-after-parts", "2") == 3
+    write, written = PartWriter.write, []
+
+    def write_then_interrupt_after_two_parts(self, rows):
+        written.append(write(self, rows))
+        if len(written) == 2:
+            raise KeyboardInterrupt  # Ctrl-C between two parts
+
+    monkeypatch.setattr(PartWriter, "write", write_then_interrupt_after_two_parts)
+    with pytest.raises(KeyboardInterrupt):
+        _score(trained_run, inputs, resumed, "--part-size", "4")
+    monkeypatch.undo()
     parts = Path(f"{resumed}.parts")
     assert len(list(parts.glob("part-*.parquet"))) == 2 and not resumed.exists()
     # What a kill in the middle of a write leaves behind: a temp file, never a part.

@@ -5,7 +5,7 @@
     accelerate launch recipes/batch_score.py runs/credit_text docs/ --out scores.parquet
 
 Exit codes: 0 all documents done (those that could not be read are listed in the errors file), 2 bad input or
-``--out`` in use by another run (no traceback), 3 stopped early by --stop-after-parts.
+``--out`` in use by another run (no traceback), 3 a process stopped before the end (rerun to finish).
 Kept apart from :mod:`finrisk_nlp.serving.scoring` so that building the CLI parser imports no torch.
 """
 
@@ -59,7 +59,6 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                         help="torch (default) or onnx: onnxruntime on CPU, from an export of `finrisk export "
                              "--format onnx` or any model (exported on load); needs the onnx extra")
-    parser.add_argument("--stop-after-parts", type=int, help="stop each process after N parts; rerun to go on")
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="local: this machine's processes (accelerate launch for several); ray: Ray Data "
                              "readers and model actors on a local Ray or a cluster (needs finrisk_nlp[ray])")
@@ -84,7 +83,6 @@ def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
         inputs=list(args.inputs), out=args.out, fmt=args.format, text_column=args.text_column,
         task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu, quantize=args.quantize,
         precision=args.precision, texts_file=args.texts, backend=args.backend, force=args.force,
-        stop_after_parts=args.stop_after_parts,
         limits=ReadLimits(args.max_doc_bytes, args.max_archive_bytes, args.max_archive_members),
     )
 

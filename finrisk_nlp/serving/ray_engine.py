@@ -253,7 +253,7 @@ def score_documents_ray(model_ref: str, options: ScoreOptions, ray_options: RayO
     """Score every document of ``options.inputs`` into ``options.out`` on Ray Data (see the module docstring).
 
     Returns:
-        The counts; ``complete`` is False when ``options.stop_after_parts`` stopped the run early.
+        The counts of the run.
 
     Raises:
         FinriskError: when Ray is not installed or the run is started by several processes.
@@ -350,9 +350,8 @@ def _collect(dataset: Any, directory: Path, labels: tuple[str, ...], options: Sc
     writer = PartWriter(directory, 0, part_schema(labels))
     columns = part_schema(labels).names
     part_size = options.part_size or options.batch_size
-    summary, pending, parts_written = ScoreSummary(), [], 0
+    summary, pending = ScoreSummary(), []
     enumerated: dict[str, tuple[int, int]] = {}
-    exhausted = True
     with tqdm(desc="scoring (ray)", unit="doc", dynamic_ncols=True) as bar:
         for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             for row in block.to_pylist():
@@ -365,27 +364,20 @@ def _collect(dataset: Any, directory: Path, labels: tuple[str, ...], options: Sc
                     pending.append({k: row[k] for k in columns})
             bar.update(block.num_rows)
             while len(pending) >= part_size:
-                parts_written += _write_part(writer, pending[:part_size], summary)
+                _write_part(writer, pending[:part_size], summary)
                 pending = pending[part_size:]
-            if options.stop_after_parts and parts_written >= options.stop_after_parts:
-                exhausted = False
-                logger.warning(f"stopping after {parts_written} part(s) (--stop-after-parts); rerun the same "
-                               "command to score the rest")
-                break
-    if exhausted:
-        while pending:
-            _write_part(writer, pending[:part_size], summary)
-            pending = pending[part_size:]
-        order = sorted(enumerated, key=enumerated.__getitem__)
-        write_json_atomic(directory / "rank-000.ids.json", [[i, doc_id] for i, doc_id in enumerate(order)])
-    summary.complete = exhausted
+    while pending:
+        _write_part(writer, pending[:part_size], summary)
+        pending = pending[part_size:]
+    order = sorted(enumerated, key=enumerated.__getitem__)
+    write_json_atomic(directory / "rank-000.ids.json", [[i, doc_id] for i, doc_id in enumerate(order)])
+    summary.complete = True
     return summary
 
 
-def _write_part(writer: PartWriter, rows: list[dict[str, Any]], summary: ScoreSummary) -> int:
+def _write_part(writer: PartWriter, rows: list[dict[str, Any]], summary: ScoreSummary) -> None:
     writer.write(rows)
     failed = sum(r["error"] is not None for r in rows)
     summary.scored += len(rows) - failed
     summary.failed += failed
-    return 1
 

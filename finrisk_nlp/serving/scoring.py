@@ -94,7 +94,6 @@ class ScoreOptions:
     backend: str = "torch"  # fingerprint; "onnx": onnxruntime (an ONNX export, or the model exported on load)
     force: bool = False  # score in bf16/int8 even when the precision's quality gate fails
     queue_size: int = 2048  # documents read ahead of the model
-    stop_after_parts: int | None = None  # per process; to cut a long job into sessions
 
 
 @dataclass
@@ -291,7 +290,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
 
     bar = tqdm(desc=f"scoring ({world} process{'es' if world > 1 else ''})", unit="doc",
                disable=not state.is_main_process, dynamic_ncols=True)
-    parts_written, exhausted, pending = 0, False, []
+    exhausted, pending = False, []
     try:
         while not exhausted:
             batch = next_batch(q)
@@ -307,25 +306,16 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
             while pending and (len(pending) >= part_size or exhausted):
                 rows, pending = pending[:part_size], pending[part_size:]
                 writer.write(rows)
-                parts_written += 1
                 failed = sum(r["error"] is not None for r in rows)
                 counts["scored"] += len(rows) - failed
                 counts["failed"] += failed
-                if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
-                    break
-            if options.stop_after_parts and parts_written >= options.stop_after_parts and not exhausted:
-                exhausted = not pending and next_batch(q) is None  # nothing was left: the run is complete
-                if not exhausted:
-                    logger.warning(f"process {rank}: stopping after {parts_written} part(s) (--stop-after-parts); "
-                                   "rerun the same command to score the rest")
-                break
     finally:
         stop.set()
         bar.close()
     reader.join(timeout=5)
-    if exhausted:  # what this process enumerated: the merge checks each id is in one row and orders by index
-        write_json_atomic(directory / f"rank-{rank:03d}.ids.json", ids)  # JSON: ids may hold newlines
-    write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": exhausted,
+    # What this process enumerated: the merge checks each id is in one row and orders by index.
+    write_json_atomic(directory / f"rank-{rank:03d}.ids.json", ids)  # JSON: ids may hold newlines
+    write_json_atomic(directory / f"rank-{rank:03d}.json", {**counts, "complete": True,
                                                             "part_files": writer.num_files})
     state.wait_for_everyone()
     summary = _gather_counts(directory, world)
