@@ -57,9 +57,7 @@ def test_quality_quick_reports_every_method_on_the_same_split(tiny_model_dir, da
     assert [g[1] for g in gaps] == ["lora - tfidf", "full - tfidf"]
     for gap, row in zip(gaps, rows[1:]):  # finrisk minus TF-IDF, from the rounded table cells
         assert float(gap[2]) == pytest.approx(_value(row[4]) - _value(rows[0][4]), abs=0.0015)
-        assert gap[3] == "n/a"  # no ceiling to measure the room against
-    assert ("credit_text: no best achievable row: the data is not the demo generator's output (seed 0, default "
-            "size).") in stdout
+        assert gap[3] == "n/a"  # no ceiling (the data is not the generator's) to measure the room against
 
 
 @pytest.mark.e2e
@@ -77,10 +75,18 @@ def test_quality_reads_own_files_and_prints_the_gap(tiny_model_dir, tmp_path):
     (gap,) = table_rows(stdout, which=1)
     assert gap[:2] == ["loans", "lora - tfidf"]
     assert float(gap[4]) == pytest.approx(_value(table[1][6]) - _value(table[0][6]), abs=0.0015)  # PR-AUC gap
-    assert "loans: lora - tfidf pr_auc" in stdout and "paired bootstrap 95%" in stdout
-    # Own data trains with the generic recipe: settings it did not get are chosen from the data, and said so.
-    assert "loans: lora validation macro_f1 per epoch" in stdout
-    assert "chosen from the data: model.max_chunks=1" in stdout
+    # The paired bootstrap of the same comparison: a difference inside its own interval, and a p-value.
+    diff, low, high, p = _numbers_after("loans: lora - tfidf pr_auc", stdout)
+    assert -1.0 <= low <= diff <= high <= 1.0 and 0.0 <= p <= 1.0
+    # Own data trains with the generic recipe (train.epochs=auto): one validation score per epoch it ran.
+    curve = _numbers_after("loans: lora validation macro_f1 per epoch", stdout, end=";")
+    assert curve and all(0.0 <= score <= 1.0 for score in curve)
+
+
+def _numbers_after(prefix: str, text: str, end: str = "\n") -> list[float]:
+    """The decimals ("+0.012", "0.5", not "95%") of the one output line starting with ``prefix``, up to ``end``."""
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(prefix)]
+    return [float(x) for x in re.findall(r"(?<![\w.])[+-]?\d+\.\d+", line[len(prefix):].split(end)[0])]
 
 
 def _value(cell: str) -> float:
@@ -119,8 +125,7 @@ def test_best_achievable_uses_the_generator_probability_of_each_test_row(quality
 
     task = get_task("aml_alert")
     rows = load_demo("aml_alert")[100:160]
-    probs, rule = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
-    assert rule == "argmax (p_escalate)"
+    probs, _ = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
     meta = {r.row["id"]: r.meta["p_escalate"] for r in generate_task("aml_alert")}
     expected = [LABEL_NOISE_RATE + (1 - 2 * LABEL_NOISE_RATE) * meta[r["id"]] for r in rows]
     np.testing.assert_allclose(probs[:, task.positive_index], expected)
@@ -128,7 +133,7 @@ def test_best_achievable_uses_the_generator_probability_of_each_test_row(quality
 
     rows[0]["disposition"] = "close" if rows[0]["disposition"] == "escalate" else "escalate"
     probs, why = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
-    assert probs is None and why == "the data is not the demo generator's output (seed 0, default size)"
+    assert probs is None and isinstance(why, str) and why  # no row, and a reason to print in its place
 
 
 def test_best_achievable_for_memo_categories_is_the_clean_category(quality):
@@ -140,8 +145,7 @@ def test_best_achievable_for_memo_categories_is_the_clean_category(quality):
 
     task = get_task("transaction_memo")
     rows = load_demo("transaction_memo")[:200]
-    probs, rule = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
-    assert re.search("no generator probability", rule)
+    probs, _ = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
     clean = {r.row["id"]: r.meta["clean_category"] for r in generate_task("transaction_memo")}
     assert [task.labels[i] for i in probs.argmax(axis=1)] == [clean[r["id"]] for r in rows]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -174,7 +178,8 @@ def test_throughput_rejects_unknown_method(tiny_model_dir, data_dir):
 def test_decision_checks_find_the_optimum_and_report_the_cost_of_the_decisions(tmp_path):
     out = run_script("decision_checks.py", "--cases", 40, "--repeats", 1, "--out", tmp_path / "d.md")
     now, before = table_rows(out, 0)
-    assert now[:2] == ["every cut point (now)", "40/40"] and before[0].startswith("distinct scores only")
+    assert now[1] == "40/40" and int(before[1].split("/")[0]) <= 40  # every cut point finds the optimum each time
     sample = table_rows(out, 1)[0]
     assert sample[4] == sample[5]  # the joint search reports the cost of its own decisions on validation
-    assert (tmp_path / "d.md").read_text().startswith("# Decision checks on synthetic data")
+    saved = (tmp_path / "d.md").read_text()
+    assert table_rows(saved, 0) == [now, before] and table_rows(saved, 1)[0] == sample
