@@ -18,9 +18,8 @@ FACE = "finrisk_nlp"  # the package root re-exports the public API: users import
 FLOORS: list[set[str]] = [
     {"cli"},  # the finrisk commands and the recipes' entry point
     {"serving", "export"},  # archive scoring and the REST service / a model in a deployable format
-    {"training"},  # how models are made
     {"inference"},  # one model's predictions, in the precision that passed its quality gate
-    {"registry"},  # where models are kept
+    {"registry", "training"},  # where models are kept / how they are made
     {"evaluation", "modeling"},  # judging probabilities / the network, saved and loaded
     {"data"},  # tables, splits, fields, windows, the shipped demo data
     {"config"},  # the typed recipe config and the choices it names
