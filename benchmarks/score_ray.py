@@ -16,14 +16,13 @@ import argparse
 import random
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
-from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+from finrisk_nlp.modeling import ModelMetadata, TaskMetadata, build_model, save_model
 from finrisk_nlp.serving.ray_engine import RayOptions, require_ray, score_documents_ray
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
@@ -46,7 +45,7 @@ def make_model(base: str, max_length: int, out: Path) -> Path:
     task = get_task("credit_text")
     model, tokenizer = build_model(ModelConfig(name_or_path=base, max_length=max_length), LoraSettings(),
                                    {task.name: task})
-    meta = ModelMetadata(task=asdict(task), base_model=base, max_length=max_length, lora=True)
+    meta = ModelMetadata(tasks={task.name: TaskMetadata(task)}, base_model=base, max_length=max_length, lora=True)
     return save_model(model.eval(), tokenizer, meta, out)
 
 

@@ -35,7 +35,6 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ import torch
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.export.exporter import export_model
-from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+from finrisk_nlp.modeling import Head, ModelMetadata, TaskMetadata, build_model, save_model
 from finrisk_nlp.precision import cpu_support
 from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
@@ -155,9 +154,8 @@ def make_model(base: str, max_length: int, out: Path, texts: list[str], labels: 
     model.eval()
     if labels and len(set(labels)) == len(task.labels):
         fit_head(model, tokenizer, texts, labels, task, max_length)
-    meta = ModelMetadata(task=asdict(task), base_model=base, max_length=max_length, lora=True,
-                         head={"pooling": "mean", "token_pooling": model.token_pooling, "strategy": "hard",
-                               "shared_adapter": False})
+    meta = ModelMetadata(tasks={task.name: TaskMetadata(task)}, base_model=base, max_length=max_length, lora=True,
+                         head=Head(pooling="mean", token_pooling=model.token_pooling))
     return save_model(model, tokenizer, meta, out, merged=True)
 
 

@@ -1,4 +1,3 @@
-import dataclasses
 import random
 
 import numpy as np
@@ -9,7 +8,7 @@ from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.data.loaders import DocumentCollator
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.inference.predictor import Predictor
-from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+from finrisk_nlp.modeling import Head, ModelMetadata, TaskMetadata, Windows, build_model, save_model
 from finrisk_nlp.tasks import get_task
 
 AML = get_task("aml_alert")
@@ -64,9 +63,9 @@ def cue_model(tiny_model_dir, tiny_tokenizer, tmp_path_factory):
         torch.nn.functional.cross_entropy(logits, targets).backward()
         optimizer.step()
         optimizer.zero_grad()
-    meta = ModelMetadata(task=dataclasses.asdict(AML), base_model=str(tiny_model_dir), max_length=16, lora=False,
-                         extra={"chunking": {"max_chunks": 8, "stride": 4}, "redact_pii": True},
-                         head={"pooling": "max", "token_pooling": "cls"})
+    entry = TaskMetadata(AML, windows=Windows(max_chunks=8, stride=4), redact_pii=True)
+    meta = ModelMetadata(tasks={AML.name: entry}, base_model=str(tiny_model_dir), max_length=16, lora=False,
+                         head=Head(pooling="max", token_pooling="cls"))
     return Predictor.load(save_model(model.eval(), tokenizer, meta, tmp_path_factory.mktemp("cue") / "model"))
 
 

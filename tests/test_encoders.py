@@ -54,7 +54,7 @@ def encoders(tmp_path_factory, tiny_tokenizer) -> dict[str, Path]:
 @pytest.mark.parametrize("model_type", list(ARCHITECTURES))
 def test_lora_auto_targets_and_exact_reload(model_type, encoders, tmp_path):
     from finrisk_nlp.config import LoraSettings, ModelConfig
-    from finrisk_nlp.modeling import ModelMetadata, build_model, load_model, save_model
+    from finrisk_nlp.modeling import ModelMetadata, TaskMetadata, build_model, load_model, save_model
     from finrisk_nlp.tasks import get_task
 
     task = get_task("credit_text")
@@ -72,8 +72,8 @@ def test_lora_auto_targets_and_exact_reload(model_type, encoders, tmp_path):
     model.eval()
     with torch.no_grad():
         before = model(**enc, doc_index=torch.tensor([0, 0, 1]), num_docs=2).logits
-    meta = ModelMetadata(task=task.__dict__, base_model=str(encoders[model_type]), max_length=32, lora=True,
-                         head={"pooling": "attention", "token_pooling": "cls"})
+    meta = ModelMetadata(tasks={task.name: TaskMetadata(task)}, base_model=str(encoders[model_type]), max_length=32,
+                         lora=True)
     save_model(model, tokenizer, meta, tmp_path / "model")
     reloaded, tok2, _ = load_model(tmp_path / "model")
     with torch.no_grad():

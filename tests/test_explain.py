@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     import torch
 
     from finrisk_nlp.config import LoraSettings, ModelConfig
-    from finrisk_nlp.modeling import ModelMetadata, build_model, save_model
+    from finrisk_nlp.modeling import ModelMetadata, TaskMetadata, build_model, save_model
     from finrisk_nlp.tasks import get_task
 
     task = get_task("credit_text")
@@ -74,9 +73,8 @@ def trained_run(tmp_path_factory, tiny_model_dir, tiny_tokenizer) -> Path:
     else:
         pytest.fail("the tiny model did not learn the one-word rule in 400 steps")
     out = tmp_path_factory.mktemp("explain") / "run"
-    head = {"pooling": "attention", "token_pooling": "cls"}
-    save_model(model, tokenizer, ModelMetadata(task=asdict(task), base_model=str(tiny_model_dir), max_length=32,
-                                               lora=True, head=head), out / "model")
+    save_model(model, tokenizer, ModelMetadata(tasks={task.name: TaskMetadata(task)}, base_model=str(tiny_model_dir),
+                                               max_length=32, lora=True), out / "model")
     return out
 
 

@@ -164,9 +164,10 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     assert "## Example explanations" in report and len(metrics["explanations"]) == 3
     top_word = metrics["explanations"][0]["evidence"][0]["text"]
     assert f"**{top_word}**" in report
+    from finrisk_nlp.modeling import ModelMetadata
     from finrisk_nlp.registry.model_card import render_model_card
 
-    metadata = json.loads((run / "model" / "finrisk_model.json").read_text())
+    metadata = ModelMetadata.read(run / "model")
     card = render_model_card(name="credit-text", metadata=metadata, metrics=metrics, config={}, provenance={})
     assert "## Fairness slices" in card and "## What the model relies on" in card and f"`{top_word}`" in card
 

@@ -331,7 +331,7 @@ def test_multi_task_model_keeps_fields_per_task_through_save_and_predictor(tmp_p
     with torch.no_grad():
         for param in model.heads.parameters():
             param.normal_(0, 0.5)
-    save_model(model.eval(), tokenizer, build_metadata(cfg, tasks, {first: prep.to_dict()}), tmp_path / "model")
+    save_model(model.eval(), tokenizer, build_metadata(cfg, tasks, {first: prep}), tmp_path / "model")
     reloaded, _, meta = load_model(tmp_path / "model")
     assert list(meta.field_layouts()) == [first]
     torch.testing.assert_close(reloaded.heads.state_dict(), model.heads.state_dict())

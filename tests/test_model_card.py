@@ -7,17 +7,23 @@ import pytest
 import yaml
 
 from finrisk_nlp.evaluation.fairness import slice_metrics
+from finrisk_nlp.modeling import ModelMetadata
 from finrisk_nlp.registry.model_card import hub_base_model, parse_model_card, render_model_card
 from finrisk_nlp.tasks import Task, get_task, list_tasks
 
 
 def _metadata(**changes):
+    """A one-task model's metadata, read from ``finrisk_model.json`` as the previous release wrote it."""
+    return ModelMetadata.from_json(_metadata_json(**changes))
+
+
+def _metadata_json(**changes):
     task = get_task("credit_text")
     meta = {
         "task": {"name": task.name, "text_column": task.text_column, "label_column": task.label_column,
                  "labels": list(task.labels), "multi_label": False, "primary_metric": "pr_auc",
                  "positive_label": "default", "description": task.description},
-        "base_model": "all-MiniLM-L6-v2", "max_length": 128, "lora": True, "format_version": 1, "extra": {},
+        "base_model": "all-MiniLM-L6-v2", "max_length": 128, "lora": True, "format_version": 2, "extra": {},
     }
     meta.update(changes)
     return meta
@@ -188,7 +194,7 @@ def test_card_answers_a_model_validator():
 
 def test_card_of_an_older_run_says_what_is_unknown():
     metrics = {"test": {"num_examples": 40, "accuracy": 0.875}}
-    meta = {key: value for key, value in _metadata().items() if key != "extra"}
+    meta = ModelMetadata.from_json({key: value for key, value in _metadata_json().items() if key != "extra"})
     text = render_model_card(name="credit-text", metadata=meta, metrics=metrics, config={}, provenance={})
     sections = sections_of(parse_model_card(text)[1])
     assert list(sections) == [h.replace(" (test split)", "") for h in VALIDATOR_HEADINGS]
@@ -224,7 +230,7 @@ def test_intended_and_out_of_scope_uses_per_task(name):
     task = own if name == "complaints" else get_task(name)
     meta = _metadata(task={"name": task.name, "text_column": task.text_column, "label_column": task.label_column,
                            "labels": list(task.labels), "multi_label": task.multi_label,
-                           "description": task.description})
+                           "description": task.description, "labels_from_data": task.labels_from_data})
     use = sections_of(render_model_card(name="m", metadata=meta, metrics={}, config={}, provenance={}))["Intended use"]
     expected = {"credit_text": "adverse-action notice", "transaction_memo": "fraud or AML decisions about a single",
                 "aml_alert": "closing alerts automatically", "aml_typology": "a finding that money laundering took",

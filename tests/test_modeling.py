@@ -5,7 +5,7 @@ import torch
 
 from finrisk_nlp.config import LoraSettings, ModelConfig
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling import ModelMetadata, build_model, load_model, save_model
+from finrisk_nlp.modeling import Head, ModelMetadata, TaskMetadata, build_model, load_model, save_model
 from finrisk_nlp.modeling.classifier import pool_windows
 from finrisk_nlp.modeling.layout import HEADS_FILE
 from finrisk_nlp.tasks import get_task
@@ -38,8 +38,8 @@ def _logits(model, tokenizer):
 
 
 def _meta(model_dir, lora=True, **head):
-    return ModelMetadata(task=CREDIT.__dict__, base_model=str(model_dir), max_length=32, lora=lora,
-                         head={"pooling": "attention", "token_pooling": "cls", **head})
+    return ModelMetadata(tasks={CREDIT.name: TaskMetadata(CREDIT)}, base_model=str(model_dir), max_length=32,
+                         lora=lora, head=Head(**head))
 
 
 def test_only_adapters_and_heads_are_trainable(tiny_model_dir):
@@ -64,7 +64,8 @@ def test_save_reload_gives_identical_document_logits(tmp_path, tiny_model_dir, p
     assert not list(tmp_path.glob("**/*.bin")) and not list(tmp_path.glob(".model.tmp*"))
     reloaded, tok2, meta2 = load_model(tmp_path / "model")
     torch.testing.assert_close(_logits(reloaded, tok2), before, rtol=0, atol=0)
-    assert meta2.to_task().labels == ("repaid", "default")
+    assert meta2.task_metadata().task.labels == ("repaid", "default")
+    assert meta2 == _meta(tiny_model_dir, pooling=pooling)  # every saved fact reads back as it was
 
 
 def test_pooling_combines_windows_of_a_document_in_any_order():

@@ -18,9 +18,11 @@ from runs import train_tiny_run
 
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.modeling.metadata import Head, ModelMetadata, TaskMetadata
 from finrisk_nlp.provenance import sha256_file
 from finrisk_nlp.registry.local import ModelRegistry, RegistryError, diff_versions, resolve_model_ref
 from finrisk_nlp.registry.release import MANIFEST_FILE, check_model_files, required_model_files
+from finrisk_nlp.tasks import get_task
 
 TEXTS = ["steady salary, loan for a car.", "missed payments, lost job, family of four."]
 
@@ -236,8 +238,10 @@ def test_push_refuses_a_model_that_cannot_be_loaded(run_dir, tmp_path, removed):
 
 
 def test_required_files_follow_the_metadata(tmp_path):
-    tasks = {"credit_text": {}, "aml_alert": {}}
-    soft = {"lora": True, "multitask": {"tasks": tasks}, "head": {"strategy": "soft", "shared_adapter": True}}
+    tasks = {name: TaskMetadata(get_task(name)) for name in ("credit_text", "aml_alert")}
+    soft = ModelMetadata(tasks=tasks, base_model="m", max_length=32, lora=True,
+                         head=Head(strategy="soft", shared_adapter=True))
+    full_weights = ModelMetadata(tasks=tasks, base_model="m", max_length=32, lora=False)
     required = required_model_files(tmp_path, soft)
     for entry in required:
         target = tmp_path / entry.split("|")[0]
@@ -250,13 +254,13 @@ def test_required_files_follow_the_metadata(tmp_path):
     with pytest.raises(ModelLoadError, match=re.escape("needs adapters/aml_alert/adapter_model.safetensors, which "
                                                        "is missing")):
         check_model_files(tmp_path, soft)
-    full = required_model_files(tmp_path, {"lora": False})
+    full = required_model_files(tmp_path, full_weights)
     assert "encoder/model.safetensors" in full and "encoder/config.json" in full
     assert not any("adapter" in entry for entry in full)
     (tmp_path / "encoder").mkdir(exist_ok=True)
     (tmp_path / "encoder" / "model.safetensors.index.json").write_text(json.dumps(
         {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
-    sharded = required_model_files(tmp_path, {"lora": False})
+    sharded = required_model_files(tmp_path, full_weights)
     assert "encoder/model-00002-of-00002.safetensors" in sharded and "encoder/model.safetensors" not in sharded
 
 

@@ -122,6 +122,11 @@ class FieldPreprocessor:
     def __init__(self, specs: list[FieldSpec]) -> None:
         self.specs = specs
 
+    def __eq__(self, other: object) -> bool:  # the same fitted fields (a saved model's metadata compares equal)
+        return isinstance(other, FieldPreprocessor) and self.specs == other.specs
+
+    __hash__ = None  # type: ignore[assignment]  (mutable specs)
+
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.specs]

@@ -158,10 +158,9 @@ def explain(
     if not getattr(predictor.tokenizer, "is_fast", False):
         raise ModelLoadError("explanations need a fast (Rust) tokenizer to map word pieces back to words; "
                              "save the model with a tokenizer.json")
-    raw = (predictor.metadata.extra or {}).get("fields")
-    prep = FieldPreprocessor.from_dict(raw) if raw else None
+    prep = predictor.metadata.task_metadata().fields
     plain, fields = split_records(texts, predictor.task.text_column, prep, "explain")
-    if fields is not None and not fields.present.all() and not (predictor.metadata.head or {}).get("field_dropout"):
+    if fields is not None and not fields.present.all() and not predictor.metadata.head.field_dropout:
         raise ExplainError(f"this model reads the fields {prep.names} beside the text (trained without field dropout);"
                            " explain records that carry them")
     out: list[Explanation] = []

@@ -98,7 +98,7 @@ def export_model(model_ref: str, out: str | Path, *, fmt: str = "onnx", quantize
     names = meta.task_names()
     if task is not None and task not in names:
         raise ModelLoadError(f"{model_ref} has tasks {names}, but --task {task!r} was asked for; pass one of them")
-    soft = bool(meta.multitask) and (meta.head or {}).get("strategy") == "soft" and model.strategy == "soft"
+    soft = len(names) > 1 and meta.head.strategy == "soft" and model.strategy == "soft"
     soft = soft or (fmt == "hf" and len(names) > 1 and task is None)  # the Hub format holds one task
     chosen = [task] if task else names
     refs = {name: reference_texts(model_dir, meta, name, texts_file) for name in chosen}

@@ -12,7 +12,6 @@ parity it measured (max |logit difference| on the reference texts, at most
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ from finrisk_nlp.inference.onnx_graph import OPSET, export_encoder, optimize_gra
 from finrisk_nlp.inference.onnx_model import ENCODER_ONNX, OnnxDocumentModel
 from finrisk_nlp.inference.parity import PARITY_TOLERANCE, check_parity, max_logit_diff
 from finrisk_nlp.modeling import DocumentClassifier, ModelMetadata, load_model, save_model
-from finrisk_nlp.modeling.layout import HEADS_FILE, METADATA_FILE
-from finrisk_nlp.provenance import write_json_atomic
+from finrisk_nlp.modeling.layout import HEADS_FILE
 
 Writer = Callable[[DocumentClassifier, DocumentClassifier, Any, ModelMetadata, Path, list[str]], dict[str, Any]]
 
@@ -46,10 +44,10 @@ def export_onnx(model: DocumentClassifier, merged: DocumentClassifier, tokenizer
     save_file({k: v.contiguous() for k, v in merged.heads.state_dict().items()}, str(folder / HEADS_FILE),
               metadata={"format": "pt"})
     tokenizer.save_pretrained(folder)
-    write_json_atomic(folder / METADATA_FILE, asdict(meta))
+    meta.write(folder)
     encoder = folder / ENCODER_ONNX
     export_encoder(merged, tokenizer, encoder, texts)
-    pooling = (meta.head or {}).get("pooling", "attention")
+    pooling = meta.head.pooling
 
     def parity(path: Path) -> float:
         candidate = OnnxDocumentModel(path, folder / HEADS_FILE, pooling)

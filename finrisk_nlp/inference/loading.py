@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -42,15 +41,12 @@ def model_fingerprint(model_ref: str, predictor: Predictor) -> str:
         if predictor.metadata.lora:  # an adapter's predictions change with its base weights too
             digest.update(f"base:{base_model_fingerprint(predictor.metadata.base_model)}".encode())
     except (FinriskError, OSError):
-        digest.update(json.dumps(asdict(predictor.metadata), sort_keys=True, default=str).encode())
+        digest.update(json.dumps(predictor.metadata.to_json(), sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
 def model_version(predictor: Predictor, fingerprint: str) -> str:
-    extra = predictor.metadata.extra
-    for key in ("registry_version", "version"):
-        if extra.get(key) is not None:
-            return str(extra[key])
+    """What answers and scored rows name the model's version by: its fingerprint's first 16 hex digits."""
     return f"sha256:{fingerprint[:16]}"
 
 

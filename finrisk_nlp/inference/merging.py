@@ -7,6 +7,7 @@ adapter matmuls per layer); every export format starts from the merged copy.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from peft import PeftModel
 
@@ -25,10 +26,10 @@ def merged_for_inference(model: DocumentClassifier, meta: ModelMetadata,
     Raises:
         ModelLoadError: when a soft-sharing model is merged without naming the task.
     """
-    head = dict(meta.head or {})
+    head = meta.head
     names = [task] if task else list(model.task_names)
     encoder = model.encoder
-    if isinstance(encoder, PeftModel) and head.get("strategy", "hard") == "soft":
+    if isinstance(encoder, PeftModel) and head.strategy == "soft":
         if task is None:
             raise ModelLoadError(f"this soft-sharing model has one adapter set per task {names}; name the task "
                                  "to merge (--task)")
@@ -41,14 +42,12 @@ def merged_for_inference(model: DocumentClassifier, meta: ModelMetadata,
     if task is not None:
         meta = meta.for_task(task)
     layouts = meta.field_layouts()
-    out = DocumentClassifier(encoder, {name: meta.tasks()[name] for name in names},
-                             pooling=head.get("pooling", "attention"), token_pooling=head.get("token_pooling", "cls"),
-                             fields={n: layouts[n] for n in names if n in layouts},
-                             fusion=head.get("fusion", "concat"), field_dropout=float(head.get("field_dropout", 0)))
+    out = DocumentClassifier(encoder, {name: meta.task_specs()[name] for name in names}, pooling=head.pooling,
+                             token_pooling=head.token_pooling, fields={n: layouts[n] for n in names if n in layouts},
+                             fusion=head.fusion, field_dropout=head.field_dropout)
     out.heads.load_state_dict({k: v for k, v in model.heads.state_dict().items() if k.split(".")[0] in names})
     out.encoder.eval()
     out.eval().requires_grad_(False)
-    meta = ModelMetadata(**{**meta.__dict__, "lora": False,
-                            "head": {**head, "strategy": "hard", "shared_adapter": False}})
+    meta = dataclasses.replace(meta, lora=False, head=dataclasses.replace(head, strategy="hard", shared_adapter=False))
     return out, meta
 

@@ -191,7 +191,7 @@ def load_onnx_export(folder: Path, quantize: str | None = None) -> tuple[OnnxDoc
     if quantize not in (None, "none", *QUANTIZE_CHOICES):
         raise ModelLoadError(f"quantize={quantize!r} is not supported; use int8, none (the fp32 graph) or leave it out")
     int8 = quantize == "int8" or (quantize is None and manifest.get("quantize") == "int8")
-    pooling = (meta.head or {}).get("pooling", "attention")
+    pooling = meta.head.pooling
     if int8 and not (folder / ENCODER_INT8_ONNX).is_file():  # an fp32 export: quantised here, as on export
         with tempfile.TemporaryDirectory(prefix="finrisk-int8-") as tmp:
             quantize_graph(folder / ENCODER_ONNX, Path(tmp) / ENCODER_INT8_ONNX)
@@ -226,7 +226,7 @@ def convert_to_onnx(model_dir: Path, task: str | None, quantize: str | None,
         from safetensors.torch import save_file
 
         save_file({k: v.contiguous() for k, v in merged.heads.state_dict().items()}, str(folder / HEADS_FILE))
-        pooling = (merged_meta.head or {}).get("pooling", "attention")
+        pooling = merged_meta.head.pooling
         fp32 = OnnxDocumentModel(folder / ENCODER_ONNX, folder / HEADS_FILE, pooling)
         diff = max_logit_diff(model, fp32, tokenizer, merged_meta, texts)
         check_parity(diff, f"the ONNX graph of {model_dir}")

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.inference.document_model import DocumentModel
@@ -44,14 +43,12 @@ def document_logits(model: DocumentModel, tokenizer: Any, meta: ModelMetadata, t
     the model was trained; small batches of mixed lengths, so that padding is exercised. A model with structured
     fields gets :meth:`~finrisk_nlp.data.fields.FieldPreprocessor.example_rows` beside the texts (ranges, unseen
     categories, missing values and a bare row), so parity covers the field inputs too."""
-    extra = meta.for_task(task).extra or {}
+    entry = meta.task_metadata(task)
     fields = {}
-    if extra.get("fields"):
-        prep = FieldPreprocessor.from_dict(extra["fields"])
+    if entry.fields is not None:
+        prep = entry.fields
         fields = prep.transform(prep.example_rows(len(texts)), "parity rows").tensors()
-    chunking = extra.get("chunking") or {}
-    columns, _ = window_encodings(tokenizer, texts, meta.max_length, int(chunking.get("stride", 0)),
-                                  int(chunking.get("max_chunks", 1)))
+    columns, _ = window_encodings(tokenizer, texts, meta.max_length, entry.windows.stride, entry.windows.max_chunks)
     doc_index = np.asarray(columns.pop("doc_index"), dtype=np.int64)
     vectors = []
     with torch.inference_mode():

@@ -56,16 +56,16 @@ class Predictor:
         self.tokenizer = tokenizer
         self.metadata = metadata
         self.model_dir = model_dir
-        self.task: Task = metadata.to_task()
-        extra = metadata.extra or {}
-        chunking = extra.get("chunking") or {}
-        self.max_chunks: int = int(chunking.get("max_chunks", 1))
-        self.stride: int = int(chunking.get("stride", 0))
-        self.calibration = Calibration.from_dict(extra.get("calibration") or {"method": "none"}, self.task)
-        self.threshold: dict[str, Any] | None = extra.get("threshold")
-        self.redact_pii: bool = bool(extra.get("redact_pii", False))
-        self.fields = FieldPreprocessor.from_dict(extra["fields"]) if extra.get("fields") else None
-        self.field_dropout = float((metadata.head or {}).get("field_dropout", 0.0))
+        entry = metadata.task_metadata()
+        self.task: Task = entry.task
+        self.max_chunks: int = entry.windows.max_chunks
+        self.stride: int = entry.windows.stride
+        decision = entry.decision
+        self.calibration = Calibration.from_dict(decision.calibration if decision else None, self.task)
+        self.threshold: dict[str, Any] | None = decision.threshold if decision else None
+        self.redact_pii: bool = bool(entry.redact_pii)
+        self.fields: FieldPreprocessor | None = entry.fields
+        self.field_dropout: float = metadata.head.field_dropout
         self.precision: str = "fp32"  # what the encoder computes in (see :meth:`load`)
         self.precision_record: dict[str, Any] = {}  # how it was picked and its quality gate report
 

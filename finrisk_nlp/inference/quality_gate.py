@@ -139,7 +139,7 @@ def reference_texts(model_dir: Path | None, meta: ModelMetadata, task: str, text
     Raises:
         FinriskError: when ``texts_file`` is missing, empty or lacks the task's text column.
     """
-    spec = meta.for_task(task).to_task()
+    spec = meta.task_metadata(task).task
     ref = (_texts_file(Path(texts_file), spec) if texts_file else None) or (
         _saved_texts(Path(model_dir), task) if model_dir else None) or (
         _run_validation(Path(model_dir), task) if model_dir else None) or ReferenceTexts(

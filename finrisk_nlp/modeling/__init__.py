@@ -16,7 +16,11 @@ _LAZY = {
     "count_parameters": "finrisk_nlp.modeling.build",
     "resolve_model_path": "finrisk_nlp.modeling.build",
     "DocumentClassifier": "finrisk_nlp.modeling.classifier",
-    "ModelMetadata": "finrisk_nlp.modeling.saving",
+    "Decision": "finrisk_nlp.modeling.metadata",
+    "Head": "finrisk_nlp.modeling.metadata",
+    "ModelMetadata": "finrisk_nlp.modeling.metadata",
+    "TaskMetadata": "finrisk_nlp.modeling.metadata",
+    "Windows": "finrisk_nlp.modeling.metadata",
     "load_model": "finrisk_nlp.modeling.saving",
     "save_model": "finrisk_nlp.modeling.saving",
 }

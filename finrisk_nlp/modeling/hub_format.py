@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ from peft import PeftModel
 from safetensors.torch import load_file, save_file
 
 from finrisk_nlp.errors import ModelLoadError
-from finrisk_nlp.modeling.layout import HUB_CONFIG, HUB_MODEL_TYPE, HUB_WEIGHTS, METADATA_FILE
+from finrisk_nlp.modeling.layout import HUB_CONFIG, HUB_MODEL_TYPE, HUB_WEIGHTS
+from finrisk_nlp.modeling.metadata import ModelMetadata
 
 MODELING_FILE = "modeling_finrisk.py"
 PIPELINE_FILE = "pipeline_finrisk.py"
@@ -85,13 +86,12 @@ def merged_encoder(model: Any) -> torch.nn.Module:
     return copy.deepcopy(encoder).merge_and_unload() if isinstance(encoder, PeftModel) else encoder
 
 
-def hub_config(encoder: torch.nn.Module, metadata: Any) -> dict[str, Any]:
-    """``config.json`` of a single-task model (``metadata``: its ``ModelMetadata``)."""
-    task = metadata.task
-    extra = metadata.extra or {}
-    chunking = extra.get("chunking") or {}
-    head = metadata.head or {}
-    labels = list(task["labels"])
+def hub_config(encoder: torch.nn.Module, metadata: ModelMetadata) -> dict[str, Any]:
+    """``config.json`` of a single-task model."""
+    entry = metadata.task_metadata()
+    task = entry.task
+    labels = list(task.labels)
+    decision = entry.decision
     return {
         "model_type": HUB_MODEL_TYPE,
         "architectures": ["FinriskForDocumentClassification"],
@@ -99,21 +99,23 @@ def hub_config(encoder: torch.nn.Module, metadata: Any) -> dict[str, Any]:
         "custom_pipelines": CUSTOM_PIPELINES,
         "id2label": {str(i): name for i, name in enumerate(labels)},
         "label2id": {name: i for i, name in enumerate(labels)},
-        "problem_type": "multi_label_classification" if task.get("multi_label") else "single_label_classification",
+        "problem_type": "multi_label_classification" if task.multi_label else "single_label_classification",
         "encoder": encoder_config_dict(encoder),
-        "task": {k: task.get(k) for k in ("name", "labels", "multi_label", "positive_label", "description")},
-        "pooling": head.get("pooling", "attention"),
-        "token_pooling": head.get("token_pooling", "cls"),
+        "task": {"name": task.name, "labels": labels, "multi_label": task.multi_label,
+                 "positive_label": task.positive_label, "description": task.description},
+        "pooling": metadata.head.pooling,
+        "token_pooling": metadata.head.token_pooling,
         "max_length": metadata.max_length,
-        "stride": int(chunking.get("stride", 0)),
-        "max_chunks": int(chunking.get("max_chunks", 1)),
-        "redact_pii": bool(extra.get("redact_pii", False)),
-        "calibration": extra.get("calibration") or {"method": "none"},
-        "threshold": extra.get("threshold"),
+        "stride": entry.windows.stride,
+        "max_chunks": entry.windows.max_chunks,
+        "redact_pii": bool(entry.redact_pii),
+        "calibration": decision.calibration if decision else {"method": "none"},
+        "threshold": decision.threshold if decision else None,
     }
 
 
-def save_hub_model(model: Any, tokenizer: Any, metadata: Any, folder: str | Path, *, task: str | None = None) -> Path:
+def save_hub_model(model: Any, tokenizer: Any, metadata: ModelMetadata, folder: str | Path, *,
+                   task: str | None = None) -> Path:
     """Write one task of ``model`` (a ``DocumentClassifier`` and its ``ModelMetadata``) in the Hub format.
 
     Args:
@@ -138,11 +140,10 @@ def save_hub_model(model: Any, tokenizer: Any, metadata: Any, folder: str | Path
     else:
         encoder = merged_encoder(model)
     single = metadata.for_task(task)
-    if (single.extra or {}).get("fields"):
+    if single.has_fields():
         raise ModelLoadError(f"task {task!r} of this model also reads structured fields, which the Hub format does not "
                              "carry; share it through the finrisk registry (finrisk registry push --name) instead")
-    single = replace(single, lora=False, multitask=None, head={**(metadata.head or {}), "strategy": "hard",
-                                                             "shared_adapter": False})
+    single = replace(single, lora=False, head=replace(metadata.head, strategy="hard", shared_adapter=False))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
@@ -154,7 +155,7 @@ def save_hub_model(model: Any, tokenizer: Any, metadata: Any, folder: str | Path
     for name in (MODELING_FILE, PIPELINE_FILE):
         (folder / name).write_text(_code(name))
     (folder / REDACTION_FILE).write_text(redaction_source())
-    (folder / METADATA_FILE).write_text(json.dumps(asdict(single), indent=2))
+    single.write(folder)
     return folder
 
 

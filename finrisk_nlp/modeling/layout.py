@@ -8,9 +8,11 @@ See :mod:`finrisk_nlp.modeling.saving` for what each file holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finrisk_nlp.modeling.metadata import ModelMetadata
 
 METADATA_FILE = "finrisk_model.json"
 REFERENCE_TEXTS_FILE = "reference_texts.json"  # validation texts (redacted) that reduced-precision gates compare on
@@ -41,20 +43,14 @@ def is_hub_layout(model_dir: Path) -> bool:
         return False
 
 
-def required_files(model_dir: Path, metadata: Mapping[str, Any]) -> list[Path]:
+def required_files(model_dir: Path, metadata: ModelMetadata) -> list[Path]:
     """Every file loading needs besides the tokenizer's: metadata, heads, and adapters or the encoder's weights (or,
-    in the Hub format, ``config.json`` and ``model.safetensors``).
-
-    Args:
-        metadata: the ``finrisk_model.json`` contents (or ``asdict`` of a ``ModelMetadata``).
-    """
-    if not metadata.get("lora") and is_hub_layout(model_dir):
+    in the Hub format, ``config.json`` and ``model.safetensors``)."""
+    if not metadata.lora and is_hub_layout(model_dir):
         return [model_dir / METADATA_FILE, model_dir / HUB_CONFIG, model_dir / HUB_WEIGHTS]
     files = [model_dir / METADATA_FILE, model_dir / HEADS_FILE]
-    if metadata.get("lora"):
-        head = metadata.get("head") or {}
-        tasks = list((metadata.get("multitask") or {}).get("tasks") or {}) or [(metadata.get("task") or {}).get("name")]
-        for name in adapter_names(tasks, head.get("strategy", "hard"), bool(head.get("shared_adapter"))):
+    if metadata.lora:
+        for name in metadata.adapter_names():
             folder = model_dir / ADAPTERS_DIR / name
             files += [folder / "adapter_config.json", folder / "adapter_model.safetensors"]
         return files

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.modeling.metadata import ModelMetadata
 from finrisk_nlp.provenance import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -81,19 +82,19 @@ def base_model_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def base_model_record(metadata: dict[str, Any]) -> dict[str, Any] | None:
+def base_model_record(metadata: ModelMetadata) -> dict[str, Any] | None:
     """The manifest's ``base_model`` entry for a model: None when it holds full weights (nothing to check).
 
     A base model that cannot be fingerprinted now (e.g. the embedded package is missing here) is recorded
     with ``sha256: null`` and a warning: such a version loads without the check.
     """
-    if not metadata.get("lora"):
+    if not metadata.lora:
         return None
     try:
-        return {"path": metadata["base_model"], "sha256": base_model_fingerprint(metadata["base_model"])}
+        return {"path": metadata.base_model, "sha256": base_model_fingerprint(metadata.base_model)}
     except ModelLoadError as exc:
         logger.warning(f"the base model's fingerprint is not recorded, so loads cannot check it: {exc}")
-        return {"path": metadata["base_model"], "sha256": None}
+        return {"path": metadata.base_model, "sha256": None}
 
 
 def verify_base_model(record: dict[str, Any] | None, release: Path) -> None:

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
-from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE
+from finrisk_nlp.modeling.metadata import ModelMetadata
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE
 from finrisk_nlp.registry.release import (
@@ -222,10 +222,10 @@ class ModelRegistry:
             "metrics": json.loads((folder / "metrics.json").read_text()),
             "config": yaml.safe_load((folder / "config.yaml").read_text()),
         }
-        metadata = folder / METADATA_FILE
-        fields = (json.loads(metadata.read_text()).get("extra") or {}).get("fields") if metadata.is_file() else None
-        if fields:
-            out["fields"] = FieldPreprocessor.from_dict(fields).card()
+        meta = ModelMetadata.read(folder) if (folder / METADATA_FILE).is_file() else None
+        fields = meta.task_metadata().fields if meta is not None and len(meta.tasks) == 1 else None
+        if fields is not None:
+            out["fields"] = fields.card()
         return out
 
 
@@ -325,7 +325,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
         url = push_to_hub(run_dir, args.hub, private=not args.public, merged=args.merged, license=args.license)
         sys.stdout.write(f"pushed {run_dir} to {url}\n")
     if args.name or not args.hub:
-        name = args.name or default_name(read_run(run_dir)[0]["task"]["name"])
+        name = args.name or default_name(read_run(run_dir)[0].summary_task().name)
         registry = ModelRegistry(args.root)
         version = registry.publish(run_dir, name, version=args.version, merged=args.merged, license=args.license)
         sys.stdout.write(f"published {run_dir} as registry:{name}@{version} in {registry.root}\n")

@@ -20,6 +20,8 @@ import yaml
 
 from finrisk_nlp.config import EMBEDDED_MODEL, SPLITS
 from finrisk_nlp.formatting import fmt
+from finrisk_nlp.modeling.metadata import Decision, ModelMetadata, TaskMetadata
+from finrisk_nlp.tasks import Task
 
 # Hub ids for base models that finrisk_nlp knows under a local name.
 HUB_BASE_MODELS = {EMBEDDED_MODEL: f"sentence-transformers/{EMBEDDED_MODEL}"}
@@ -122,10 +124,10 @@ def _threshold_lines(threshold: Any, op: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dict[str, Any]) -> str:
-    """Calibration, threshold and decision costs from ``metrics.json``, else from ``finrisk_model.json`` extra."""
+def _operating_point(metrics: dict[str, Any], decision: Decision | None, config: dict[str, Any]) -> str:
+    """Calibration, threshold and decision costs from ``metrics.json``, else from the model's stored decision."""
     lines: list[str] = []
-    calibration = metrics.get("calibration") or extra.get("calibration")
+    calibration = metrics.get("calibration") or (decision.calibration if decision else None)
     if isinstance(calibration, dict) and calibration.get("method"):
         detail = ", ".join(f"{k} {fmt(v, 4)}" for k, v in calibration.items()
                            if k not in ("method", "ece_before", "ece_after") and not isinstance(v, dict | list))
@@ -143,10 +145,7 @@ def _operating_point(metrics: dict[str, Any], extra: dict[str, Any], config: dic
         lines.append(f"- **calibration**: `{json.dumps(calibration, default=str)}`")
     else:
         lines.append("- **calibration**: none recorded; probabilities are the model's raw softmax/sigmoid outputs")
-    threshold = metrics["threshold"] if "threshold" in metrics else extra.get("threshold")
-    for key in ("thresholds", "operating_point"):
-        if key in extra:
-            lines.append(f"- **{key.replace('_', ' ')}**: `{json.dumps(extra[key], default=str)}`")
+    threshold = metrics["threshold"] if "threshold" in metrics else (decision.threshold if decision else None)
     costs = (config.get("threshold") or {}).get("costs")
     if costs:
         shown = ", ".join(f"{k} {v}" for k, v in costs.items()) if isinstance(costs, dict) else str(costs)
@@ -182,13 +181,13 @@ def _dataset_lines(dataset: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _intended_use(task: dict[str, Any], name: str) -> str:
-    use, out_of_scope = TASK_USES.get(task["name"], (None, GENERIC_USES))
-    what = use or f"the task it was trained for: {task.get('description') or task['name']}"
+def _intended_use(task: Task, name: str) -> str:
+    use, out_of_scope = TASK_USES.get(task.name, (None, GENERIC_USES))
+    what = use or f"the task it was trained for: {task.description or task.name}"
     command = (f"finrisk predict hub:{name} \"text to score\"" if "/" in name
                else f"finrisk predict registry:{name}@production \"text to score\"")
     return (
-        f"Scores `{task['text_column']}` texts for the `{task['name']}` task: {what}. It helps trained staff "
+        f"Scores `{task.text_column}` texts for the `{task.name}` task: {what}. It helps trained staff "
         "prioritise review; it is decision support, not a decision: outcomes that affect customers need human "
         "review and must follow your model-risk policy.\n\n"
         f"```bash\n{command}\n```\n\n"
@@ -273,16 +272,18 @@ def _num(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, int | float) else "?"
 
 
-def fields_section(metadata: dict[str, Any]) -> str | None:
-    """The structured fields a model reads beside the text, with what training saw of each (None: text only)."""
-    raw = (metadata.get("extra") or {}).get("fields")
-    if not raw:
+def fields_section(metadata: ModelMetadata) -> str | None:
+    """The structured fields a one-task model reads beside the text, with what training saw of each (None: text
+    only, or several tasks)."""
+    single = _single(metadata)
+    if single is None or single.fields is None:
         return None
-    head = metadata.get("head") or {}
+    raw = single.fields.to_dict()
+    head = metadata.head
     lines = ["## Structured fields", "",
-             f"The model reads these fields beside the text (fusion `{head.get('fusion', 'concat')}`, field dropout "
-             f"{head.get('field_dropout', 0)}: "
-             + ("it may score documents without fields" if head.get("field_dropout") else
+             f"The model reads these fields beside the text (fusion `{head.fusion}`, field dropout "
+             f"{head.field_dropout}: "
+             + ("it may score documents without fields" if head.field_dropout else
                 "every input row must carry them; missing values are allowed") + "). Preprocessing was fitted on the "
              "training split only and is stored in `finrisk_model.json`.", "",
              "| field | kind | seen in training | missing in training | preprocessing |", "|---|---|---|---|---|"]
@@ -323,9 +324,14 @@ def _review_sections(metrics: dict[str, Any]) -> list[str]:
     return sections
 
 
-def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict[str, Any]) -> str:
+def _single(metadata: ModelMetadata) -> TaskMetadata | None:
+    """The task of a one-task model, whose stored settings the card shows (a multi-task card shows the config's)."""
+    return metadata.task_metadata() if len(metadata.tasks) == 1 else None
+
+
+def _limitations(metadata: ModelMetadata, metrics: dict[str, Any], config: dict[str, Any]) -> str:
     """Known limits of this model: generic ones, then those the run's own settings imply."""
-    extra, data, model = metadata.get("extra") or {}, config.get("data") or {}, config.get("model") or {}
+    single, data, model = _single(metadata), config.get("data") or {}, config.get("model") or {}
     items = [
         "Trained on the data above only; scores drift when products, channels, language or fraud patterns change. "
         "Monitor them and re-validate before each use on new populations.",
@@ -336,17 +342,16 @@ def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict
     if "data" in config and not data.get("train_file"):
         items.append("Trained and evaluated on the synthetic demo data shipped with finrisk_nlp: the metrics describe "
                      "that generator, not real customers. Not for production use.")
-    redacted = extra.get("redact_pii", data.get("redact_pii"))
+    redacted = single.redact_pii if single and single.redact_pii is not None else data.get("redact_pii")
     if redacted:
         items.append("PII redaction is pattern-based (card numbers, IBANs, SSNs, account numbers, emails, phones): "
                      "names, addresses and identifiers in other formats pass through, in training and in scoring.")
     elif redacted is False:
         items.append("Texts were not redacted (`data.redact_pii=false`): the model saw, and may have memorised, "
                      "customer identifiers.")
-    chunking = extra.get("chunking") or {}
-    windows = chunking.get("max_chunks", model.get("max_chunks", 1))
-    items.append(f"Reads at most {windows} window(s) of {metadata.get('max_length')} tokens per text"
-                 + (f" (overlapping by {chunking['stride']})" if windows > 1 and "stride" in chunking else "")
+    windows = single.windows.max_chunks if single else model.get("max_chunks", 1)
+    items.append(f"Reads at most {windows} window(s) of {metadata.max_length} tokens per text"
+                 + (f" (overlapping by {single.windows.stride})" if windows > 1 and single else "")
                  + "; anything later in a long text is ignored.")
     kind = (metrics.get("splits") or {}).get("kind")
     if kind in (None, "random"):
@@ -356,7 +361,7 @@ def _limitations(metadata: dict[str, Any], metrics: dict[str, Any], config: dict
     kept = sum(c.get("normalised", 0) - c.get("dropped", 0) for c in dedup.values() if isinstance(c, dict))
     if kept:
         items.append(f"{kept} validation/test text(s) repeat a training text and were kept: metrics are optimistic.")
-    if not (metrics.get("calibration") or extra.get("calibration")):
+    if not (metrics.get("calibration") or (single and single.decision)):
         items.append("Probabilities are not calibrated.")
     else:
         where = (metrics.get("fitted") or {}).get("calibration", "validation").split(" ")[0]
@@ -401,7 +406,7 @@ def eval_results(name: str, task: str, metrics: dict[str, Any], config: dict[str
     return results
 
 
-def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE, name: str | None = None,
+def front_matter(metadata: ModelMetadata, *, license: str = DEFAULT_LICENSE, name: str | None = None,
                  metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
                  hub_format: bool = False) -> dict[str, Any]:
     """The card's YAML header: what the Hub uses to index and render the model (built with huggingface_hub's
@@ -410,16 +415,16 @@ def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE, na
     metrics and their intervals."""
     from huggingface_hub import ModelCardData
 
-    task = metadata["task"]
-    tags = ["finrisk_nlp", "text-classification", "finance", "risk", task["name"]]
+    task = metadata.summary_task()
+    tags = ["finrisk_nlp", "text-classification", "finance", "risk", task.name]
     if hub_format:
         tags += ["custom_code"]
-    elif metadata.get("lora"):
+    elif metadata.lora:
         tags += ["lora", "peft"]
-    results = eval_results(name, task["name"], metrics, config or {}) if metrics and name else None
+    results = eval_results(name, task.name, metrics, config or {}) if metrics and name else None
     data = ModelCardData(
-        base_model=hub_base_model(metadata["base_model"]),
-        library_name="transformers" if hub_format or not metadata.get("lora") else "peft",
+        base_model=hub_base_model(metadata.base_model),
+        library_name="transformers" if hub_format or not metadata.lora else "peft",
         pipeline_tag="text-classification",
         license=license,
         language=["en"],
@@ -433,7 +438,7 @@ def front_matter(metadata: dict[str, Any], *, license: str = DEFAULT_LICENSE, na
 def render_model_card(
     *,
     name: str,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     metrics: dict[str, Any],
     config: dict[str, Any],
     provenance: dict[str, Any],
@@ -444,7 +449,7 @@ def render_model_card(
 
     Args:
         name: the registry name or Hub repo id the card is titled with.
-        metadata: ``finrisk_model.json`` (task with labels, base model, max_length, lora, extra).
+        metadata: the model's ``finrisk_model.json``.
         metrics: the run's ``metrics.json``.
         config: the run's ``config.yaml`` as a dict.
         provenance: ``dataset`` (list of files with sha256), ``versions``, ``git_commit``.
@@ -454,19 +459,19 @@ def render_model_card(
     Returns:
         Markdown with YAML front matter, ready to be saved as ``README.md``.
     """
-    task = metadata["task"]
-    labels = list(task["labels"])
-    extra = metadata.get("extra") or {}
-    base = metadata["base_model"]
+    task = metadata.summary_task()
+    labels = list(task.labels)
+    single = _single(metadata)
+    base = metadata.base_model
     base_shown = hub_base_model(base) or base
-    kind = "multi-label (each label scored independently, sigmoid)" if task.get("multi_label") else (
+    kind = "multi-label (each label scored independently, sigmoid)" if task.multi_label else (
         f"single-label, {len(labels)} classes (softmax)")
-    positive = task.get("positive_label")
+    positive = task.positive_label
     lora = config.get("lora") or {}
     modules = ", ".join(lora.get("target_modules") or [])
     adapter = (f"LoRA adapter (r={lora.get('r')}, alpha={lora.get('alpha')}, target modules {modules})"
-               if metadata.get("lora") else "fully fine-tuned weights")
-    if hub_format and metadata.get("lora"):
+               if metadata.lora else "fully fine-tuned weights")
+    if hub_format and metadata.lora:
         adapter += ", merged into the encoder weights of this repo"
     test = metrics.get("test") or {}
     versions = provenance.get("versions") or {}
@@ -475,15 +480,15 @@ def render_model_card(
 
     sections = [
         f"---\n{header}\n---",
-        f"# {name}\n\n{task.get('description') or 'Financial-risk text classifier.'} Fine-tuned with "
+        f"# {name}\n\n{task.description or 'Financial-risk text classifier.'} Fine-tuned with "
         f"[finrisk_nlp](https://pypi.org/project/finrisk_nlp/) from `{base_shown}` as a {adapter}.",
         "## Intended use\n\n" + _intended_use(task, name),
         *([_plain_transformers(name)] if hub_format else []),
         "## Labels\n\n"
-        f"Output order (`{task['label_column']}`), {kind}:\n\n"
+        f"Output order (`{task.label_column}`), {kind}:\n\n"
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")
                     for i, label in enumerate(labels))
-        + f"\n\nThe model reads at most {metadata.get('max_length')} tokens per input window.",
+        + f"\n\nThe model reads at most {metadata.max_length} tokens per input window.",
         *[section for section in (fields_section(metadata),) if section],
         "## Training data\n\n"
         "Files the run trained and was evaluated on, with their sha256 fingerprint (re-hash your copy to check "
@@ -494,7 +499,8 @@ def render_model_card(
            f"`{metrics.get('primary_metric')}`; test metrics are of that model." if "best_epoch" in metrics else "")
         + ("\n\n" + _per_class_table(test) if test.get("per_class") else ""),
         "## Confidence intervals\n\n" + _intervals(metrics),
-        "## Operating threshold and calibration\n\n" + _operating_point(metrics, extra, config),
+        "## Operating threshold and calibration\n\n"
+        + _operating_point(metrics, single.decision if single else None, config),
         *_review_sections(metrics),
         "## Limitations\n\n" + _limitations(metadata, metrics, config),
         "## Provenance\n\n"

@@ -16,7 +16,6 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import yaml
 from finrisk_nlp.config import SPLITS
 from finrisk_nlp.errors import ModelLoadError
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE, required_files
+from finrisk_nlp.modeling.metadata import ModelMetadata
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
 from finrisk_nlp.registry.base_model import base_model_fingerprint, base_model_record, verify_base_model
 from finrisk_nlp.registry.model_card import DEFAULT_LICENSE, hub_base_model, render_model_card
@@ -41,7 +41,7 @@ TOKENIZER_VOCAB = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentenc
                    "vocab.json")
 
 
-def required_model_files(model_dir: str | Path, metadata: Mapping[str, Any]) -> list[str]:
+def required_model_files(model_dir: str | Path, metadata: ModelMetadata) -> list[str]:
     """The files a saved model cannot be loaded without, relative to ``model_dir``.
 
     Follows the layout :mod:`finrisk_nlp.modeling` saves: the metadata, the tokenizer, and the weights the
@@ -58,7 +58,7 @@ def required_model_files(model_dir: str | Path, metadata: Mapping[str, Any]) -> 
     return [*weights, "tokenizer_config.json", "|".join(TOKENIZER_VOCAB)]
 
 
-def check_model_files(model_dir: Path, metadata: Mapping[str, Any]) -> None:
+def check_model_files(model_dir: Path, metadata: ModelMetadata) -> None:
     """Refuse a model folder that lacks a file of :func:`required_model_files`.
 
     Raises:
@@ -75,7 +75,7 @@ def check_model_files(model_dir: Path, metadata: Mapping[str, Any]) -> None:
         )
 
 
-def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+def read_run(run_dir: Path) -> tuple[ModelMetadata, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``(finrisk_model.json, metrics.json, config.yaml, run_info.json)`` of a finished run directory.
 
     Raises:
@@ -89,13 +89,24 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
             f"{run_dir} is not a finished run directory: missing {', '.join(missing)}. Publish the directory a "
             "recipe wrote (its output_dir, e.g. runs/credit_text) after training has ended."
         )
-    metadata = _read_mapping(run_dir / "model" / METADATA_FILE)
+    metadata = _read_metadata(run_dir / "model")
     check_model_files(run_dir / "model", metadata)
     metrics = _read_mapping(run_dir / "metrics.json")
     config = _read_mapping(run_dir / "config.yaml")
     info_path = run_dir / "run_info.json"
     run_info = _read_mapping(info_path) if info_path.is_file() else {}
     return metadata, metrics, config, run_info
+
+
+def _read_metadata(model_dir: Path) -> ModelMetadata:
+    """The model's ``finrisk_model.json``, or a ModelLoadError naming the file."""
+    path = model_dir / METADATA_FILE
+    raw = _read_mapping(path)
+    try:
+        return ModelMetadata.from_json(raw, str(model_dir))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is corrupt ({type(exc).__name__}: {exc}); it cannot be published. Restore it, "
+                             "or train the run again; nothing was published.") from None
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
@@ -195,7 +206,7 @@ def stage_release(
                                  "--merged")
         return stage_export_release(run_dir, dest, name=name, license=license)
     metadata, metrics, config, run_info = read_run(run_dir)
-    hub_format = hub and not metadata.get("multitask")
+    hub_format = hub and len(metadata.tasks) == 1
     if hub_format:
         from finrisk_nlp.modeling import load_model
         from finrisk_nlp.modeling.hub_format import save_hub_model
@@ -218,9 +229,9 @@ def stage_release(
         "name": name,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_run": run_dir.name if hub else str(run_dir.resolve()),
-        "task": metadata["task"]["name"],
-        "labels": list(metadata["task"]["labels"]),
-        "base_model": metadata["base_model"],
+        "task": metadata.summary_task().name,
+        "labels": list(metadata.summary_task().labels),
+        "base_model": metadata.base_model,
         "base_model_sha256": base and base["sha256"],
         "dataset": dataset_fingerprint(config, run_dir),
         "git_commit": run_info.get("git_commit"),
@@ -236,8 +247,8 @@ def stage_release(
     if hub:
         from finrisk_nlp.registry.publishing import scrub_release
 
-        public = public_base_model(metadata["base_model"], base)
-        scrub_release(dest, {metadata["base_model"]: public, **({base_model_dir_text(metadata): public}
+        public = public_base_model(metadata.base_model, base)
+        scrub_release(dest, {metadata.base_model: public, **({base_model_dir_text(metadata): public}
                                                                if base_model_dir_text(metadata) else {})})
         if base:
             base = {**base, "path": public}
@@ -259,16 +270,16 @@ def public_base_model(base_model: str, record: dict[str, Any] | None = None) -> 
     return f"{Path(base_model).name} (sha256 {digest})" if digest else Path(base_model).name
 
 
-def base_model_dir_text(metadata: dict[str, Any]) -> str | None:
+def base_model_dir_text(metadata: ModelMetadata) -> str | None:
     """The resolved local folder of the base model (the embedded one's package folder), when it differs from the
     name the metadata holds."""
     try:
         from finrisk_nlp.modeling import resolve_model_path
 
-        path = resolve_model_path(metadata["base_model"])
+        path = resolve_model_path(metadata.base_model)
     except (ImportError, ModelLoadError):
         return None
-    return path if path != metadata["base_model"] else None
+    return path if path != metadata.base_model else None
 
 
 def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: str = DEFAULT_LICENSE,
@@ -285,7 +296,7 @@ def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: st
     if manifest.get("task_dirs"):
         raise ModelLoadError(f"{export_dir} holds one export per task {sorted(manifest['task_dirs'])}; publish each "
                              f"task's folder on its own, e.g. {export_dir / next(iter(manifest['task_dirs']))}")
-    metadata = _read_mapping(export_dir / METADATA_FILE)
+    metadata = _read_metadata(export_dir)
     _copy_tree(export_dir, dest)
     source = Path(str(manifest.get("source_dir") or ""))
     run = source.parent if source.name == "model" else None
@@ -297,9 +308,9 @@ def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: st
         "source_export": str(export_dir.resolve()),
         "export": {"format": manifest.get("format"), "quantize": manifest.get("quantize"),
                    "source": manifest.get("source")},
-        "task": metadata["task"]["name"],
-        "labels": list(metadata["task"]["labels"]),
-        "base_model": metadata["base_model"],
+        "task": metadata.summary_task().name,
+        "labels": list(metadata.summary_task().labels),
+        "base_model": metadata.base_model,
         "base_model_sha256": None,  # an export holds its whole encoder
         "dataset": dataset_fingerprint(config, run) if config and run else [],
         "versions": {"finrisk_nlp": manifest.get("finrisk_nlp")},
@@ -316,11 +327,11 @@ def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: st
     return release
 
 
-def _stage_merged(run_dir: Path, dest: Path, metadata: dict[str, Any]) -> None:
+def _stage_merged(run_dir: Path, dest: Path, metadata: ModelMetadata) -> None:
     if (run_dir / "model_merged").is_dir():
         _copy_tree(run_dir / "model_merged", dest)
         return
-    if not metadata.get("lora"):
+    if not metadata.lora:
         raise ModelLoadError(f"{run_dir / 'model'} holds full weights, not an adapter: there is nothing to merge; "
                              "publish without --merged")
     from finrisk_nlp.modeling import load_model, save_model

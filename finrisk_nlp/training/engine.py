@@ -24,7 +24,6 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,14 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from tqdm.auto import tqdm
 
 from finrisk_nlp.config import RecipeConfig, save_config
+from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.redaction import counts_by_type
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.evaluation.metrics import compute_metrics, format_summary
 from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters, save_model
 from finrisk_nlp.modeling.build import encoder_problems
 from finrisk_nlp.modeling.classifier import DocumentClassifier
+from finrisk_nlp.modeling.metadata import Head, TaskMetadata, Windows
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.tasks import Task
 from finrisk_nlp.training.accelerator import build_accelerator, check_accumulation
@@ -101,39 +102,22 @@ def mean_primary(metrics: dict[str, dict[str, Any]], tasks: dict[str, Task]) -> 
 
 
 def build_metadata(cfg: RecipeConfig, tasks: dict[str, Task],
-                   fields: dict[str, dict[str, Any]] | None = None) -> ModelMetadata:
+                   fields: dict[str, FieldPreprocessor] | None = None) -> ModelMetadata:
     """``finrisk_model.json`` of the run's model, before calibration and thresholds are added.
 
     Args:
-        fields: per task with structured fields, its fitted preprocessing (``FieldPreprocessor.to_dict``).
+        fields: per task with structured fields, its fitted preprocessing.
     """
     fields = fields or {}
-    extra = {"chunking": {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride,
-                          "pooling": cfg.model.pooling},
-             "redact_pii": cfg.data.redact_pii}
-    head = {"pooling": cfg.model.pooling, "token_pooling": cfg.model.token_pooling,
-            "strategy": cfg.multitask.strategy if cfg.multitask.tasks else "hard",
-            "shared_adapter": cfg.multitask.shared_adapter}
-    if fields:  # text-only models keep the metadata they always had
-        head.update(fusion=cfg.model.fusion, field_dropout=cfg.model.field_dropout)
-
-    def task_extra(name: str) -> dict[str, Any]:
-        return {**extra, "fields": fields[name]} if name in fields else dict(extra)
-
-    common = {"base_model": cfg.model.name_or_path, "max_length": cfg.model.max_length, "lora": cfg.lora.enabled,
-              "head": head}
-    if len(tasks) == 1:
-        (task,) = tasks.values()
-        return ModelMetadata(task=asdict(task), extra=task_extra(task.name), **common)
-    summary = Task(
-        name="multitask", text_column=next(iter(tasks.values())).text_column, label_column="task/label",
-        labels=tuple(f"{name}/{label}" for name, task in tasks.items() for label in task.labels),
-        primary_metric="mean_primary",
-        description=f"Multi-task model ({head['strategy']} sharing) for {', '.join(tasks)}; choose one with --task.",
-    )
-    entries = {name: {"task": asdict(task), "extra": task_extra(name)} for name, task in tasks.items()}
-    return ModelMetadata(task=asdict(summary), multitask={"strategy": head["strategy"], "shared_adapter":
-                         cfg.multitask.shared_adapter, "tasks": entries}, **common)
+    windows = Windows(max_chunks=cfg.model.max_chunks, stride=cfg.model.stride)
+    fusion = {"fusion": cfg.model.fusion, "field_dropout": cfg.model.field_dropout} if fields else {}
+    head = Head(pooling=cfg.model.pooling, token_pooling=cfg.model.token_pooling,
+                strategy=cfg.multitask.strategy if cfg.multitask.tasks else "hard",
+                shared_adapter=cfg.multitask.shared_adapter, **fusion)
+    entries = {name: TaskMetadata(task=task, windows=windows, redact_pii=cfg.data.redact_pii, fields=fields.get(name))
+               for name, task in tasks.items()}
+    return ModelMetadata(tasks=entries, base_model=cfg.model.name_or_path, max_length=cfg.model.max_length,
+                         lora=cfg.lora.enabled, head=head)
 
 
 def save_best(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any, meta: ModelMetadata,
@@ -201,7 +185,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
                                    fields={n: f.input_layout() for n, f in fitted.items()})
     build_task_loaders(cfg, data, tokenizer, accelerator)
     params = count_parameters(model)
-    meta = build_metadata(cfg, tasks, {n: f.to_dict() for n, f in fitted.items()})
+    meta = build_metadata(cfg, tasks, fitted)
     sizes = {name: len(item.splits["train"]) for name, item in data.items()}
     logger.info(
         f"tasks {sizes} (train rows); trainable parameters {params['trainable']:,} of {params['total']:,}; "

@@ -10,7 +10,6 @@ fairness slices, report with plots and example explanations.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,9 +36,10 @@ from finrisk_nlp.evaluation.metrics import (
 )
 from finrisk_nlp.evaluation.report import ReportInputs, write_report
 from finrisk_nlp.evaluation.thresholds import parse_target, tune_thresholds
-from finrisk_nlp.modeling import METADATA_FILE, ModelMetadata, load_model, save_model
+from finrisk_nlp.modeling import ModelMetadata, load_model, save_model
+from finrisk_nlp.modeling.metadata import Decision
 from finrisk_nlp.modeling.reference_texts import write_reference_texts
-from finrisk_nlp.provenance import write_json_atomic, write_text_atomic
+from finrisk_nlp.provenance import write_text_atomic
 from finrisk_nlp.tasks import Task
 from finrisk_nlp.training.inference import DocumentScores, predict_split
 from finrisk_nlp.training.task_data import TaskData
@@ -104,7 +104,7 @@ def evaluate_best(
             val = predict_split(best, item.loaders[fit_split], accelerator, name, f"{fit_split} {name}")
             test = predict_split(best, item.loaders["test"], accelerator, name, f"test {name}")
         calibration, report, threshold, test_raw, test_cal = calibrate_task(val, test, task, cfg, fit_split)
-        _task_extra(meta, name).update(threshold=threshold, calibration=calibration.to_dict())
+        meta = meta.with_decision(name, Decision(calibration=calibration.to_dict(), threshold=threshold))
         metrics = compute_metrics(test_cal, test.labels, task)
         check_count(metrics, len(item.splits["test"]), f"{name} test")
         metrics["operating_point"] = operating_point_metrics(test_cal, test.labels, task, threshold)
@@ -132,7 +132,7 @@ def evaluate_best(
         inputs[name] = ReportInputs(task=task, labels=test.labels, probs_raw=test_raw, probs=test_cal,
                                     threshold=threshold)
     if accelerator.is_main_process:
-        write_json_atomic(model_dir / METADATA_FILE, asdict(meta))
+        meta.write(model_dir)
         saved = {name: (item.splits["validation"][item.task.text_column], item.splits["validation"]["labels"])
                  for name, item in data.items()}
         write_reference_texts(model_dir, saved, f"validation split of {output_dir}")
@@ -156,12 +156,6 @@ def rows_fitted(item: TaskData, fit_split: str, threshold: dict[str, Any] | None
                 "out_of_fold") else "")
     out["test"] = rows("test") + ": used for nothing but the reported metrics"
     return out
-
-
-def _task_extra(meta: ModelMetadata, name: str) -> dict[str, Any]:
-    if meta.multitask:
-        return meta.multitask["tasks"][name].setdefault("extra", {})
-    return meta.extra
 
 
 def write_reports(output_dir: Path, results: dict[str, Any], per_task: dict[str, dict[str, Any]],
