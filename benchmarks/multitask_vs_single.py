@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for task in TASKS:
             results, seconds = run(task, [*common_overrides(args, work / f"single-{task}"),
                                           f"data.train_file={files[task]}"])
-            score = results["test"].get(get_task(task).primary_metric)
+            score = results["tasks"][task]["test"].get(get_task(task).primary_metric)
             rows.append((f"single-task {task}", {task: score}, results["parameters"]["trainable"], seconds))
             single_params += results["parameters"]["trainable"]
             single_seconds += seconds

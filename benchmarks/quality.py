@@ -87,6 +87,7 @@ from finrisk_nlp.data.demo import load_demo
 from finrisk_nlp.data.tables import load_splits
 from finrisk_nlp.evaluation.bootstrap import bootstrap_intervals, paired_bootstrap
 from finrisk_nlp.evaluation.metrics import compute_metrics
+from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, task_view
 from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training import data_defaults
 
@@ -265,7 +266,7 @@ def run_finrisk(dataset: Dataset, paths: dict[str, Path], args: argparse.Namespa
     else:
         metrics_settings = {}
     train(cfg)
-    metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
+    metrics = task_view(json.loads((Path(cfg.output_dir) / METRICS_FILE).read_text()))  # one task's, as other rows
     metrics["rule"] = "argmax"
     metrics["chosen"] = metrics_settings
     text_column = cfg.data.text_column or get_task(cfg.task).text_column

@@ -10,6 +10,11 @@ from pathlib import Path
 
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 
+# The top level of every run's metrics.json, whatever its number of tasks (finrisk_nlp.evaluation.run_metrics).
+RUN_KEYS = {"tasks", "primary_metric", "validation", "test", "best_score", "strategy", "best_epoch", "parameters",
+            "world_size", "optimizer_steps", "micro_batches", "train_seconds", "epochs", "epoch_curve", "stopped_by",
+            "pii_redactions"}
+
 
 def train_tiny_run(tiny_model_dir: Path, out_dir: Path, *extra: str, data: Path | None = None) -> Path:
     """Run recipes/configs/credit_text.yaml for one epoch; ``out_dir`` becomes the run directory."""

@@ -6,6 +6,8 @@ import pytest
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
 from runs import launch_two_cpu_processes
 
+from finrisk_nlp.evaluation.run_metrics import task_view
+
 
 @pytest.mark.e2e
 def test_two_process_cpu_training(tmp_path, tiny_model_dir):
@@ -14,7 +16,7 @@ def test_two_process_cpu_training(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     overrides = [*tiny_overrides(tiny_model_dir, data, out), "train.epochs=2",
                  "data.validation_fraction=0.27", "data.test_fraction=0.25"]
-    metrics = launch_two_cpu_processes("credit_text", overrides, out, cwd=tmp_path)
+    metrics = task_view(launch_two_cpu_processes("credit_text", overrides, out, cwd=tmp_path))
     # every evaluation example counted exactly once, although 13 rows do not shard evenly over 2 processes
     from finrisk_nlp.config import load_config
     from finrisk_nlp.data.tables import load_splits

@@ -11,6 +11,8 @@ import pytest
 import torch
 from conftest import make_credit_records, tiny_overrides, write_jsonl
 
+from finrisk_nlp.evaluation.run_metrics import task_view
+
 SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37,
          "max_position_embeddings": 128}
 ARCHITECTURES = {
@@ -102,7 +104,7 @@ def test_recipe_trains_predicts_publishes_and_loads(model_type, encoders, tmp_pa
     published = Predictor.load(f"registry:credit@{version}").predict_proba(texts)
     assert local.shape == (2, 2) and abs(local.sum(axis=1) - 1).max() < 1e-6
     torch.testing.assert_close(torch.from_numpy(published), torch.from_numpy(local), rtol=0, atol=1e-6)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = task_view(json.loads((out / "metrics.json").read_text()))
     assert metrics["test"]["num_examples"] == 8
 
 

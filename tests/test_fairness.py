@@ -7,6 +7,7 @@ import pytest
 
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.evaluation.fairness import render_fairness_markdown, slice_metrics, slice_values_of
+from finrisk_nlp.evaluation.run_metrics import task_view
 from finrisk_nlp.tasks import Task, get_task
 
 CREDIT = get_task("credit_text")  # labels (repaid, default), positive label "default"
@@ -141,7 +142,7 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     argv = _run_args(tmp_path, tiny_model_dir, "eval.slice_columns=[region, channel]", "eval.min_slice_size=5")
     assert run_recipe(argv, DEFAULT_CONFIG) == 0
     run = tmp_path / "run"
-    fairness = json.loads((run / "metrics.json").read_text())["fairness"]
+    fairness = task_view(json.loads((run / "metrics.json").read_text()))["fairness"]
     assert (run / "fairness.md").read_text() == render_fairness_markdown(fairness)
 
     # The same test rows, loaded again: the slices must line up with them row by row.
@@ -158,7 +159,7 @@ def test_training_writes_fairness_results(tmp_path, tiny_model_dir):
     expected = slice_metrics(probs, test["labels"], slice_values_of(test, ["region", "channel"], "test"), task, 5)
     assert fairness == json.loads(json.dumps(expected))
     # Reviewers find the slices and the riskiest examples' evidence in report.md, and in the model card.
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = task_view(json.loads((run / "metrics.json").read_text()))
     report = (run / "report.md").read_text()
     assert render_fairness_markdown(fairness).strip() in report
     assert "## Example explanations" in report and len(metrics["explanations"]) == 3

@@ -12,6 +12,7 @@ from runs import train_tiny_run
 
 from finrisk_nlp.data.fields import MISSING_INDEX, UNKNOWN_INDEX, FieldPreprocessor
 from finrisk_nlp.errors import DataError
+from finrisk_nlp.evaluation.run_metrics import task_view
 
 REPO_MULTITASK = REPO / "recipes" / "configs" / "multitask.yaml"
 
@@ -124,7 +125,7 @@ def test_report_explains_fields_by_shapley_values_that_add_up(field_run):
     # Exact Shapley values of a known game: v(S) = sum of weights in S + 2 * [0 and 1 both in S].
     game = field_shapley(lambda m: m @ np.array([1.0, 2.0, 3.0]) + 2.0 * (m[:, 0] & m[:, 1]), 3)
     np.testing.assert_allclose(game, [2.0, 3.0, 3.0])
-    metrics = json.loads((field_run / "metrics.json").read_text())
+    metrics = task_view(json.loads((field_run / "metrics.json").read_text()))
     assert {f["name"] for f in metrics["explanations"][0]["fields"]} == {"income", "debt", "segment"}
     assert "fields (exact Shapley" in (field_run / "report.md").read_text()
     predictor = Predictor.load(field_run)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, make_credit_records, write_jsonl
-from runs import launch_two_cpu_processes
+from runs import RUN_KEYS, launch_two_cpu_processes
 
 from finrisk_nlp.config import load_config, task_data_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
@@ -130,6 +130,7 @@ def test_train_predict_and_publish(tmp_path, tiny_model_dir, task_files, monkeyp
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["mean_primary"] == pytest.approx(results["test"]["mean_primary"])
     assert set(saved["tasks"]) == {"credit_text", "transaction_memo", "aml_alert"}
+    assert set(saved) == RUN_KEYS  # the shape of a one-task run's (test_training)
     from finrisk_nlp.config import task_data_config
     from finrisk_nlp.data.tables import load_splits
 

@@ -14,6 +14,7 @@ import pytest
 from runs import train_tiny_run
 
 from finrisk_nlp.cli.main import main as cli_main
+from finrisk_nlp.evaluation.run_metrics import task_view
 
 INSTALL = "explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)"
 
@@ -33,7 +34,7 @@ def run_without_captum(tmp_path_factory, tiny_model_dir) -> Path:
 
 
 def test_a_run_without_captum_finishes_with_metrics_and_report(run_without_captum):
-    metrics = json.loads((run_without_captum / "metrics.json").read_text())
+    metrics = task_view(json.loads((run_without_captum / "metrics.json").read_text()))
     assert "test" in metrics and "explanations" not in metrics
     assert (run_without_captum / "report.md").is_file() and (run_without_captum / "run_info.json").is_file()
     assert "Example explanations" not in (run_without_captum / "report.md").read_text()

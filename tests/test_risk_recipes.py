@@ -9,6 +9,7 @@ from conftest import REPO, tiny_overrides, write_jsonl
 
 from finrisk_nlp.cli.recipe import run_recipe
 from finrisk_nlp.config import load_config
+from finrisk_nlp.evaluation.run_metrics import task_view
 
 CONFIGS = REPO / "recipes" / "configs"
 MEMO_CUES = {"groceries": "grocery", "dining": "dining", "travel": "travel", "utilities": "utilities",
@@ -54,7 +55,7 @@ def _run(recipe: str, rows: list[dict], tmp_path: Path, tiny_model_dir: Path, *e
     out = tmp_path / recipe
     overrides = tiny_overrides(tiny_model_dir, data, out) + ["train.epochs=2", *extra]
     assert run_recipe(overrides, CONFIGS / f"{recipe}.yaml") == 0
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, task_view(json.loads((out / "metrics.json").read_text()))
 
 
 def _assert_report(out: Path, labels: list[str]) -> None:

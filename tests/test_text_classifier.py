@@ -10,6 +10,7 @@ from conftest import REPO, write_jsonl
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.cli.recipe import run_recipe
 from finrisk_nlp.config import given_keys
+from finrisk_nlp.evaluation.run_metrics import task_view
 from finrisk_nlp.training.data_defaults import TableShape, choose
 
 CONFIG = REPO / "recipes" / "configs" / "text_classifier.yaml"
@@ -80,7 +81,7 @@ def test_own_table_trains_with_chosen_settings_and_says_why(tmp_path, tiny_model
     used = yaml.safe_load((out / "config.yaml").read_text())
     assert used["model"]["max_length"] == 32 and used["model"]["max_chunks"] == 1
     assert used["train"]["lr"] == 5e-3 and used["train"]["batch_size"] == 8  # 36 rows: the small-table rule
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = task_view(json.loads((out / "metrics.json").read_text()))
     assert set(metrics["test"]["per_class"]) == set(TOPICS)
     assert metrics["stopped_by"] in {"patience", "cap"} and metrics["epochs"] == "auto"
     assert "validation macro_f1 per epoch: 0 " in capsys.readouterr().out

@@ -6,9 +6,11 @@ import sys
 import pytest
 import torch
 from conftest import REPO, make_credit_records, tiny_overrides, write_jsonl
+from runs import RUN_KEYS
 
 from finrisk_nlp.cli.main import main as cli_main
 from finrisk_nlp.cli.recipe import run_recipe
+from finrisk_nlp.evaluation.run_metrics import task_view
 from finrisk_nlp.inference.predictor import Predictor
 
 RECIPE = REPO / "recipes" / "credit_text.py"
@@ -37,7 +39,10 @@ def test_run_learns_and_writes_everything(trained_run):
     losses = [r["loss"] for r in read_jsonl(trained_run / "metrics.jsonl") if r["event"] == "train"]
     assert len(losses) == 24 and all(loss == loss for loss in losses)  # one per optimizer step, finite
     assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
-    metrics = json.loads((trained_run / "metrics.json").read_text())
+    saved = json.loads((trained_run / "metrics.json").read_text())
+    assert set(saved) == RUN_KEYS and list(saved["tasks"]) == ["credit_text"]  # the shape of a three-task run's
+    assert saved["test"]["mean_primary"] == saved["tasks"]["credit_text"]["test"]["pr_auc"]
+    metrics = task_view(saved)
     assert metrics["test"]["num_examples"] == 16 and metrics["validation"]["num_examples"] == 16
     assert metrics["validation"]["pr_auc"] > 0.6  # a third of the rows are positive: 0.33 is chance
     assert set(metrics["test"]["per_class"]) == {"repaid", "default"}
@@ -158,7 +163,7 @@ def test_a_calibration_split_fits_calibration_and_threshold_apart_from_validatio
     argv = tiny_overrides(tiny_model_dir, data, out) + ["data.calibration_fraction=0.15", "train.epochs=1",
                                                         "threshold.conformal_alpha=0.3"]
     assert run_recipe(argv, CONFIG) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = task_view(json.loads((out / "metrics.json").read_text()))
     rows = metrics["splits"]["rows"]
     assert set(rows) == {"train", "validation", "calibration", "test"} and rows["calibration"] > 0
     assert metrics["calibration"]["fitted_on"] == "calibration"

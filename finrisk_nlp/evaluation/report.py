@@ -331,7 +331,7 @@ def write_report(
 
     Args:
         output_dir: the run directory.
-        results: the final metrics (as written to ``metrics.json``).
+        results: one task's final metrics (``tasks.<name>`` of ``metrics.json``).
         inputs: test-split probabilities and labels for the plots.
         extra_sections: further markdown sections (fairness slices, example explanations).
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from finrisk_nlp.config import HUB_REPO_PATTERN, REGISTRY_NAME_PATTERN, RecipeConfig
 from finrisk_nlp.errors import FinriskError, ModelLoadError
+from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, read_metrics
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE
 from finrisk_nlp.modeling.metadata import ModelMetadata
 from finrisk_nlp.provenance import write_json_atomic
@@ -215,11 +216,12 @@ class ModelRegistry:
 
         version = self.resolve(name, ref)
         folder = self.version_dir(name, version)
+        release = json.loads((folder / RELEASE_FILE).read_text())
         out = {
             "name": name, "version": version, "path": str(folder),
             "stages": sorted(s for s, v in self.aliases(name).items() if v == version),
-            "release": json.loads((folder / RELEASE_FILE).read_text()),
-            "metrics": json.loads((folder / "metrics.json").read_text()),
+            "release": release,
+            "metrics": read_metrics(json.loads((folder / METRICS_FILE).read_text()), release.get("task")),
             "config": yaml.safe_load((folder / "config.yaml").read_text()),
         }
         meta = ModelMetadata.read(folder) if (folder / METADATA_FILE).is_file() else None

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from finrisk_nlp.config import EMBEDDED_MODEL, SPLITS
+from finrisk_nlp.evaluation.run_metrics import read_metrics, task_view
 from finrisk_nlp.formatting import fmt
 from finrisk_nlp.modeling.metadata import Decision, ModelMetadata, TaskMetadata
 from finrisk_nlp.tasks import Task
@@ -324,6 +325,14 @@ def _review_sections(metrics: dict[str, Any]) -> list[str]:
     return sections
 
 
+def _shown_metrics(metadata: ModelMetadata, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the card reads of ``metrics.json``: a one-task model's own task results beside the run's facts; for a
+    multi-task model the run's (the means of the primary metrics)."""
+    name = metadata.task_names()[0]
+    metrics = read_metrics(metrics, name)
+    return task_view(metrics, name) if _single(metadata) and name in metrics.get("tasks", {}) else metrics
+
+
 def _single(metadata: ModelMetadata) -> TaskMetadata | None:
     """The task of a one-task model, whose stored settings the card shows (a multi-task card shows the config's)."""
     return metadata.task_metadata() if len(metadata.tasks) == 1 else None
@@ -450,7 +459,8 @@ def render_model_card(
     Args:
         name: the registry name or Hub repo id the card is titled with.
         metadata: the model's ``finrisk_model.json``.
-        metrics: the run's ``metrics.json``.
+        metrics: the run's ``metrics.json``, as any release wrote it (read with
+            :func:`~finrisk_nlp.evaluation.run_metrics.read_metrics`).
         config: the run's ``config.yaml`` as a dict.
         provenance: ``dataset`` (list of files with sha256), ``versions``, ``git_commit``.
         license: SPDX-style license id for the front matter.
@@ -462,6 +472,7 @@ def render_model_card(
     task = metadata.summary_task()
     labels = list(task.labels)
     single = _single(metadata)
+    metrics = _shown_metrics(metadata, metrics)
     base = metadata.base_model
     base_shown = hub_base_model(base) or base
     kind = "multi-label (each label scored independently, sigmoid)" if task.multi_label else (

@@ -23,6 +23,7 @@ import yaml
 
 from finrisk_nlp.config import SPLITS
 from finrisk_nlp.errors import ModelLoadError
+from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, read_metrics
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST, METADATA_FILE, required_files
 from finrisk_nlp.modeling.metadata import ModelMetadata
 from finrisk_nlp.provenance import sha256_file, write_json_atomic, write_text_atomic
@@ -91,8 +92,8 @@ def read_run(run_dir: Path) -> tuple[ModelMetadata, dict[str, Any], dict[str, An
         )
     metadata = _read_metadata(run_dir / "model")
     check_model_files(run_dir / "model", metadata)
-    metrics = _read_mapping(run_dir / "metrics.json")
     config = _read_mapping(run_dir / "config.yaml")
+    metrics = read_metrics(_read_mapping(run_dir / METRICS_FILE), metadata.task_names()[0])
     info_path = run_dir / "run_info.json"
     run_info = _read_mapping(info_path) if info_path.is_file() else {}
     return metadata, metrics, config, run_info
@@ -301,7 +302,8 @@ def stage_export_release(export_dir: Path, dest: Path, *, name: str, license: st
     source = Path(str(manifest.get("source_dir") or ""))
     run = source.parent if source.name == "model" else None
     metrics, config = ({} if run is None or not (run / file).is_file() else _read_mapping(run / file)
-                       for file in ("metrics.json", "config.yaml"))
+                       for file in (METRICS_FILE, "config.yaml"))
+    metrics = read_metrics(metrics, metadata.task_names()[0])
     release = {
         "name": name,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -39,6 +38,7 @@ from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.redaction import counts_by_type
 from finrisk_nlp.errors import ConfigError
 from finrisk_nlp.evaluation.metrics import compute_metrics, format_summary
+from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, mean_primary, run_metrics
 from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters, save_model
 from finrisk_nlp.modeling.build import encoder_problems
 from finrisk_nlp.modeling.classifier import DocumentClassifier
@@ -94,13 +94,6 @@ def config_problems(cfg: RecipeConfig) -> list[str]:
     return problems
 
 
-def mean_primary(metrics: dict[str, dict[str, Any]], tasks: dict[str, Task]) -> float | None:
-    """Mean of the tasks' primary metrics (tasks whose metric is undefined are left out)."""
-    values = [metrics[n].get(t.primary_metric) for n, t in tasks.items()]
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    return float(np.mean(values)) if values else None
-
-
 def build_metadata(cfg: RecipeConfig, tasks: dict[str, Task],
                    fields: dict[str, FieldPreprocessor] | None = None) -> ModelMetadata:
     """``finrisk_model.json`` of the run's model, before calibration and thresholds are added.
@@ -149,8 +142,8 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         callbacks: called with the loop state after every optimizer step (progress hooks, tests).
 
     Returns:
-        The final metrics (also written to ``RUN_DIR/metrics.json``). One task: its metrics at the top level;
-        several: ``tasks.<name>`` each, with the means of the primary metrics under ``validation``/``test``.
+        The final metrics (also written to ``RUN_DIR/metrics.json``): ``tasks.<name>`` for each task, the mean of
+        the tasks' primary metrics under ``validation``/``test`` (:mod:`finrisk_nlp.evaluation.run_metrics`).
 
     Raises:
         ConfigError: for settings that cannot work together, or a checkpoint that is not this run's own.
@@ -276,8 +269,7 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
 
         # End of epoch: validate every task, keep the best model, maybe stop early, checkpoint.
         validation = validate_epoch(model, data, accelerator)
-        score = (validation[next(iter(tasks))].get(next(iter(tasks.values())).primary_metric) if not several
-                 else mean_primary(validation, tasks))
+        score = mean_primary(validation, tasks)  # with one task: its primary metric
         record = {n: scalar_metrics(m, f"validation/{n}" if several else "validation") for n, m in validation.items()}
         state.curve.append({"epoch": state.epoch, "score": score})
         log.log({"event": "validation", "epoch": state.epoch, "validation/selection_score": score,
@@ -338,26 +330,16 @@ def _finish(accelerator: Accelerator, cfg: RecipeConfig, data: dict[str, TaskDat
     per_task, inputs, best, tokenizer = evaluate_best(accelerator, cfg, data, output_dir)
     tasks = {n: d.task for n, d in data.items()}
     pii: Counter[str] = Counter()
-    for item in data.values():
+    for name, item in data.items():
         pii.update(item.pii_counts)
-    common = {
-        "best_epoch": state.best_epoch, "best_score": state.best_metric if state.best_epoch >= 0 else None,
-        "parameters": params, "world_size": accelerator.num_processes, "optimizer_steps": state.global_step,
-        "micro_batches": state.micro_batches, "train_seconds": round(time.time() - started, 1),
-        "epochs": cfg.train.epochs, "epoch_curve": state.curve, "stopped_by": state.stopped_by,
-        "pii_redactions": counts_by_type(pii) if cfg.data.redact_pii else None,
-    }
-    if len(data) == 1:
-        (name,) = data
-        results = {**per_task[name], "validation": state.best_validation.get(name, {}), **common}
-    else:
-        for name in data:
-            per_task[name]["validation"] = state.best_validation.get(name, {})
-        results = {"tasks": per_task, "primary_metric": "mean_primary",
-                   "validation": {"mean_primary": common["best_score"]},
-                   "test": {"mean_primary": mean_primary({n: r["test"] for n, r in per_task.items()}, tasks),
-                            "num_examples": sum(r["test"]["num_examples"] for r in per_task.values())},
-                   "strategy": cfg.multitask.strategy, **common}
+        per_task[name]["validation"] = state.best_validation.get(name, {})
+        per_task[name]["pii_redactions"] = counts_by_type(item.pii_counts) if cfg.data.redact_pii else None
+    results = run_metrics(
+        per_task, tasks, state.best_metric if state.best_epoch >= 0 else None,
+        strategy=cfg.multitask.strategy, best_epoch=state.best_epoch, parameters=params,
+        world_size=accelerator.num_processes, optimizer_steps=state.global_step, micro_batches=state.micro_batches,
+        train_seconds=round(time.time() - started, 1), epochs=cfg.train.epochs, epoch_curve=state.curve,
+        stopped_by=state.stopped_by, pii_redactions=counts_by_type(pii) if cfg.data.redact_pii else None)
     if accelerator.is_main_process:
         explanations = {}
         for name, item in data.items():
@@ -365,17 +347,11 @@ def _finish(accelerator: Accelerator, cfg: RecipeConfig, data: dict[str, TaskDat
             if found:
                 explanations[name] = found
                 per_task[name]["explanations"] = [e.to_dict() for e in found]
-                if len(data) == 1:
-                    results["explanations"] = per_task[name]["explanations"]
-        write_json_atomic(output_dir / "metrics.json", results)
-        write_reports(output_dir, results, per_task, inputs, explanations)
+        write_json_atomic(output_dir / METRICS_FILE, results)
+        write_reports(output_dir, per_task, inputs, explanations)
         info = run_info(cfg, accelerator, list(data), params, started)
         info["finished_at"] = time.time()
         write_json_atomic(output_dir / "run_info.json", info)
-    if len(data) == 1:
-        baseline = results["majority_baseline"]
-        accelerator.print(f"test majority-class baseline: accuracy {baseline['accuracy']:.3f} | "
-                          f"macro_f1 {baseline['macro_f1']:.3f}")
     accelerator.print(f"model saved to {output_dir / 'model'}")
     accelerator.end_training()
     return results

@@ -114,13 +114,17 @@ def evaluate_best(
         accelerator.print(
             f"{name}: calibration {report.get('method')} (chosen on validation: {cfg.calibration.method}), "
             f"validation NLL {before.get('nll', float('nan')):.4f} -> {after.get('nll', float('nan')):.4f}")
-        accelerator.print((f"{name} " if len(data) > 1 else "") + format_summary(metrics, "test, calibrated"))
+        shown = f"{name} " if len(data) > 1 else ""  # a one-task run's console lines name no task
+        baseline = majority_baseline(test.labels, task)
+        accelerator.print(shown + format_summary(metrics, "test, calibrated"))
+        accelerator.print(f"{shown}test majority-class baseline: accuracy {baseline['accuracy']:.3f} | "
+                          f"macro_f1 {baseline['macro_f1']:.3f}")
         chunking = {"max_chunks": cfg.model.max_chunks, "stride": cfg.model.stride, "pooling": cfg.model.pooling,
                     "validation": val.chunking_summary(), "test": test.chunking_summary()}
         raw = compute_metrics(test_raw, test.labels, task)
         results[name] = {"test": metrics, "test_raw": {k: v for k, v in raw.items() if not isinstance(v, dict | list)},
                          "test_intervals": metrics["intervals"],
-                         "majority_baseline": majority_baseline(test.labels, task), "threshold": threshold,
+                         "majority_baseline": baseline, "threshold": threshold,
                          "calibration": report, "chunking": chunking, "splits": item.split_summary,
                          "fitted": rows_fitted(item, fit_split, threshold),
                          "primary_metric": task.primary_metric}
@@ -158,9 +162,11 @@ def rows_fitted(item: TaskData, fit_split: str, threshold: dict[str, Any] | None
     return out
 
 
-def write_reports(output_dir: Path, results: dict[str, Any], per_task: dict[str, dict[str, Any]],
-                  inputs: dict[str, ReportInputs], explanations: dict[str, list[Any]]) -> None:
-    """report.md (one task) or report.md linking one report per task under ``reports/<task>/``; fairness.md."""
+def write_reports(output_dir: Path, per_task: dict[str, dict[str, Any]], inputs: dict[str, ReportInputs],
+                  explanations: dict[str, list[Any]]) -> None:
+    """``report.md`` of each task (``metrics.json``'s ``tasks.<name>``), fairness.md. A run of one task writes its
+    report as ``report.md``; a run of several writes one under ``reports/<task>/`` each, and a ``report.md`` that
+    links them."""
     from finrisk_nlp.evaluation.explain import render_explanation_markdown
 
     def sections(name: str) -> list[str]:
@@ -172,14 +178,14 @@ def write_reports(output_dir: Path, results: dict[str, Any], per_task: dict[str,
     fairness = [render_fairness_markdown(r["fairness"]) for r in per_task.values() if "fairness" in r]
     if fairness:
         write_text_atomic(output_dir / "fairness.md", "\n\n".join(fairness))
+    folders = {name: output_dir for name in per_task} if len(per_task) == 1 else {
+        name: output_dir / "reports" / name for name in per_task}
+    for name, result in per_task.items():
+        write_report(folders[name], result, inputs[name], extra_sections=sections(name))
     if len(per_task) == 1:
-        name = next(iter(per_task))
-        write_report(output_dir, results, inputs[name], extra_sections=sections(name))
         return
     lines = ["# Multi-task run", "", "| task | primary metric | test | report |", "|---|---|---|---|"]
     for name, result in per_task.items():
-        write_report(output_dir / "reports" / name, {**result, "task": name}, inputs[name],
-                     extra_sections=sections(name))
         value = result["test"].get(result["primary_metric"])
         shown = f"{value:.3f}" if isinstance(value, float) else "n/a"
         lines.append(f"| {name} | {result['primary_metric']} | {shown} | [report](reports/{name}/report.md) |")
