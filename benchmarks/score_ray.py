@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.modeling import ModelMetadata, TaskMetadata, build_model, save_model
-from finrisk_nlp.serving.ray_engine import RayOptions, require_ray, score_documents_ray
-from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
+from finrisk_nlp.scoring.engine import ScoreOptions, score_documents
+from finrisk_nlp.scoring.ray_engine import RayOptions, require_ray, score_documents_ray
 from finrisk_nlp.tasks import get_task
 
 WORDS = ["applicant", "missed", "payments", "salary", "steady", "loan", "debt", "job", "lost", "savings", "bank",

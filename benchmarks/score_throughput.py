@@ -45,7 +45,7 @@ from finrisk_nlp.config import EMBEDDED_MODEL, LoraSettings, ModelConfig
 from finrisk_nlp.export.exporter import export_model
 from finrisk_nlp.modeling import Head, ModelMetadata, TaskMetadata, build_model, save_model
 from finrisk_nlp.precision import cpu_support
-from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
+from finrisk_nlp.scoring.engine import ScoreOptions, score_documents
 from finrisk_nlp.tasks import get_task
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "finrisk_nlp" / "data" / "demo"
@@ -164,10 +164,10 @@ class LoadTimer:
     precision's gate) during a scoring run, so that timings can leave them out."""
 
     def __init__(self) -> None:
-        from finrisk_nlp.serving import scoring
+        from finrisk_nlp.scoring import engine
 
         self.seconds = 0.0
-        self.module, self.load = scoring, scoring.load_for_inference
+        self.module, self.load = engine, engine.load_for_inference
 
         def timed_load(*args, **kwargs):
             started = time.perf_counter()
@@ -176,7 +176,7 @@ class LoadTimer:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        scoring.load_for_inference = timed_load
+        engine.load_for_inference = timed_load
 
 
 def time_finrisk(model_dir: Path, docs_dir: Path, out: Path, batch_size: int, precision: str,

@@ -22,7 +22,7 @@ _LAZY = {
     "train": "finrisk_nlp.training.engine",
     "build_model": "finrisk_nlp.modeling",
     "load_model": "finrisk_nlp.modeling",
-    "score_documents": "finrisk_nlp.serving.scoring",
+    "score_documents": "finrisk_nlp.scoring.engine",
 }
 
 

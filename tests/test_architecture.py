@@ -17,7 +17,7 @@ FACE = "finrisk_nlp"  # the package root re-exports the public API: users import
 # itself). Rooms on one floor are siblings: neither imports the other.
 FLOORS: list[set[str]] = [
     {"cli"},  # the finrisk commands and the recipes' entry point
-    {"serving", "export"},  # archive scoring and the REST service / a model in a deployable format
+    {"service", "scoring", "export"},  # the REST service / archive scoring / a model in a deployable format
     {"inference"},  # one model's predictions, in the precision that passed its quality gate
     {"registry", "training"},  # where models are kept / how they are made
     {"evaluation", "modeling"},  # judging probabilities / the network, saved and loaded

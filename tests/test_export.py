@@ -23,7 +23,7 @@ from finrisk_nlp.inference.parity import BUILT_IN_TEXTS
 from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.modeling.classifier import DocumentHead
 from finrisk_nlp.modeling.layout import EXPORT_MANIFEST
-from finrisk_nlp.serving.scoring import ScoreOptions, score_documents
+from finrisk_nlp.scoring.engine import ScoreOptions, score_documents
 
 pytest.importorskip("onnxruntime")
 

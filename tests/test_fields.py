@@ -238,7 +238,7 @@ def test_serve_takes_validated_records_described_in_openapi(field_run):
     from fastapi.testclient import TestClient
 
     from finrisk_nlp.inference.predictor import Predictor
-    from finrisk_nlp.serving.service import build_app
+    from finrisk_nlp.service.rest import build_app
 
     predictor = Predictor.load(field_run)
     records = [{k: r[k] for k in ("text", "income", "debt", "segment")} for r in field_records(4, seed=11)]

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from test_scoring import minimal_docx
 
-from finrisk_nlp.serving.documents import iter_documents
-from finrisk_nlp.serving.extract import DOCX_MAX_XML_BYTES, DocumentError, extract_text_capped
+from finrisk_nlp.scoring.documents import iter_documents
+from finrisk_nlp.scoring.extract import DOCX_MAX_XML_BYTES, DocumentError, extract_text_capped
 
 pytest.importorskip("docx")
 

@@ -22,7 +22,7 @@ import pytest
 from conftest import REPO
 from runs import train_tiny_run
 
-from finrisk_nlp.serving.service import MicroBatcher, ServeLimits
+from finrisk_nlp.service.rest import MicroBatcher, ServeLimits
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -30,7 +30,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from finrisk_nlp.inference.predictor import Predictor  # noqa: E402
-from finrisk_nlp.serving.service import (  # noqa: E402
+from finrisk_nlp.service.rest import (  # noqa: E402
     build_app,
     default_allowed_hosts,
     public_ref,

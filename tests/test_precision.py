@@ -161,14 +161,14 @@ def test_score_and_serve_take_precision(run_dir, tmp_path, monkeypatch):
     assert score_main([*args, "--precision", "fp32"]) == 2  # another precision never finishes these parts
 
     seen = {}
-    monkeypatch.setattr("finrisk_nlp.serving.service.serve", lambda model, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr("finrisk_nlp.service.rest.serve", lambda model, **kwargs: seen.update(kwargs))
     assert cli_main(["serve", str(run_dir), "--precision", "int8", "--texts", "t.txt", "--force"]) == 0
     assert seen["precision"] == "int8" and seen["texts_file"] == "t.txt" and seen["force"]
 
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from finrisk_nlp.serving.service import build_app
+    from finrisk_nlp.service.rest import build_app
 
     predictor = load_for_inference(str(run_dir), precision="bf16", force=True)
     with TestClient(build_app(predictor, {"ref": "x", "version": "1", "fingerprint": "sha256:0"})) as client:

@@ -308,9 +308,9 @@ def test_push_refuses_a_version_number_below_one(run_dir, registry, number):
 
 
 def test_changed_base_weights_are_refused(tmp_path, tiny_model_dir, credit_file):
+    from finrisk_nlp.inference.loading import model_fingerprint
     from finrisk_nlp.inference.predictor import Predictor
     from finrisk_nlp.registry.base_model import base_model_fingerprint
-    from finrisk_nlp.serving.scoring import model_fingerprint
 
     base = tmp_path / "base"
     shutil.copytree(tiny_model_dir, base)

@@ -19,7 +19,7 @@ from conftest import REPO, make_credit_records, write_jsonl
 from runs import kill_once_a_part_is_written
 
 from finrisk_nlp.cli.score import main as score_main
-from finrisk_nlp.serving.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
+from finrisk_nlp.scoring.documents import DocumentError, ReadLimits, extract_text, iter_documents, unsafe_member_reason
 
 GOOD_TEXTS = {
     "loans/2024/a.txt": "Applicant lost job and has missed payments on the car loan.",
@@ -207,7 +207,7 @@ def test_long_documents_are_scored_in_windows_like_predictor(tmp_path, trained_r
 
 def test_interrupted_run_resumes_to_the_same_output_as_a_clean_run(trained_run, archive_set, tmp_path, capsys,
                                                                     monkeypatch):
-    from finrisk_nlp.serving.parts import PartWriter
+    from finrisk_nlp.scoring.parts import PartWriter
 
     clean, resumed = tmp_path / "clean.parquet", tmp_path / "resumed.parquet"
     inputs = _inputs(archive_set)
@@ -342,7 +342,7 @@ def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tm
         n *= 4
     else:
         pytest.fail("the scoring run always finished before it could be killed")
-    from finrisk_nlp.serving.scoring import done_ids
+    from finrisk_nlp.scoring.engine import done_ids
 
     assert 0 < len(done_ids(parts)) < n  # killed mid-run: some documents scored, not all
     rerun = subprocess.run(_cli_score(trained_run, docs, killed), env=env, capture_output=True, text=True, timeout=300)
@@ -359,8 +359,8 @@ def test_sigkilled_run_resumes_to_the_same_output_as_a_clean_run(trained_run, tm
 
 
 def test_parts_are_compacted_and_keep_every_row(tmp_path):
-    from finrisk_nlp.serving.parts import PartWriter, done_ids, part_files
-    from finrisk_nlp.serving.scoring import part_schema
+    from finrisk_nlp.scoring.engine import part_schema
+    from finrisk_nlp.scoring.parts import PartWriter, done_ids, part_files
 
     schema = part_schema(("repaid", "default"))
     writer = PartWriter(tmp_path, rank=0, schema=schema, fanout=3)

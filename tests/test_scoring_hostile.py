@@ -23,10 +23,10 @@ from conftest import REPO
 from test_scoring import minimal_docx, minimal_pdf
 
 from finrisk_nlp.cli.score import main as score_main
-from finrisk_nlp.serving.documents import ReadLimits, fit_text, iter_documents, printable_name
-from finrisk_nlp.serving.extract import extract_text_capped
-from finrisk_nlp.serving.parts import OutputLock, ScoringError
-from finrisk_nlp.serving.scoring import parts_dir
+from finrisk_nlp.scoring.documents import ReadLimits, fit_text, iter_documents, printable_name
+from finrisk_nlp.scoring.engine import parts_dir
+from finrisk_nlp.scoring.extract import extract_text_capped
+from finrisk_nlp.scoring.parts import OutputLock, ScoringError
 
 NARRATIVE = "Borrower missed payments after losing his job and has high debt. "
 GOOD = NARRATIVE.encode()
@@ -156,7 +156,7 @@ def test_an_extractor_that_raises_anything_fails_only_its_document(trained_run, 
     def broken_extractor(name, data, max_chars=None):
         raise IndexError("list index out of range")
 
-    monkeypatch.setattr("finrisk_nlp.serving.documents.extract_text_capped", broken_extractor)
+    monkeypatch.setattr("finrisk_nlp.scoring.documents.extract_text_capped", broken_extractor)
     [doc] = iter_documents([str(docs / "good.txt")])
     assert doc.error == "unreadable (IndexError: list index out of range)" and doc.text is None
 
@@ -234,7 +234,7 @@ def test_text_is_cut_before_tokenising_head_and_tail_kept():
 
 MEMORY_PROBE = """
 import json, resource, sys
-import finrisk_nlp.serving.scoring  # torch, transformers: imported before the baseline
+import finrisk_nlp.scoring.engine  # torch, transformers: imported before the baseline
 from finrisk_nlp.cli.score import main
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 code = main(sys.argv[1:])
@@ -276,7 +276,7 @@ def test_a_second_run_on_the_same_out_refuses_before_writing(trained_run, tmp_pa
     (docs / "a.txt").write_bytes(GOOD)
     out = tmp_path / "s.parquet"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pathlib import Path; from finrisk_nlp.serving.parts import "
+        [sys.executable, "-c", "import sys; from pathlib import Path; from finrisk_nlp.scoring.parts import "
          "OutputLock\nwith OutputLock(Path(sys.argv[1])):\n    print('held', flush=True); sys.stdin.read()",
          str(parts_dir(out))], env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True)

@@ -17,7 +17,7 @@ from conftest import REPO
 from runs import kill_once_a_part_is_written
 from test_scoring import _errors, _expected, _inputs, _many_docs, _score, archive_set  # noqa: F401
 
-from finrisk_nlp.serving.ray_engine import plan_read_units
+from finrisk_nlp.scoring.ray_engine import plan_read_units
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_killed_driver_resumes_to_the_rows_of_a_clean_run(trained_run, ray_addre
         n *= 4
     else:
         pytest.fail("the scoring run always finished before its driver could be killed")
-    from finrisk_nlp.serving.parts import done_ids
+    from finrisk_nlp.scoring.parts import done_ids
 
     written = len(done_ids(parts))
     assert 0 < written < n  # killed mid-run: some documents scored, not all

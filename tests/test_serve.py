@@ -18,14 +18,14 @@ import pytest
 from conftest import REPO
 from runs import train_tiny_run
 
-from finrisk_nlp.serving.service import MicroBatcher, ServeLimits
+from finrisk_nlp.service.rest import MicroBatcher, ServeLimits
 
 fastapi = pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from finrisk_nlp.inference.predictor import Predictor  # noqa: E402
-from finrisk_nlp.serving.service import build_app  # noqa: E402
+from finrisk_nlp.service.rest import build_app  # noqa: E402
 
 TEXTS = ["Borrower lost his job and missed three payments.", "Stable salary, no missed payments, low debt.",
          "late payment, high debt and lost job. " * 40]

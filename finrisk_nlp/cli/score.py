@@ -6,7 +6,7 @@
 
 Exit codes: 0 all documents done (those that could not be read are listed in the errors file), 2 bad input or
 ``--out`` in use by another run (no traceback), 3 a process stopped before the end (rerun to finish).
-Kept apart from :mod:`finrisk_nlp.serving.scoring` so that building the CLI parser imports no torch.
+Kept apart from :mod:`finrisk_nlp.scoring.engine` so that building the CLI parser imports no torch.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import os
 import sys
 
 from finrisk_nlp.errors import FinriskError
-from finrisk_nlp.serving.documents import ReadLimits
-from finrisk_nlp.serving.parts import FORMATS
+from finrisk_nlp.scoring.documents import ReadLimits
+from finrisk_nlp.scoring.parts import FORMATS
 
 logger = logging.getLogger("finrisk_nlp")
 
@@ -73,7 +73,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
-    from finrisk_nlp.serving.scoring import ScoreOptions, ScoringError
+    from finrisk_nlp.scoring.engine import ScoreOptions, ScoringError
 
     for name in ("batch_size", "part_size", "max_doc_bytes", "max_archive_bytes", "max_archive_members",
                  "ray_readers", "ray_actors"):
@@ -96,12 +96,12 @@ def run_score_command(args: argparse.Namespace) -> int:
         raise FinriskError(f"{', '.join(ray_flags)} only apply to --engine ray, but the engine is local; add "
                            "--engine ray or leave them out")
     if getattr(args, "engine", "local") == "ray":
-        from finrisk_nlp.serving.ray_engine import RayOptions, score_documents_ray
+        from finrisk_nlp.scoring.ray_engine import RayOptions, score_documents_ray
 
         summary = score_documents_ray(args.model, options, RayOptions(args.ray_address, args.ray_readers,
                                                                       args.ray_actors))
     else:
-        from finrisk_nlp.serving.scoring import score_documents
+        from finrisk_nlp.scoring.engine import score_documents
 
         summary = score_documents(args.model, options)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -2,7 +2,7 @@
 
     finrisk serve registry:credit-text@production --port 8000 [--backend onnx] [--precision auto|bf16|int8]
 
-Kept apart from :mod:`finrisk_nlp.serving.service` so that building the CLI parser imports neither torch nor
+Kept apart from :mod:`finrisk_nlp.service.rest` so that building the CLI parser imports neither torch nor
 FastAPI. Exit code 2 (no traceback) when the model does not load or the ``serve`` extra is missing.
 """
 
@@ -16,7 +16,7 @@ from finrisk_nlp.cli.tune import positive
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    from finrisk_nlp.serving.service import ServeLimits, serve
+    from finrisk_nlp.service.rest import ServeLimits, serve
 
     limits = ServeLimits(max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
@@ -31,7 +31,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
 
 def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
-    from finrisk_nlp.serving.service import ServeLimits
+    from finrisk_nlp.service.rest import ServeLimits
 
     defaults = ServeLimits()
     parser = subparsers.add_parser(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from finrisk_nlp.errors import DataError
 from finrisk_nlp.inference.predictor import Predictor
-from finrisk_nlp.serving.documents import TABLE_SUFFIXES, expand_inputs
+from finrisk_nlp.scoring.documents import TABLE_SUFFIXES, expand_inputs
 
 
 def check_field_inputs(predictor: Predictor, inputs: list[str]) -> None:

@@ -7,17 +7,17 @@ Several processes (CPU or GPU) through Accelerate::
 Each process scores the documents whose index modulo the number of processes is its rank. A reader thread
 reads, extracts and tokenises documents while the model runs; it sorts windows of several batches by token
 count so that each batch needs little padding. Scored documents go to part files in ``OUT.parts`` (one per
-batch by default, see :mod:`finrisk_nlp.serving.parts`), so a kill loses at most the batch in flight.
+batch by default, see :mod:`finrisk_nlp.scoring.parts`), so a kill loses at most the batch in flight.
 ``OUT.parts/manifest.json`` records the model and arguments: a rerun with the same ones skips documents
 already in a part (by document id) and scores the rest; different ones are refused. When every process is
 done, the main process merges the parts into OUT (one row per document, in input order) and OUT's
 ``.errors.jsonl`` sibling (documents that could not be scored, with the reason), after checking that every
 document enumerated appears exactly once.
 
-Only one run may use an ``OUT.parts`` at a time (:class:`~finrisk_nlp.serving.parts.OutputLock`). Texts are cut to
-:func:`text_char_budget` characters before tokenising, so memory does not grow with document size; such rows have
-``truncated`` set. A document that cannot be read, extracted or tokenised is listed in the errors file and the run
-goes on.
+Only one run may use an ``OUT.parts`` at a time (:class:`~finrisk_nlp.scoring.parts.OutputLock`). Texts are cut to
+:func:`~finrisk_nlp.inference.loading.text_char_budget` characters before tokenising, so memory does not grow with
+document size; such rows have ``truncated`` set. A document that cannot be read, extracted or tokenised is listed
+in the errors file and the run goes on.
 """
 
 from __future__ import annotations
@@ -39,18 +39,12 @@ import pyarrow.parquet as pq
 import torch
 
 from finrisk_nlp.data.fields import FieldBatch
-from finrisk_nlp.inference.loading import (  # noqa: F401  (part of this module's API)
-    load_for_inference,
-    model_fingerprint,
-    model_version,
-    prepare_for_inference,
-    text_char_budget,
-)
+from finrisk_nlp.inference.loading import load_for_inference, model_fingerprint, model_version, text_char_budget
 from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.provenance import write_json_atomic
-from finrisk_nlp.serving.documents import Document, ReadLimits, iter_documents
-from finrisk_nlp.serving.field_inputs import check_field_inputs
-from finrisk_nlp.serving.parts import (
+from finrisk_nlp.scoring.documents import Document, ReadLimits, iter_documents
+from finrisk_nlp.scoring.field_inputs import check_field_inputs
+from finrisk_nlp.scoring.parts import (
     FORMATS,
     MANIFEST,
     OutputLock,
@@ -61,7 +55,7 @@ from finrisk_nlp.serving.parts import (
     part_files,
     write_table_atomic,
 )
-from finrisk_nlp.serving.read_ahead import (
+from finrisk_nlp.scoring.read_ahead import (
     SORT_WINDOW_BATCHES,
     Batch,
     make_batches,
@@ -196,7 +190,7 @@ def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
     batches of at most ``batch_size`` windows (sorted by length, see :func:`make_batches`).
 
     Args:
-        predictor: the loaded model (see :func:`prepare_for_inference`).
+        predictor: the loaded model (see :func:`~finrisk_nlp.inference.loading.prepare_for_inference`).
         docs: documents in any order; each row keeps its document's ``index``.
         batch_size: windows per forward pass.
         meta: the ``model_ref`` and ``model_version`` columns.

@@ -209,7 +209,7 @@ def build_app(predictor: Any, model_info: dict[str, str], limits: ServeLimits | 
     from pydantic import BaseModel, Field
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-    from finrisk_nlp.serving.http_guard import RequestGuard
+    from finrisk_nlp.service.http_guard import RequestGuard
 
     limits = limits or ServeLimits()
     request_model = field_request_model(predictor) if getattr(predictor, "fields", None) is not None else None
@@ -359,7 +359,7 @@ def uvicorn_config(app: Any, host: str, port: int, limits: ServeLimits, log_leve
     """
     import uvicorn
 
-    from finrisk_nlp.serving.http_guard import guarded_h11_protocol
+    from finrisk_nlp.service.http_guard import guarded_h11_protocol
 
     return uvicorn.Config(app, host=host, port=port, log_level=log_level,
                           http=guarded_h11_protocol(limits.max_connections, limits.header_timeout_s),

@@ -1,7 +1,7 @@
 """Find and read the documents that ``finrisk score MODEL_REF INPUT... --out scores.parquet`` classifies.
 
 An INPUT is a directory tree, a glob, a ``.zip``, a ``.tar``/``.tar.gz``/``.tgz``, or a CSV/JSONL/Parquet table
-with a text column. Documents are read by :mod:`finrisk_nlp.serving.extract`. Archives found inside a directory
+with a text column. Documents are read by :mod:`finrisk_nlp.scoring.extract`. Archives found inside a directory
 are read too; a symlink to a directory is followed when its target stays inside the input directory and is not
 one of the directories above it (a loop), and listed with the reason otherwise.
 
@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 from finrisk_nlp.data.windows import fit_text
 from finrisk_nlp.errors import DataError
-from finrisk_nlp.serving.extract import (
+from finrisk_nlp.scoring.extract import (
     DOCUMENT_SUFFIXES,
     TEXT_SUFFIXES,
     DocumentError,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from finrisk_nlp.inference.predictor import Predictor
-from finrisk_nlp.serving.documents import Document
+from finrisk_nlp.scoring.documents import Document
 
 DONE = object()  # end-of-input marker on the reader queue
 SORT_WINDOW_BATCHES = 8  # documents are sorted by length within windows of this many batches

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 import pyarrow as pa
 
 from finrisk_nlp.errors import DataError
-from finrisk_nlp.serving.documents import TABLE_SUFFIXES, TAR_SUFFIXES, ReadLimits
+from finrisk_nlp.scoring.documents import TABLE_SUFFIXES, TAR_SUFFIXES, ReadLimits
 
 __all__ = ["is_remote", "list_objects", "stage_object"]
 

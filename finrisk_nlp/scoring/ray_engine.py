@@ -5,12 +5,12 @@
         --ray-address ray://head:10001 --ray-readers 16 --ray-actors 8                         # a cluster
 
 Three stages. Read tasks (``--ray-readers``) each take one shard of the inputs and run the local scorer's own
-reader on it (:func:`~finrisk_nlp.serving.documents.iter_documents`: same limits, extraction, ids and errors).
+reader on it (:func:`~finrisk_nlp.scoring.documents.iter_documents`: same limits, extraction, ids and errors).
 Object-store inputs (``s3://``, ``gs://``, ``abfs://``, ``hdfs://``, ``file://`` ... anything :mod:`pyarrow.fs`
 opens) are listed on the driver; a read task copies one object at a time to a temp file and reads it the same
 way, naming documents by URI. An actor pool (``--ray-actors``, one CPU or one GPU each) loads the
 :class:`~finrisk_nlp.inference.predictor.Predictor` once per actor and scores blocks of documents with
-:func:`~finrisk_nlp.serving.scoring.score_group`. The driver streams the rows back and writes them to
+:func:`~finrisk_nlp.scoring.engine.score_group`. The driver streams the rows back and writes them to
 ``OUT.parts`` with the manifest, lock, part files and merge of the local scorer, so the output (ids, probabilities,
 decisions, errors file, input order) is the one ``--engine local`` writes, and a rerun after a crash, with either
 engine, skips documents already in a part.
@@ -35,8 +35,15 @@ from typing import Any
 import pyarrow as pa
 
 from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.inference.loading import (
+    load_for_inference,
+    model_fingerprint,
+    model_version,
+    prepare_for_inference,
+    text_char_budget,
+)
 from finrisk_nlp.provenance import write_json_atomic
-from finrisk_nlp.serving.documents import (
+from finrisk_nlp.scoring.documents import (
     TABLE_SUFFIXES,
     TAR_SUFFIXES,
     Document,
@@ -44,25 +51,20 @@ from finrisk_nlp.serving.documents import (
     expand_inputs,
     iter_documents,
 )
-from finrisk_nlp.serving.object_store import is_remote, list_objects, stage_object
-from finrisk_nlp.serving.parts import MANIFEST, OutputLock, PartWriter, ScoringError, check_manifest, done_ids
-from finrisk_nlp.serving.scoring import (
+from finrisk_nlp.scoring.engine import (
     SORT_WINDOW_BATCHES,
     ScoreOptions,
     ScoreSummary,
-    load_for_inference,
     merge_parts,
-    model_fingerprint,
-    model_version,
     output_format,
     part_schema,
     parts_dir,
-    prepare_for_inference,
     remove_stale_files,
     run_fingerprint,
     score_group,
-    text_char_budget,
 )
+from finrisk_nlp.scoring.object_store import is_remote, list_objects, stage_object
+from finrisk_nlp.scoring.parts import MANIFEST, OutputLock, PartWriter, ScoringError, check_manifest, done_ids
 
 logger = logging.getLogger("finrisk_nlp")
 RAY_HINT = "pip install 'finrisk_nlp[ray]'"
@@ -123,7 +125,7 @@ def plan_read_units(inputs: list[str], readers: int) -> list[ReadUnit]:
     document in ``readers``); a plain file and each object-store object is one unit.
 
     Raises:
-        DataError: naming an input that does not exist (see :func:`~finrisk_nlp.serving.documents.expand_inputs`).
+        DataError: naming an input that does not exist (see :func:`~finrisk_nlp.scoring.documents.expand_inputs`).
     """
     items: list[tuple[str, str | None]] = []
     for given in inputs:
@@ -257,7 +259,7 @@ def score_documents_ray(model_ref: str, options: ScoreOptions, ray_options: RayO
 
     Raises:
         FinriskError: when Ray is not installed or the run is started by several processes.
-        ScoringError / DataError / ModelLoadError: as :func:`~finrisk_nlp.serving.scoring.score_documents`.
+        ScoringError / DataError / ModelLoadError: as :func:`~finrisk_nlp.scoring.engine.score_documents`.
     """
     ray = require_ray()
     ray_options = ray_options or RayOptions()
