@@ -22,11 +22,17 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+# Each command module imports only argparse-level code here; torch, Optuna, FastAPI and captum load when it runs.
+from finrisk_nlp.cli.explain import add_explain_command
+from finrisk_nlp.cli.export import add_export_command
 from finrisk_nlp.cli.recipe import DEFAULT_CONFIG, exit_code, packaged_config, setup_logging
+from finrisk_nlp.cli.registry import add_registry_command
+from finrisk_nlp.cli.score import add_score_command
+from finrisk_nlp.cli.serve import add_serve_command
 from finrisk_nlp.cli.texts import read_records, record_text
+from finrisk_nlp.cli.tune import add_tune_command
 from finrisk_nlp.errors import FinriskError
 
 logger = logging.getLogger("finrisk_nlp")
@@ -154,38 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="list the registered tasks")
     p.set_defaults(func=_cmd_tasks)
 
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    for add_command in (add_registry_command, add_score_command, add_explain_command, add_tune_command,
+                        add_export_command, add_serve_command):
+        add_command(sub)
     return parser
-
-
-# Feature modules add their own subcommands here: each entry gets the subparsers object.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-from finrisk_nlp.registry.local import add_registry_command  # noqa: E402
-
-EXTRA_COMMANDS.append(add_registry_command)
-
-
-def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
-    from finrisk_nlp.cli.score import add_score_command
-
-    add_score_command(subparsers)
-
-
-EXTRA_COMMANDS.append(_add_score_command)
-from finrisk_nlp.cli.explain import add_explain_command  # noqa: E402  (light import: captum and torch load on use)
-
-EXTRA_COMMANDS.append(add_explain_command)
-from finrisk_nlp.cli.tune import add_tune_command  # noqa: E402  (light import: Optuna and torch load on use)
-
-EXTRA_COMMANDS.append(add_tune_command)
-from finrisk_nlp.cli.export import add_export_command  # noqa: E402  (light import: torch and onnx load on use)
-
-EXTRA_COMMANDS.append(add_export_command)
-from finrisk_nlp.cli.serve import add_serve_command  # noqa: E402  (light import: FastAPI and torch load on use)
-
-EXTRA_COMMANDS.append(add_serve_command)
 
 
 def main(argv: list[str] | None = None) -> int:

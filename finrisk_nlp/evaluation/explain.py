@@ -24,7 +24,7 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,13 +33,57 @@ from finrisk_nlp.errors import FinriskError, ModelLoadError
 from finrisk_nlp.formatting import fmt_signed
 
 if TYPE_CHECKING:
-    # Anything with .task, .model (a DocumentClassifier), .tokenizer, .metadata and .device, e.g. a Predictor.
-    Predictor = Any
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from finrisk_nlp.tasks import Task
 
 METHOD = "Layer Integrated Gradients (Captum) on the word embeddings, baseline [PAD]"
 FIELD_METHOD = "exact Shapley values of the document head over the fields (left-out field: missing), text fixed"
 MAX_EXACT_FIELDS = 12  # 2**12 head evaluations per text; more fields are estimated from sampled permutations
 CAPTUM_MISSING = "explanations need Captum: pip install 'finrisk_nlp[explain]' (captum==0.9.0)"
+
+
+class ExplainablePredictor(Protocol):
+    """What :func:`explain` reads of a model: :class:`~finrisk_nlp.inference.predictor.Predictor` on the PyTorch
+    backend (attributions need gradients) as ``finrisk explain`` loads it, or :class:`InMemoryModel`, a model fresh
+    from training (its example explanations).
+
+    ``model`` is the :class:`~finrisk_nlp.modeling.DocumentClassifier`: its forward pass, word embeddings,
+    ``embed_windows`` and the task's head (``heads[task]``) are what get attributed.
+    """
+
+    task: Task
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    fields: FieldPreprocessor | None  # the fitted field preprocessing of a model trained with structured fields
+    field_dropout: float  # > 0: the model also scores a text without its fields
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per window; explanations cover a text's first window."""
+        ...
+
+    @property
+    def device(self) -> torch.device:
+        ...
+
+
+@dataclass(frozen=True)
+class InMemoryModel:
+    """A model fresh from training with the settings saved beside it: an :class:`ExplainablePredictor` without
+    loading one."""
+
+    task: Task
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    fields: FieldPreprocessor | None = None
+    field_dropout: float = 0.0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
 
 class ExplainError(FinriskError, ValueError):
@@ -125,7 +169,7 @@ class Explanation:
 
 
 def explain(
-    predictor: Predictor,
+    predictor: ExplainablePredictor,
     texts: Sequence[str | Mapping[str, Any]],
     top_k: int = 5,
     *,
@@ -158,9 +202,9 @@ def explain(
     if not getattr(predictor.tokenizer, "is_fast", False):
         raise ModelLoadError("explanations need a fast (Rust) tokenizer to map word pieces back to words; "
                              "save the model with a tokenizer.json")
-    prep = predictor.metadata.task_metadata().fields
+    prep = predictor.fields
     plain, fields = split_records(texts, predictor.task.text_column, prep, "explain")
-    if fields is not None and not fields.present.all() and not predictor.metadata.head.field_dropout:
+    if fields is not None and not fields.present.all() and not predictor.field_dropout:
         raise ExplainError(f"this model reads the fields {prep.names} beside the text (trained without field dropout);"
                            " explain records that carry them")
     out: list[Explanation] = []
@@ -204,7 +248,7 @@ def field_shapley(value: Any, n: int, seed: int = 0, permutations: int = 256) ->
     return out / permutations
 
 
-def head_field_values(predictor: Predictor, document: Any, row: FieldBatch, prep: FieldPreprocessor,
+def head_field_values(predictor: ExplainablePredictor, document: Any, row: FieldBatch, prep: FieldPreprocessor,
                       target: int) -> Any:
     """``value(masks)``: the explained label's probability from the document vector with only the masked-in fields
     of ``row`` (one record) known, every other field set to missing."""
@@ -238,14 +282,14 @@ def head_field_values(predictor: Predictor, document: Any, row: FieldBatch, prep
 
 
 def _explain_batch(
-    predictor: Predictor, texts: list[str], top_k: int, label: str | None, n_steps: int, internal_batch_size: int,
-    attribution: type, fields: FieldBatch | None = None, records: list[Any] | None = None,
-    prep: FieldPreprocessor | None = None,
+    predictor: ExplainablePredictor, texts: list[str], top_k: int, label: str | None, n_steps: int,
+    internal_batch_size: int, attribution: type, fields: FieldBatch | None = None,
+    records: list[Any] | None = None, prep: FieldPreprocessor | None = None,
 ) -> list[Explanation]:
     import torch
 
     task, model, tokenizer = predictor.task, predictor.model, predictor.tokenizer
-    enc = tokenizer(texts, truncation=True, max_length=predictor.metadata.max_length, padding=True,
+    enc = tokenizer(texts, truncation=True, max_length=predictor.max_length, padding=True,
                     return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt")
     offsets = enc.pop("offset_mapping").tolist()
     special = enc.pop("special_tokens_mask").bool()

@@ -150,6 +150,11 @@ class Predictor:
         return next(self.model.parameters()).device
 
     @property
+    def max_length(self) -> int:
+        """Tokens per window, as trained."""
+        return self.metadata.max_length
+
+    @property
     def field_names(self) -> list[str]:
         """The structured fields this model reads beside the text ([] for a text-only model)."""
         return self.fields.names if self.fields is not None else []

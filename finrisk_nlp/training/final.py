@@ -11,7 +11,6 @@ fairness slices, report with plots and example explanations.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -206,7 +205,7 @@ def explain_examples(model: Any, tokenizer: Any, meta_dir: Path, item: TaskData,
         logger.warning(f"example explanations skipped ({CAPTUM_MISSING}); the run goes on without them")
         return []
     try:
-        from finrisk_nlp.evaluation.explain import explain
+        from finrisk_nlp.evaluation.explain import InMemoryModel, explain
 
         task = inputs.task
         risk = inputs.probs[:, task.positive_index] if task.is_binary else inputs.probs.max(axis=1)
@@ -216,8 +215,9 @@ def explain_examples(model: Any, tokenizer: Any, meta_dir: Path, item: TaskData,
         records = test.select(chosen).to_list() if item.fields is not None else [test[task.text_column][i]
                                                                                   for i in chosen]
         meta = ModelMetadata.read(meta_dir).for_task(item.name)
-        view = SimpleNamespace(task=task, model=model, tokenizer=tokenizer, metadata=meta,
-                               device=next(model.parameters()).device)
+        # The model as trained (adapters not merged) with what was saved beside it, as `finrisk explain` loads it.
+        view = InMemoryModel(task, model, tokenizer, meta.max_length, meta.task_metadata().fields,
+                             meta.head.field_dropout)
         return explain(view, records, n_steps=cfg.eval.explain_steps)
     except ImportError as exc:  # captum is an optional extra
         logger.warning(f"example explanations skipped ({exc}); install finrisk_nlp[explain] to include them")
