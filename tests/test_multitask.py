@@ -14,7 +14,7 @@ from runs import RUN_KEYS, launch_two_cpu_processes
 from finrisk_nlp.config import load_config, task_data_config
 from finrisk_nlp.errors import ConfigError, ModelLoadError
 from finrisk_nlp.tasks import get_task
-from finrisk_nlp.training.schedule import sampling_probabilities, task_schedule
+from finrisk_nlp.training.schedule import task_sampling_weights, task_schedule
 
 CONFIG = REPO / "recipes" / "configs" / "multitask.yaml"
 MEMO_CUES = {"groceries": "bread milk", "dining": "restaurant dinner", "travel": "flight hotel",
@@ -62,12 +62,12 @@ def test_config_problems_are_reported_together():
 
 def test_sampling_by_size_and_temperature():
     sizes = {"a": 900, "b": 100}
-    assert sampling_probabilities(sizes, "size", 2.0) == pytest.approx({"a": 0.9, "b": 0.1})
-    assert sampling_probabilities(sizes, "temperature", 2.0) == pytest.approx({"a": 0.75, "b": 0.25})
-    probs = sampling_probabilities(sizes, "temperature", 2.0)
-    first = task_schedule(probs, 2000, seed=3, epoch=0)
-    assert first == task_schedule(probs, 2000, seed=3, epoch=0)  # what every process computes
-    assert first != task_schedule(probs, 2000, seed=3, epoch=1)
+    assert task_sampling_weights(sizes, "size", 2.0) == pytest.approx({"a": 0.9, "b": 0.1})
+    assert task_sampling_weights(sizes, "temperature", 2.0) == pytest.approx({"a": 0.75, "b": 0.25})
+    weights = task_sampling_weights(sizes, "temperature", 2.0)
+    first = task_schedule(weights, 2000, seed=3, epoch=0)
+    assert first == task_schedule(weights, 2000, seed=3, epoch=0)  # what every process computes
+    assert first != task_schedule(weights, 2000, seed=3, epoch=1)
     assert first.count("b") / len(first) == pytest.approx(0.25, abs=0.04)
 
 

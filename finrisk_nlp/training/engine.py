@@ -20,11 +20,11 @@ calibration and threshold, loadable with :func:`finrisk_nlp.modeling.load_model`
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -37,45 +37,31 @@ from finrisk_nlp.config import RecipeConfig, save_config
 from finrisk_nlp.data.fields import FieldPreprocessor
 from finrisk_nlp.data.redaction import counts_by_type
 from finrisk_nlp.errors import ConfigError
-from finrisk_nlp.evaluation.metrics import compute_metrics, format_summary
-from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, mean_primary, run_metrics
-from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters, save_model
+from finrisk_nlp.evaluation.run_metrics import METRICS_FILE, run_metrics
+from finrisk_nlp.modeling import ModelMetadata, build_model, count_parameters
 from finrisk_nlp.modeling.build import encoder_problems
-from finrisk_nlp.modeling.classifier import DocumentClassifier
 from finrisk_nlp.modeling.metadata import Head, TaskMetadata, Windows
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.tasks import Task
 from finrisk_nlp.training.accelerator import build_accelerator, check_accumulation
-from finrisk_nlp.training.checkpoints import TrainingState, load_checkpoint, resolve_resume, save_checkpoint
+from finrisk_nlp.training.checkpoints import TrainingState, load_checkpoint, resolve_resume
 from finrisk_nlp.training.epochs import (
     STOP_CAP,
     STOP_EPOCHS,
     STOP_MAX_STEPS,
-    STOP_PATIENCE,
-    STOP_TIME,
     EpochPlan,
     describe_stop,
     format_curve,
     plan_epochs,
-    time_is_up,
 )
-from finrisk_nlp.training.final import check_count, document_probs, evaluate_best, explain_examples, write_reports
-from finrisk_nlp.training.inference import predict_split
+from finrisk_nlp.training.final import evaluate_best, explain_examples, write_reports
+from finrisk_nlp.training.loop import StepCallback, TrainingRun, end_epoch, save_best, train_epoch
 from finrisk_nlp.training.optimizer import build_optimizer, build_scheduler
-from finrisk_nlp.training.run_files import (
-    MetricsLog,
-    check_output_dir,
-    clear_earlier_run,
-    flatten,
-    run_info,
-    scalar_metrics,
-)
-from finrisk_nlp.training.schedule import TaskStreams, epoch_micro_batches, sampling_probabilities, task_schedule
-from finrisk_nlp.training.task_data import TaskData, build_task_loaders, load_task_data
+from finrisk_nlp.training.run_files import MetricsLog, check_output_dir, clear_earlier_run, flatten, run_info
+from finrisk_nlp.training.schedule import TaskStreams, epoch_micro_batches, task_sampling_weights, task_schedule
+from finrisk_nlp.training.task_data import TaskData, build_task_data, load_task_data
 
 logger = get_logger(__name__)
-
-StepCallback = Callable[[TrainingState], None]
 
 
 def config_problems(cfg: RecipeConfig) -> list[str]:
@@ -113,27 +99,6 @@ def build_metadata(cfg: RecipeConfig, tasks: dict[str, Task],
                          lora=cfg.lora.enabled, head=head)
 
 
-def save_best(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any, meta: ModelMetadata,
-              path: Path) -> None:
-    """Gather the full state on every rank (FSDP/DeepSpeed shard it), save it from the main process."""
-    accelerator.wait_for_everyone()
-    state_dict = accelerator.get_state_dict(model)
-    if accelerator.is_main_process:
-        save_model(accelerator.unwrap_model(model), tokenizer, meta, path, state_dict=state_dict)
-    accelerator.wait_for_everyone()
-
-
-def validate_epoch(model: DocumentClassifier, data: dict[str, TaskData], accelerator: Accelerator,
-                   ) -> dict[str, dict[str, Any]]:
-    """Validation metrics of every task, each document counted once."""
-    out = {}
-    for name, item in data.items():
-        scores = predict_split(model, item.loaders["validation"], accelerator, name, f"validation {name}")
-        out[name] = compute_metrics(document_probs(scores, item.task), scores.labels, item.task)
-        check_count(out[name], len(item.splits["validation"]), f"{name} validation")
-    return out
-
-
 def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dict[str, Any]:
     """Fine-tune, select the best epoch on validation, calibrate and test it, and save it.
 
@@ -151,32 +116,22 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
     problems = config_problems(cfg)
     if problems:
         raise ConfigError(problems)
-    output_dir = Path(cfg.output_dir)
     several = len(cfg.multitask.tasks) > 1
     # With several tasks a batch reaches one head (and, with soft sharing, one adapter): the rest get no gradient.
     accelerator = build_accelerator(cfg, [DistributedDataParallelKwargs(find_unused_parameters=True)]
                                     if several else None)
     started = time.time()
     set_seed(cfg.seed)
-    earlier = check_output_dir(cfg, output_dir)
-    resume_from = resolve_resume(cfg, output_dir)
-    accelerator.wait_for_everyone()  # every rank has looked at the folder before the main process changes it
-    if accelerator.is_main_process:
-        if resume_from is None and earlier:  # a fresh run replaces an earlier one whole: runs never mix
-            logger.warning(f"{output_dir} holds an earlier run; its {', '.join(earlier)} are replaced (continue it "
-                           "instead with train.resume=latest)")
-            clear_earlier_run(output_dir, earlier)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, output_dir / "config.yaml")
-    log = MetricsLog(accelerator, output_dir / "metrics.jsonl")
+    output_dir = Path(cfg.output_dir)
+    resume_from = _open_output_dir(cfg, accelerator, output_dir)
 
-    data = load_task_data(cfg, accelerator)
-    tasks = {name: item.task for name, item in data.items()}
-    fitted = {name: item.fields for name, item in data.items() if item.fields is not None}
+    splits = load_task_data(cfg, accelerator)
+    tasks = {name: item.task for name, item in splits.items()}
+    fitted = {name: item.fields for name, item in splits.items() if item.fields is not None}
     model, tokenizer = build_model(cfg.model, cfg.lora, tasks, strategy=cfg.multitask.strategy if several else "hard",
                                    shared_adapter=cfg.multitask.shared_adapter,
                                    fields={n: f.input_layout() for n, f in fitted.items()})
-    build_task_loaders(cfg, data, tokenizer, accelerator)
+    data = build_task_data(cfg, splits, tokenizer, accelerator)
     params = count_parameters(model)
     meta = build_metadata(cfg, tasks, fitted)
     sizes = {name: len(item.splits["train"]) for name, item in data.items()}
@@ -186,21 +141,14 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
         f"{accelerator.mixed_precision}", main_process_only=True)
 
     optimizer = build_optimizer(model, cfg.train)
-    # One prepare call: FSDP2 shards model and optimizer together, DeepSpeed reads batch sizes from the loaders.
-    keys = [(name, split) for name in data for split in data[name].loaders]  # train, validation, test (+calibration)
-    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *(data[n].loaders[s] for n, s in keys))
+    model, optimizer, data = _prepare(accelerator, model, optimizer, data)
     check_accumulation(accelerator, cfg)
-    for (name, split), loader in zip(keys, prepared, strict=True):
-        data[name].loaders[split] = loader
-    for name in data:
-        data[name].loss.to(accelerator.device)
     if cfg.train.compile:
         model = torch.compile(model)
-    k = cfg.train.grad_accum_steps
-    steps_per_epoch, micro_per_epoch = epoch_micro_batches({n: len(d.loaders["train"]) for n, d in data.items()}, k)
+    steps_per_epoch, micro_per_epoch = epoch_micro_batches({n: len(d.loaders["train"]) for n, d in data.items()},
+                                                           cfg.train.grad_accum_steps)
     plan = plan_epochs(cfg.train, steps_per_epoch)
-    total_steps = plan.total_steps
-    probs = sampling_probabilities(sizes, cfg.multitask.sampling, cfg.multitask.temperature)
+    task_weights = task_sampling_weights(sizes, cfg.multitask.sampling, cfg.multitask.temperature)
     if accelerator.is_main_process:
         write_json_atomic(output_dir / "run_info.json", run_info(cfg, accelerator, list(data), params, started))
     if cfg.log_with:
@@ -208,121 +156,68 @@ def train(cfg: RecipeConfig, callbacks: list[StepCallback] | None = None) -> dic
 
     streams = TaskStreams({n: d.loaders["train"] for n, d in data.items()}, accelerator,
                           {n: d.sampler for n, d in data.items()})
-    state = TrainingState()
-    session_started = time.time()
+    state, session_started = TrainingState(), time.time()
     if resume_from is not None:
         state = load_checkpoint(accelerator, resume_from)
         streams.restore(state.streams)
     scheduler = build_scheduler(optimizer, plan, cfg.train, done_steps=state.global_step)
-
-    progress = tqdm(total=total_steps, initial=state.global_step, desc="training",
+    progress = tqdm(total=plan.total_steps, initial=state.global_step, desc="training",
                     disable=not accelerator.is_local_main_process)
+    run = TrainingRun(cfg, accelerator, model, tokenizer, optimizer, scheduler, data, streams, plan, meta,
+                      MetricsLog(accelerator, output_dir / "metrics.jsonl"), progress, callbacks or [], output_dir,
+                      earlier_seconds=state.train_seconds, session_started=session_started)
     model.train()
-    step_loss = torch.zeros((), device=accelerator.device)
-    stop = state.global_step >= total_steps
-
-    earlier_sessions = state.train_seconds
-
-    def trained_seconds() -> float:  # over every session of this run, so a resumed run keeps its time budget
-        return earlier_sessions + time.time() - session_started
-
+    stop = state.global_step >= plan.total_steps
     while state.epoch < plan.max_epochs and not stop:
-        schedule = task_schedule(probs, micro_per_epoch, cfg.seed, state.epoch)
-        for name in schedule[state.micro_batches_in_epoch:]:
-            batch = streams.next(name)
-            labels = batch.pop("labels")
-            batch.pop("rows", None)
-            with accelerator.accumulate(model):
-                logits = model(**batch, num_docs=labels.shape[0], task=name).logits
-                loss = data[name].weight * data[name].loss(logits, labels)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            step_loss += loss.detach()
-            state.micro_batches_in_epoch += 1
-            state.micro_batches += 1
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            state.global_step += 1
-            progress.update(1)
-            if state.global_step % cfg.train.log_every == 0 or state.global_step == 1:
-                value = accelerator.reduce(step_loss / k, reduction="mean").item()  # the step's mean loss
-                progress.set_postfix(loss=f"{value:.4f}")
-                log.log({"event": "train", "epoch": state.epoch, "task": name, "loss": value,
-                         "lr": scheduler.get_last_lr()[0]}, state.global_step)
-            step_loss.zero_()
-            if cfg.train.checkpoint_every and state.global_step % cfg.train.checkpoint_every == 0:
-                _checkpoint(accelerator, output_dir, state, streams, cfg, trained_seconds())
-            for callback in callbacks or []:
-                callback(state)
-            if state.global_step >= total_steps:
-                stop = True
-                break
-            # Every rank decides on the main process's clock, so all of them leave the epoch at the same step.
-            if cfg.train.max_minutes is not None and _broadcast_flag(accelerator, time_is_up(cfg.train,
-                                                                                           trained_seconds())):
-                stop, state.stopped_by = True, STOP_TIME
-                break
-
-        # End of epoch: validate every task, keep the best model, maybe stop early, checkpoint.
-        validation = validate_epoch(model, data, accelerator)
-        score = mean_primary(validation, tasks)  # with one task: its primary metric
-        record = {n: scalar_metrics(m, f"validation/{n}" if several else "validation") for n, m in validation.items()}
-        state.curve.append({"epoch": state.epoch, "score": score})
-        log.log({"event": "validation", "epoch": state.epoch, "validation/selection_score": score,
-                 **{k2: v for r in record.values() for k2, v in r.items()}}, state.global_step)
-        for n, m in validation.items():
-            accelerator.print(f"epoch {state.epoch} " + format_summary(m, f"validation {n}" if several else
-                                                                       "validation"))
-        if score is not None and not math.isnan(score) and score > state.best_metric:
-            state.best_metric, state.best_epoch, state.best_validation = score, state.epoch, validation
-            state.epochs_without_improvement = 0
-            save_best(accelerator, model, tokenizer, meta, output_dir / "model")
-        else:
-            state.epochs_without_improvement += 1
-        state.epoch += 1
-        state.micro_batches_in_epoch = 0
-        patience = cfg.train.early_stopping_patience
-        if patience is not None and state.epochs_without_improvement >= patience and not stop:
-            stop, state.stopped_by = True, STOP_PATIENCE
-        if not cfg.train.checkpoint_every or stop or state.epoch >= plan.max_epochs:
-            _checkpoint(accelerator, output_dir, state, streams, cfg, trained_seconds())
+        stop = train_epoch(run, state, task_schedule(task_weights, micro_per_epoch, cfg.seed, state.epoch))
+        stop = end_epoch(run, state, stop)
     progress.close()
-    if state.stopped_by is None:
-        max_steps_hit = cfg.train.max_steps is not None and state.global_step >= cfg.train.max_steps
-        state.stopped_by = STOP_MAX_STEPS if max_steps_hit else STOP_CAP if plan.auto else STOP_EPOCHS
     _report_curve(accelerator, cfg, plan, state, tasks)
     if state.best_epoch < 0:  # the selection metric was undefined every epoch: keep the last model
         save_best(accelerator, model, tokenizer, meta, output_dir / "model")
     return _finish(accelerator, cfg, data, output_dir, state, params, started)
 
 
-def _checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainingState, streams: TaskStreams,
-                cfg: RecipeConfig, seconds: float) -> None:
-    state.streams = streams.state()
-    state.train_seconds = seconds
-    save_checkpoint(accelerator, output_dir, state, cfg)
+def _open_output_dir(cfg: RecipeConfig, accelerator: Accelerator, output_dir: Path) -> Path | None:
+    """Check ``output_dir`` and the checkpoint to resume (returned); a fresh run replaces an earlier one whole, so
+    runs never mix. Writes ``config.yaml``."""
+    earlier = check_output_dir(cfg, output_dir)
+    resume_from = resolve_resume(cfg, output_dir)
+    accelerator.wait_for_everyone()  # every rank has looked at the folder before the main process changes it
+    if accelerator.is_main_process:
+        if resume_from is None and earlier:
+            logger.warning(f"{output_dir} holds an earlier run; its {', '.join(earlier)} are replaced (continue it "
+                           "instead with train.resume=latest)")
+            clear_earlier_run(output_dir, earlier)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, output_dir / "config.yaml")
+    return resume_from
 
 
-def _broadcast_flag(accelerator: Accelerator, flag: bool) -> bool:
-    """The main process's ``flag`` on every rank (one tiny collective; free with a single process)."""
-    if accelerator.num_processes == 1:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
-    return bool(accelerator.reduce(value * float(accelerator.is_main_process), reduction="sum").item())
+def _prepare(accelerator: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             data: dict[str, TaskData]) -> tuple[torch.nn.Module, torch.optim.Optimizer, dict[str, TaskData]]:
+    """One ``accelerator.prepare`` of the model, the optimizer and every task's loaders (FSDP2 shards model and
+    optimizer together, DeepSpeed reads batch sizes from the loaders); each task comes back with its prepared
+    loaders."""
+    keys = [(name, split) for name, item in data.items() for split in item.loaders]
+    model, optimizer, *loaders = accelerator.prepare(model, optimizer, *(data[n].loaders[s] for n, s in keys))
+    prepared: dict[str, dict[str, Any]] = {name: {} for name in data}
+    for (name, split), loader in zip(keys, loaders, strict=True):
+        prepared[name][split] = loader
+    return model, optimizer, {n: replace(item, loaders=MappingProxyType(prepared[n])) for n, item in data.items()}
 
 
 def _report_curve(accelerator: Accelerator, cfg: RecipeConfig, plan: EpochPlan, state: TrainingState,
                   tasks: dict[str, Task]) -> None:
-    """Print the validation curve and why training stopped (the run's last words before the final evaluation)."""
+    """Name what ended a run that neither patience nor the time budget stopped; print the validation curve and
+    why training stopped (the run's last words before the final evaluation)."""
+    if state.stopped_by is None:
+        max_steps_hit = cfg.train.max_steps is not None and state.global_step >= cfg.train.max_steps
+        state.stopped_by = STOP_MAX_STEPS if max_steps_hit else STOP_CAP if plan.auto else STOP_EPOCHS
     metric = next(iter(tasks.values())).primary_metric if len(tasks) == 1 else "mean_primary"
     if state.curve:
         accelerator.print(format_curve(state.curve, metric, state.best_epoch))
-    if state.stopped_by:
-        accelerator.print(describe_stop(state.stopped_by, cfg.train, plan))
+    accelerator.print(describe_stop(state.stopped_by, cfg.train, plan))
 
 
 def _finish(accelerator: Accelerator, cfg: RecipeConfig, data: dict[str, TaskData], output_dir: Path,

@@ -17,22 +17,23 @@ import numpy as np
 from accelerate import Accelerator
 
 
-def sampling_probabilities(sizes: dict[str, int], sampling: str, temperature: float) -> dict[str, float]:
-    """``p_t ∝ n_t`` (``size``) or ``p_t ∝ n_t ** (1 / temperature)`` (``temperature``)."""
+def task_sampling_weights(sizes: dict[str, int], sampling: str, temperature: float) -> dict[str, float]:
+    """How often each task's batches are drawn, summing to 1: ``p_t ∝ n_t`` (``size``) or
+    ``p_t ∝ n_t ** (1 / temperature)`` (``temperature``)."""
     power = 1.0 if sampling == "size" else 1.0 / temperature
     weights = {name: float(n) ** power for name, n in sizes.items()}
     total = sum(weights.values())
     return {name: w / total for name, w in weights.items()}
 
 
-def task_schedule(probs: dict[str, float], num_batches: int, seed: int, epoch: int) -> list[str]:
+def task_schedule(task_weights: dict[str, float], num_batches: int, seed: int, epoch: int) -> list[str]:
     """The task of each micro-batch of an epoch. It depends only on the seed and the epoch, so every process (and
     every rerun) draws the same sequence and the processes of a step always work on the same task."""
-    names = list(probs)
+    names = list(task_weights)
     if len(names) == 1:
         return names * num_batches
     rng = np.random.default_rng([seed, epoch])
-    picks = rng.choice(len(names), size=num_batches, p=np.asarray([probs[n] for n in names]))
+    picks = rng.choice(len(names), size=num_batches, p=np.asarray([task_weights[n] for n in names]))
     return [names[i] for i in picks]
 
 

@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import datasets
 from accelerate import Accelerator
+from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase
 
 from finrisk_nlp.config import CALIBRATION_SPLIT, SPLITS, DataConfig, RecipeConfig, task_data_config
@@ -25,24 +29,35 @@ from finrisk_nlp.tasks import Task, get_task
 from finrisk_nlp.training.losses import RiskLoss, build_loss
 
 
-@dataclass
-class TaskData:
-    """One task of a run: its (user-adjusted) Task, raw splits, loaders, loss and test slices."""
+@dataclass(frozen=True)
+class TaskSplits:
+    """One task's data as read: its (user-adjusted) Task, raw splits, loss weight, test slices and fitted fields."""
 
     task: Task
     splits: datasets.DatasetDict
-    loaders: dict[str, Any] = field(default_factory=dict)
-    loss: RiskLoss | None = None
-    weight: float = 1.0
+    weight: float = 1.0  # multitask.loss_weights
     test_slices: dict[str, list[str]] | None = None
     pii_counts: Counter[str] = field(default_factory=Counter)
     split_summary: dict[str, Any] = field(default_factory=dict)
-    sampler: Any = None
     fields: FieldPreprocessor | None = None  # fitted on the train split when the task has data.feature_columns
 
     @property
     def name(self) -> str:
         return self.task.name
+
+
+@dataclass(frozen=True)
+class TaskData(TaskSplits):
+    """One task ready to train: its splits, its loaders (train, validation, test and, with
+    ``data.calibration_fraction``, calibration), the train loader's sampler and the loss on the run's device.
+
+    Built whole by :func:`build_task_data`; after ``accelerator.prepare`` the engine makes a new one holding the
+    prepared loaders (``dataclasses.replace``), so a ``TaskData`` never changes.
+    """
+
+    loaders: Mapping[str, DataLoader] = field(default_factory=dict)
+    sampler: Sampler | None = None  # the train loader's own (accelerate wraps it); streams set its epoch
+    loss: RiskLoss | None = None
 
 
 def task_names(cfg: RecipeConfig) -> list[str]:
@@ -76,9 +91,9 @@ def fit_fields(data_cfg: DataConfig, splits: datasets.DatasetDict) -> FieldPrepr
     return fitted
 
 
-def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, TaskData]:
+def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, TaskSplits]:
     """Load, validate and split every task's data; check fairness slice columns before any training."""
-    out: dict[str, TaskData] = {}
+    out: dict[str, TaskSplits] = {}
     single = not cfg.multitask.tasks
     for name in task_names(cfg):
         counts: Counter[str] = Counter()
@@ -94,16 +109,17 @@ def load_task_data(cfg: RecipeConfig, accelerator: Accelerator) -> dict[str, Tas
             if single or present:  # a multi-task run slices the tasks whose data have the columns
                 source = (cfg.data.test_file if single else None) or f"{name} test split"
                 slices = slice_values_of(splits["test"], cfg.eval.slice_columns, source)
-        out[name] = TaskData(task=task, splits=splits, test_slices=slices, pii_counts=counts, split_summary=summary,
-                             weight=float(cfg.multitask.loss_weights.get(name, 1.0)), fields=fields)
+        out[name] = TaskSplits(task=task, splits=splits, test_slices=slices, pii_counts=counts, split_summary=summary,
+                               weight=float(cfg.multitask.loss_weights.get(name, 1.0)), fields=fields)
     return out
 
 
-def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: PreTrainedTokenizerBase,
-                       accelerator: Accelerator) -> None:
-    """Tokenise every split into documents of windows and build its loaders and loss (in place)."""
+def build_task_data(cfg: RecipeConfig, splits: dict[str, TaskSplits], tokenizer: PreTrainedTokenizerBase,
+                    accelerator: Accelerator) -> dict[str, TaskData]:
+    """Every task's splits tokenised into documents of windows, with its loaders, sampler and loss."""
     on_gpu = accelerator.device.type == "cuda"
-    for item in data.values():
+    out: dict[str, TaskData] = {}
+    for name, item in splits.items():
         with accelerator.main_process_first():
             tokenized = {s: tokenize_documents(item.splits[s], tokenizer, item.task, cfg.model.max_length,
                                                stride=cfg.model.stride, max_chunks=cfg.model.max_chunks)
@@ -116,11 +132,12 @@ def build_task_loaders(cfg: RecipeConfig, data: dict[str, TaskData], tokenizer: 
         labels = item.splits["train"]["labels"]
         balanced = (ClassBalancedSampler(balance_strata(labels, item.task.multi_label), cfg.seed)
                     if cfg.train.weighted_sampler else None)
-        item.loaders["train"] = build_dataloader(
-            tokenized["train"], collator, cfg.train.batch_size, shuffle=True, seed=cfg.seed,
-            group_by_length=cfg.train.group_by_length, sampler=balanced, **workers)
-        item.sampler = item.loaders["train"].sampler
-        for split in [s for s in tokenized if s != "train"]:
-            item.loaders[split] = build_dataloader(tokenized[split], collator, cfg.train.eval_batch_size,
-                                                   shuffle=False, **workers)
-        item.loss = build_loss(cfg.loss, item.task, labels)
+        train = build_dataloader(tokenized["train"], collator, cfg.train.batch_size, shuffle=True, seed=cfg.seed,
+                                 group_by_length=cfg.train.group_by_length, sampler=balanced, **workers)
+        loaders = {"train": train} | {split: build_dataloader(tokenized[split], collator, cfg.train.eval_batch_size,
+                                                              shuffle=False, **workers)
+                                      for split in tokenized if split != "train"}
+        out[name] = TaskData(**{f.name: getattr(item, f.name) for f in dataclasses.fields(item)},
+                             loaders=MappingProxyType(loaders), sampler=train.sampler,
+                             loss=build_loss(cfg.loss, item.task, labels).to(accelerator.device))
+    return out
