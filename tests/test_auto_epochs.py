@@ -101,7 +101,8 @@ def test_a_run_resumed_mid_epoch_continues_the_same_auto_schedule(tmp_path, tiny
     assert [p["epoch"] for p in resumed["epoch_curve"]] == [0, 1, 2, 3]
     for a, b in zip(resumed["epoch_curve"], clean["epoch_curve"], strict=True):
         assert b["score"] == pytest.approx(a["score"], abs=1e-6)
-    assert resumed["test"]["pr_auc"] == pytest.approx(clean["test"]["pr_auc"], abs=1e-6)
+    test, clean_test = resumed["tasks"]["credit_text"]["test"], clean["tasks"]["credit_text"]["test"]
+    assert test["pr_auc"] == pytest.approx(clean_test["pr_auc"], abs=1e-6)
 
 
 def test_auto_needs_patience_and_a_positive_budget():
