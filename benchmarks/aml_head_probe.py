@@ -24,47 +24,21 @@ import time
 
 import numpy as np
 import torch
+from aml_probe import pr_auc_of, window_vectors
 from bench_utils import emit, load_average, machine_description, recipe_config
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
 from finrisk_nlp.data.tables import load_splits
-from finrisk_nlp.data.windows import window_encodings
 from finrisk_nlp.modeling.build import resolve_model_path
 from finrisk_nlp.modeling.classifier import DocumentHead
 from finrisk_nlp.tasks import get_task
 from finrisk_nlp.training.losses import build_loss
 
 
-def embed(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int, stride: int,
-          max_chunks: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean-token vectors of every window ``(W, H)`` and each window's document index ``(W,)``."""
-    columns, _ = window_encodings(tokenizer, texts, max_length, stride, max_chunks)
-    doc_index = torch.as_tensor(columns["doc_index"])
-    order = np.argsort([-len(ids) for ids in columns["input_ids"]], kind="stable")
-    vectors = torch.zeros((len(order), model.config.hidden_size))
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for start in range(0, len(order), 64):
-            rows = order[start:start + 64]
-            batch = tokenizer.pad({"input_ids": [columns["input_ids"][i] for i in rows]}, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state.float()
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            vectors[torch.as_tensor(rows)] = (hidden * mask).sum(1) / mask.sum(1)
-    return vectors, doc_index
-
-
 def doc_mean(vectors: torch.Tensor, doc_index: torch.Tensor, num_docs: int) -> np.ndarray:
     total = torch.zeros(num_docs, vectors.shape[1]).index_add(0, doc_index, vectors)
     return (total / torch.bincount(doc_index, minlength=num_docs)[:, None]).numpy()
-
-
-def linear_probe(x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> float:
-    best = 0.0
-    for c in (0.1, 1.0, 10.0):
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x["train"], y["train"])
-        best = max(best, average_precision_score(y["validation"], clf.predict_proba(x["validation"])[:, 1]))
-    return best
 
 
 def train_head(lr: float, windows: dict, y: dict[str, np.ndarray], loss_fn, cfg, epochs: int,
@@ -115,10 +89,11 @@ def main() -> None:
     model = AutoModel.from_pretrained(path).eval()
     texts = {s: list(splits[s][task.text_column]) for s in ("train", "validation")}
     y = {s: np.asarray(splits[s]["labels"]) for s in texts}
-    windows = {s: embed(model, tokenizer, texts[s], cfg.model.max_length, cfg.model.stride, cfg.model.max_chunks)
-               for s in texts}
+    windows = {s: window_vectors(model, tokenizer, texts[s], cfg.model.max_length, cfg.model.stride,
+                                 cfg.model.max_chunks, bf16=True) for s in texts}
     embedded = time.perf_counter() - started
-    probe = linear_probe({s: doc_mean(*windows[s], len(y[s])) for s in texts}, y)
+    means = {s: doc_mean(*windows[s], len(y[s])) for s in texts}
+    probe = pr_auc_of(means["train"], y["train"], means["validation"], y["validation"])
     loss_fn = build_loss(cfg.loss, task, splits["train"]["labels"])
     rows = []
     for lr in (float(v) for v in args.lrs.split(",")):

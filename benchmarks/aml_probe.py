@@ -34,21 +34,28 @@ from finrisk_nlp.modeling.build import resolve_model_path
 from finrisk_nlp.tasks import get_task
 
 
-def embed(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int, stride: int,
-          max_chunks: int) -> list[np.ndarray]:
-    """Mean-token vectors of every window of every text (one array of windows per text)."""
+def window_vectors(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int, stride: int,
+                   max_chunks: int, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean-token vectors of every window ``(W, H)`` and each window's document index ``(W,)``; ``bf16``: under
+    CPU bf16 autocast, as ``train.mixed_precision=auto`` trains on a CPU with native bf16."""
     columns, _ = window_encodings(tokenizer, texts, max_length, stride, max_chunks)
-    doc_index = np.asarray(columns["doc_index"])
     order = np.argsort([-len(ids) for ids in columns["input_ids"]], kind="stable")
-    vectors = np.zeros((len(order), model.config.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
+    vectors = torch.zeros((len(order), model.config.hidden_size))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), 64):
             rows = order[start:start + 64]
             batch = tokenizer.pad({"input_ids": [columns["input_ids"][i] for i in rows]}, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
+            hidden = model(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
-            vectors[rows] = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
-    return [vectors[doc_index == d] for d in range(len(texts))]
+            vectors[torch.as_tensor(rows)] = (hidden * mask).sum(1) / mask.sum(1)
+    return vectors, torch.as_tensor(columns["doc_index"])
+
+
+def embed(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int, stride: int,
+          max_chunks: int) -> list[np.ndarray]:
+    """Mean-token vectors of every window of every text (one array of windows per text)."""
+    vectors, doc_index = window_vectors(model, tokenizer, texts, max_length, stride, max_chunks)
+    return [vectors[doc_index == d].numpy() for d in range(len(texts))]
 
 
 def longest_first(lengths: list[int], batch_size: int, seed: int, mega_factor: int = 50) -> list[int]:
