@@ -135,3 +135,49 @@ def test_full_finetuning_trains_everything_and_reloads(tmp_path, tiny_model_dir)
     save_model(model, tokenizer, _meta(tiny_model_dir, lora=False), tmp_path / "model")
     reloaded, tok2, _ = load_model(tmp_path / "model")
     torch.testing.assert_close(_logits(reloaded, tok2), before, rtol=0, atol=0)
+
+
+def test_loading_an_encoder_with_a_pooler_prints_no_load_report(tiny_model_dir, caplog):
+    import logging
+
+    from finrisk_nlp.modeling.build import load_encoder
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    # transformers' loggers do not propagate to the root logger that caplog listens on
+    report = logging.getLogger("transformers.modeling_utils")
+    records = Records()
+    report.addHandler(records)
+    caplog.set_level("WARNING", logger="finrisk_nlp")
+    try:
+        encoder = load_encoder(str(tiny_model_dir))  # the checkpoint has a pooler; the bare encoder leaves it out
+    finally:
+        report.removeHandler(records)
+    assert getattr(encoder, "pooler", None) is None
+    assert not [m for m in records.messages if "LOAD REPORT" in m]
+    assert not [r for r in caplog.records if r.name == "finrisk_nlp"]
+
+
+def test_encoder_weights_missing_from_a_checkpoint_are_named_in_one_warning(tmp_path, tiny_model_dir, caplog):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from finrisk_nlp.modeling.build import load_encoder
+
+    damaged = shutil.copytree(tiny_model_dir, tmp_path / "damaged")
+    weights = load_file(str(damaged / "model.safetensors"))
+    dropped = next(k for k in weights if k.endswith("layer.1.output.dense.weight"))
+    save_file({k: v for k, v in weights.items() if k != dropped}, str(damaged / "model.safetensors"),
+              metadata={"format": "pt"})
+    caplog.set_level("WARNING", logger="finrisk_nlp")
+    load_encoder(str(damaged))
+    warnings = [r.getMessage() for r in caplog.records if r.name == "finrisk_nlp"]
+    assert len(warnings) == 1 and "1 weight(s) missing" in warnings[0]
+    assert dropped.removeprefix("bert.").split("layer.1.")[1] in warnings[0] and "pooler" not in warnings[0]

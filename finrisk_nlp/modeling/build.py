@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ from finrisk_nlp.modeling.targets import resolve_target_modules
 from finrisk_nlp.tasks import Task
 
 EMBEDDED_ALIASES = {EMBEDDED_MODEL, f"sentence-transformers/{EMBEDDED_MODEL}"}
+DROPPED_PREFIXES = ("pooler.",)  # checkpoint weights the bare encoder leaves out on purpose
+
+logger = logging.getLogger("finrisk_nlp")
 
 
 @contextlib.contextmanager
@@ -89,15 +93,43 @@ def load_encoder(name_or_path: str, *, trust_remote_code: bool = False, attn_imp
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
-        try:
-            return AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-        except TypeError:  # encoders without a pooler (DistilBERT, DeBERTa, ModernBERT) take no add_pooling_layer
-            return AutoModel.from_pretrained(path, **kwargs)
+        with own_load_report():
+            try:
+                encoder, info = AutoModel.from_pretrained(path, add_pooling_layer=False, output_loading_info=True,
+                                                          **kwargs)
+            except TypeError:  # encoders without a pooler (DistilBERT, DeBERTa, ModernBERT) take no add_pooling_layer
+                encoder, info = AutoModel.from_pretrained(path, output_loading_info=True, **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"could not load the encoder {name_or_path!r} ({exc}). Offline, use a local directory holding "
             f"config.json + weights, or the embedded default model.name_or_path={EMBEDDED_MODEL}"
         ) from exc
+    report_loading(name_or_path, info)
+    return encoder
+
+
+@contextlib.contextmanager
+def own_load_report() -> Iterator[None]:
+    """transformers logs a load report for every checkpoint key the model does not use; the bare encoder drops the
+    pooler on purpose, so that report would warn on every load. :func:`report_loading` says what matters instead."""
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    level = report_logger.level
+    report_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        report_logger.setLevel(level)
+
+
+def report_loading(name_or_path: str, info: dict[str, Any]) -> None:
+    """One warning for encoder weights the checkpoint lacks (initialised at random) or holds unused, leaving out the
+    pooler, which the bare encoder does not build."""
+    unused = [k for k in info.get("unexpected_keys", ()) if not k.startswith(DROPPED_PREFIXES)]
+    missing = list(info.get("missing_keys", ()))
+    if missing or unused:
+        logger.warning(f"encoder {name_or_path}: {len(missing)} weight(s) missing from the checkpoint and initialised "
+                       f"at random {sorted(missing)[:5]}, {len(unused)} checkpoint weight(s) unused "
+                       f"{sorted(unused)[:5]}; check that model.name_or_path is the encoder you meant")
 
 
 def load_tokenizer(path: str | Path, encoder: torch.nn.Module, *, trust_remote_code: bool = False,
