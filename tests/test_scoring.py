@@ -315,6 +315,22 @@ def test_throughput_benchmark_prints_its_table(tiny_model_dir, tmp_path):
     assert re.search(r"GFLOP/s = \d+% of this CPU's fp32 matmul peak", proc.stdout)
 
 
+def test_static_int8_probe_compares_every_graph_with_fp32(tiny_model_dir):
+    cmd = [sys.executable, str(REPO / "benchmarks" / "int8_static_probe.py"), "--base-model", str(tiny_model_dir),
+           "--num-docs", "12", "--max-length", "32", "--repeats", "1"]
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in proc.stdout.splitlines() if line.startswith("|")]
+    assert rows[0][0] == "graph"
+    assert [r[0] for r in rows[2:4]] == ["onnx fp32", "dynamic (finrisk's int8: every MatMul)"]
+    assert len(rows) == 2 + 2 + 4 and all(r[0].startswith("static ") for r in rows[4:])
+    assert rows[2][2:5] == ["1.00x", "100.0%", "100.0%"]  # fp32 against itself
+    for row in rows[3:]:
+        assert float(row[1]) > 0 and 0 <= float(row[3].rstrip("%")) <= 100 and 0 <= float(row[5]) <= 1
+
+
+
 def _many_docs(directory: Path, n: int) -> Path:
     records = make_credit_records()
     directory.mkdir(parents=True, exist_ok=True)
