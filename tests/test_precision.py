@@ -68,6 +68,14 @@ def test_auto_stays_fp32_without_native_bf16_and_forced_bf16_warns(monkeypatch, 
         assert resolve_precision("auto", "cpu", backend="onnx") == "fp32"
     assert "emulates" not in caplog.text
     assert mixed_precision(cfg) == "bf16"
+    # `accelerate launch` without --mixed_precision exports "no": auto still picks bf16; a reduced precision the
+    # launcher names is left to it, and an explicit train.mixed_precision=no keeps fp32
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    assert mixed_precision(cfg) == "bf16"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    assert mixed_precision(cfg) is None
+    fp32 = load_config(None, ["cpu=true", f"output_dir={tmp_path}", "train.mixed_precision=no"])
+    assert mixed_precision(fp32) == "no"
     with pytest.raises(ValueError, match="precision 'fp8' is unknown"):
         resolve_precision("fp8")
 

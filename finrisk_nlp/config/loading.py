@@ -54,6 +54,8 @@ def _coerce(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         problems.append(f"{key}: expected {_type_name(tp)}, got {_shown(value)}")
         return None
     if origin is Literal:
+        if value is False and "no" in typing.get_args(tp):  # YAML reads a bare `no` as false
+            value = "no"
         if value not in typing.get_args(tp):
             problems.append(f"{key}: expected one of {list(typing.get_args(tp))}, got {_shown(value)}")
         return value

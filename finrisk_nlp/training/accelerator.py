@@ -36,16 +36,18 @@ logger = get_logger(__name__)
 
 
 def mixed_precision(cfg: RecipeConfig) -> str | None:
-    """``train.mixed_precision``; with ``auto``: what ``accelerate launch --mixed_precision`` (or its config file)
-    asked for, else bf16 (or fp16) on a GPU, and on CPU bf16 where it is native (AVX512_BF16/AMX, see
-    :mod:`finrisk_nlp.precision`), else none. None lets Accelerate read its launcher's setting. bf16 autocast keeps
-    fp32 master weights and optimizer state; only matmuls run in bf16."""
+    """``train.mixed_precision``; with ``auto``: the reduced precision ``accelerate launch --mixed_precision`` (or its
+    config file) asked for, else bf16 (or fp16) on a GPU, and on CPU bf16 where it is native (AVX512_BF16/AMX, see
+    :mod:`finrisk_nlp.precision`), else none. None lets Accelerate read its launcher's setting. The launcher's
+    ``no`` is not a request: ``accelerate launch`` exports it whenever neither flag nor config file names a precision,
+    so fp32 on a bf16-capable machine takes ``train.mixed_precision=no``. bf16 autocast keeps fp32 master weights
+    and optimizer state; only matmuls run in bf16."""
     on_cpu = cfg.cpu or not torch.cuda.is_available()
     if cfg.train.mixed_precision != "auto":
         if on_cpu and cfg.train.mixed_precision == "bf16":
             resolve_precision("bf16", "cpu")  # warns when the CPU emulates bf16
         return cfg.train.mixed_precision
-    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
+    if os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower() != "no":
         return None
     if on_cpu:
         return "bf16" if resolve_precision("auto", "cpu") == "bf16" else "no"
