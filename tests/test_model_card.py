@@ -268,3 +268,23 @@ def test_card_states_which_rows_fitted_what():
     text = render_model_card(name="credit-text", metadata=_metadata(), metrics=metrics, config=config,
                              provenance=PROVENANCE)
     assert "validation therefore served several fits" in text
+
+
+def test_a_multi_task_card_states_each_tasks_windows_from_its_metadata():
+    from finrisk_nlp.modeling import Head, TaskMetadata
+    from finrisk_nlp.modeling.metadata import Windows
+
+    tasks = {"credit_text": TaskMetadata(get_task("credit_text"), windows=Windows(max_chunks=4, stride=32)),
+             "transaction_memo": TaskMetadata(get_task("transaction_memo"))}
+    meta = ModelMetadata(tasks=tasks, base_model="all-MiniLM-L6-v2", max_length=128, lora=True, head=Head())
+    # the run's config says something else: the card follows what prediction does, i.e. the stored windows
+    text = render_model_card(name="multi", metadata=meta, metrics={}, config={"model": {"max_chunks": 9}},
+                             provenance={})
+    limits = sections_of(parse_model_card(text)[1])["Limitations"]
+    assert ("Reads at most this many windows of 128 tokens per text (credit_text: 4 overlapping by 32, "
+            "transaction_memo: 1)") in limits
+    same = {name: TaskMetadata(get_task(name), windows=Windows(2, 16)) for name in tasks}
+    text = render_model_card(name="multi", metadata=ModelMetadata(tasks=same, base_model="all-MiniLM-L6-v2",
+                                                                  max_length=64, lora=True, head=Head()),
+                             metrics={}, config={}, provenance={})
+    assert "Reads at most 2 window(s) of 64 tokens per text (overlapping by 16)" in text

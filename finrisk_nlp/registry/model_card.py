@@ -338,9 +338,23 @@ def _single(metadata: ModelMetadata) -> TaskMetadata | None:
     return metadata.task_metadata() if len(metadata.tasks) == 1 else None
 
 
+def _window_limit(metadata: ModelMetadata) -> str:
+    """How much of a text the model reads, from each task's stored windows (prediction cuts texts exactly so)."""
+    windows = {name: task.windows for name, task in metadata.tasks.items()}
+    if len(set(windows.values())) == 1:
+        cut = next(iter(windows.values()))
+        overlap = f" (overlapping by {cut.stride})" if cut.max_chunks > 1 else ""
+        return (f"Reads at most {cut.max_chunks} window(s) of {metadata.max_length} tokens per text{overlap}; "
+                "anything later in a long text is ignored.")
+    per_task = ", ".join(f"{name}: {cut.max_chunks}" + (f" overlapping by {cut.stride}" if cut.max_chunks > 1 else "")
+                         for name, cut in windows.items())
+    return (f"Reads at most this many windows of {metadata.max_length} tokens per text ({per_task}); anything later "
+            "in a long text is ignored.")
+
+
 def _limitations(metadata: ModelMetadata, metrics: dict[str, Any], config: dict[str, Any]) -> str:
     """Known limits of this model: generic ones, then those the run's own settings imply."""
-    single, data, model = _single(metadata), config.get("data") or {}, config.get("model") or {}
+    single, data = _single(metadata), config.get("data") or {}
     items = [
         "Trained on the data above only; scores drift when products, channels, language or fraud patterns change. "
         "Monitor them and re-validate before each use on new populations.",
@@ -358,10 +372,7 @@ def _limitations(metadata: ModelMetadata, metrics: dict[str, Any], config: dict[
     elif redacted is False:
         items.append("Texts were not redacted (`data.redact_pii=false`): the model saw, and may have memorised, "
                      "customer identifiers.")
-    windows = single.windows.max_chunks if single else model.get("max_chunks", 1)
-    items.append(f"Reads at most {windows} window(s) of {metadata.max_length} tokens per text"
-                 + (f" (overlapping by {single.windows.stride})" if windows > 1 and single else "")
-                 + "; anything later in a long text is ignored.")
+    items.append(_window_limit(metadata))
     kind = (metrics.get("splits") or {}).get("kind")
     if kind in (None, "random"):
         items.append("No out-of-time or per-customer validation: the test rows come from the same period and "
