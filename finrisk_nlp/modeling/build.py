@@ -85,6 +85,9 @@ def encoder_problems(model_cfg: ModelConfig) -> list[str]:
     return []
 
 
+LOAD_LOGGERS = ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")
+
+
 def load_encoder(name_or_path: str, *, trust_remote_code: bool = False, attn_implementation: str | None = None,
                  ) -> torch.nn.Module:
     """The bare pretrained encoder (``AutoModel``) without a pooler where the architecture has one."""
@@ -111,14 +114,18 @@ def load_encoder(name_or_path: str, *, trust_remote_code: bool = False, attn_imp
 @contextlib.contextmanager
 def own_load_report() -> Iterator[None]:
     """transformers logs a load report for every checkpoint key the model does not use; the bare encoder drops the
-    pooler on purpose, so that report would warn on every load. :func:`report_loading` says what matters instead."""
-    report_logger = logging.getLogger("transformers.modeling_utils")
-    level = report_logger.level
-    report_logger.setLevel(logging.ERROR)
+    pooler on purpose, so that report would warn on every load. :func:`report_loading` says what matters instead.
+    Raising the report's level makes transformers also check the model's tensor-parallel plan, whose "layers were
+    not sharded" warning means nothing to a model that is not sharded, so that logger is quietened too."""
+    loggers = [logging.getLogger(name) for name in LOAD_LOGGERS]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        report_logger.setLevel(level)
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
 
 
 def report_loading(name_or_path: str, info: dict[str, Any]) -> None:
