@@ -116,7 +116,8 @@ def _fit_hgb(task: Task, frames: dict[str, pd.DataFrame], labels: dict[str, np.n
     probs = class_probabilities(clf, frames["test"], len(task.labels))
     rule = f"argmax (lr={params['learning_rate']:g}, leaves={params['max_leaf_nodes']}, trees={params['max_iter']})"
     return {"test": compute_metrics(probs, labels["test"], task), "parameters": {"trainable": None},
-            "rule": rule, "probs": probs}
+            "rule": rule, "probs": probs,
+            "val_probs": class_probabilities(clf, frames["validation"], len(task.labels))}
 
 
 def _labels(splits: Any) -> dict[str, np.ndarray]:
@@ -155,7 +156,8 @@ def run_fields_lr(task: Task, splits: Any, columns: Sequence[str], categorical: 
     probs = class_probabilities(clf, x["test"], len(task.labels))
     return {"test": compute_metrics(probs, labels["test"], task),
             "parameters": {"trainable": int(clf.coef_.size + clf.intercept_.size)},
-            "rule": f"argmax (C={params['C']:g})", "probs": probs}
+            "rule": f"argmax (C={params['C']:g})", "probs": probs,
+            "val_probs": class_probabilities(clf, x["validation"], len(task.labels))}
 
 
 def _log_odds(probs: np.ndarray, task: Task) -> np.ndarray:

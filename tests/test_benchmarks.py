@@ -47,7 +47,7 @@ def test_quality_quick_reports_every_method_on_the_same_split(tiny_model_dir, da
     assert [r[2] for r in rows] == ["tfidf", "lora", "full"]
     assert {r[0] for r in rows} == {"credit_text"} and len({r[1] for r in rows}) == 1  # one split for all
     for row in rows:
-        for cell in (row[4], row[6], row[7]):  # macro-F1 [CI], PR-AUC [CI], recall: scores in [0, 1]
+        for cell in (row[4], row[6], row[7], row[8]):  # macro-F1 [CI] at argmax and F1 thr, PR-AUC [CI], recall
             low, high = _interval(cell)
             assert 0.0 <= low <= _value(cell) <= high <= 1.0
     lora, full = (int(r[3].replace(",", "")) for r in rows[1:])
@@ -71,12 +71,16 @@ def test_quality_reads_own_files_and_prints_the_gap(tiny_model_dir, tmp_path):
                         "tfidf,lora", "--text-column", "narrative", "--label-column", "flag", "--positive-label", "bad")
     table = table_rows(stdout)
     assert [(r[0], r[2]) for r in table] == [("loans", "tfidf"), ("loans", "lora")]
-    assert all(0.0 <= _value(c) <= 1.0 for r in table for c in (r[4], r[6], r[7]))
+    assert all(0.0 <= _value(c) <= 1.0 for r in table for c in (r[4], r[6], r[7], r[8]))
     (gap,) = table_rows(stdout, which=1)
     assert gap[:2] == ["loans", "lora - tfidf"]
-    assert float(gap[4]) == pytest.approx(_value(table[1][6]) - _value(table[0][6]), abs=0.0015)  # PR-AUC gap
+    assert float(gap[4]) == pytest.approx(_value(table[1][7]) - _value(table[0][7]), abs=0.0015)  # PR-AUC gap
     # The paired bootstrap of the same comparison: a difference inside its own interval, and a p-value.
     diff, low, high, p = _numbers_after("loans: lora - tfidf pr_auc", stdout)
+    assert -1.0 <= low <= diff <= high <= 1.0 and 0.0 <= p <= 1.0
+    # ... and of macro-F1 with both at their validation F1 threshold: the difference of that column's cells
+    diff, low, high, p = _numbers_after("loans: lora - tfidf macro_f1 @ F1 thr", stdout)
+    assert diff == pytest.approx(_value(table[1][6]) - _value(table[0][6]), abs=0.0015)
     assert -1.0 <= low <= diff <= high <= 1.0 and 0.0 <= p <= 1.0
     # Own data trains with the generic recipe (train.epochs=auto): one validation score per epoch it ran.
     curve = _numbers_after("loans: lora validation macro_f1 per epoch", stdout, end=";")
@@ -134,6 +138,41 @@ def test_best_achievable_uses_the_generator_probability_of_each_test_row(quality
     rows[0]["disposition"] = "close" if rows[0]["disposition"] == "escalate" else "escalate"
     probs, why = quality.generator_probabilities(task, datasets.Dataset.from_list(rows))
     assert probs is None and isinstance(why, str) and why  # no row, and a reason to print in its place
+
+
+def test_the_f1_rule_flags_from_the_validation_threshold_and_ignores_calibration(quality):
+    from finrisk_nlp.evaluation.metrics import compute_metrics
+    from finrisk_nlp.tasks import get_task
+
+    task = get_task("aml_alert")
+    pos = task.positive_index
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.where(rng.random(n) < 0.2, pos, 1 - pos)
+        score = 1 / (1 + np.exp(-(1.5 * (labels == pos) + rng.normal(size=n) - 2.0)))  # risk probability, < 0.5
+        probs = np.zeros((n, 2))
+        probs[:, pos], probs[:, 1 - pos] = score, 1 - score
+        return probs, labels
+
+    (val, val_labels), (test, labels) = split(400), split(400)
+    ruled = quality.at_f1_threshold(test, val, val_labels, task)
+    cut = quality.tune_threshold(val[:, pos], (val_labels == pos).astype(int), quality.parse_target("f1"))["value"]
+    assert 0.0 < cut < 0.5  # argmax would flag fewer than the F1 rule does
+    np.testing.assert_array_equal(ruled[:, pos] == 1, test[:, pos] >= cut)
+    np.testing.assert_array_equal(ruled.sum(axis=1), 1.0)
+
+    def shifted(probs, by):  # the same ranking at another level: what calibration to another prevalence does
+        logit = np.log(probs[:, pos] / probs[:, 1 - pos]) + by
+        out = np.zeros_like(probs)
+        out[:, pos] = 1 / (1 + np.exp(-logit))
+        out[:, 1 - pos] = 1 - out[:, pos]
+        return out
+
+    raised = quality.at_f1_threshold(shifted(test, 2.0), shifted(val, 2.0), val_labels, task)
+    assert compute_metrics(shifted(test, 2.0), labels, task)["macro_f1"] != compute_metrics(test, labels, task)[
+        "macro_f1"]  # argmax decides differently at the other level
+    np.testing.assert_array_equal(raised, ruled)  # the F1 rule does not
 
 
 def test_best_achievable_for_memo_categories_is_the_clean_category(quality):
