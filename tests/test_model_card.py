@@ -187,6 +187,7 @@ def test_card_answers_a_model_validator():
     limits = sections["Limitations"]
     assert "PII redaction is pattern-based" in limits
     assert "Reads at most 4 window(s) of 128 tokens per text (overlapping by 32)" in limits
+    assert sum(body.count("tokens per") for body in sections.values()) == 1  # said once, with the window count
     assert "Calibration and threshold were fitted on the validation split" in limits
     for absent in ("synthetic demo data", "No out-of-time", "were kept", "not calibrated"):
         assert absent not in limits, absent

@@ -509,8 +509,7 @@ def render_model_card(
         "## Labels\n\n"
         f"Output order (`{task.label_column}`), {kind}:\n\n"
         + "\n".join(f"{i}. `{label}`" + (" (positive / risk class)" if label == positive else "")
-                    for i, label in enumerate(labels))
-        + f"\n\nThe model reads at most {metadata.max_length} tokens per input window.",
+                    for i, label in enumerate(labels)),
         *[section for section in (fields_section(metadata),) if section],
         "## Training data\n\n"
         "Files the run trained and was evaluated on, with their sha256 fingerprint (re-hash your copy to check "
