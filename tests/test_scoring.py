@@ -401,3 +401,52 @@ def test_int8_scores_every_document_and_its_parts_are_kept_apart(trained_run, ar
     np.testing.assert_allclose(b[["p_repaid", "p_default"]].sum(axis=1), 1.0, rtol=1e-5)
     assert json.loads(Path(f"{out}.parts/manifest.json").read_text())["fingerprint"]["precision"] == "int8"
     assert _score(trained_run, inputs, out) == 2  # fp32 never finishes an int8 run's parts
+
+
+def _id_table(path: Path) -> Path:
+    write_jsonl(path, [{"app_id": 101, "text": "missed payments, lost job."}, {"app_id": 102, "text": "steady salary."},
+                       {"app_id": 103, "text": "  "}])
+    return path
+
+
+def test_id_column_carries_each_rows_id_into_its_scores_and_errors(trained_run, archive_set, tmp_path):
+    table = _id_table(tmp_path / "apps.jsonl")
+    with_ids, plain = tmp_path / "with_ids.csv", tmp_path / "plain.csv"
+    inputs = [str(table), str(archive_set["tree"])]
+    assert _score(trained_run, inputs, with_ids, "--id-column", "app_id") == 0
+    assert _score(trained_run, inputs, plain) == 0
+    import pandas as pd
+
+    a, b = pd.read_csv(with_ids, dtype={"app_id": str}), pd.read_csv(plain)
+    assert list(a.columns[:4]) == ["doc_id", "source", "app_id", "label"]
+    assert list(a.columns.drop("app_id")) == list(b.columns)
+    from_table = a["source"].str.startswith(str(table))
+    assert list(a.loc[from_table, "app_id"]) == ["101", "102"]  # as text, whatever the table's type
+    assert a.loc[~from_table, "app_id"].isna().all() and (~from_table).sum() > 0  # files have no id
+    np.testing.assert_allclose(a["p_default"], b["p_default"], atol=1e-6)  # the id changes no score
+    assert list(a["decision"]) == list(b["decision"])
+    errors = [json.loads(line) for line in with_ids.with_name("with_ids.errors.jsonl").read_text().splitlines()]
+    (empty,) = [e for e in errors if e["source"] == f"{table}!/2"]
+    assert empty["app_id"] == "103" and "empty" in empty["reason"]
+
+
+def test_a_missing_text_or_id_column_exits_2_before_writing_and_the_corrected_rerun_runs(trained_run, tmp_path,
+                                                                                          caplog):
+    table = _id_table(tmp_path / "apps.jsonl")
+    out = tmp_path / "s.parquet"
+    assert _score(trained_run, [str(table)], out, "--id-column", "loan_no") == 2
+    assert "no id column 'loan_no' (--id-column); columns are ['app_id', 'text']" in caplog.text
+    assert _score(trained_run, [str(table)], out, "--text-column", "narrative") == 2
+    assert "no text column 'narrative'; columns are ['app_id', 'text']. Pass --text-column NAME" in caplog.text
+    assert not out.exists() and not list(Path(f"{out}.parts").glob("*.json"))  # no manifest to refuse a rerun
+    caplog.clear()
+    assert _score(trained_run, [str(table)], out, "--id-column", "app_id") == 0
+    assert "different scoring run" not in caplog.text and len(pq.read_table(out)) == 2
+
+
+def test_id_column_named_like_an_output_column_exits_2(trained_run, tmp_path, caplog):
+    table = _id_table(tmp_path / "apps.jsonl")
+    out = tmp_path / "s.parquet"
+    assert _score(trained_run, [str(table)], out, "--id-column", "label") == 2
+    assert "--id-column 'label' cannot be an output column name" in caplog.text
+    assert not out.exists()

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 from runs import kill_once_a_part_is_written
-from test_scoring import _errors, _expected, _inputs, _many_docs, _score, archive_set  # noqa: F401
+from test_scoring import _errors, _expected, _id_table, _inputs, _many_docs, _score, archive_set  # noqa: F401
 
 from finrisk_nlp.scoring.ray_engine import plan_read_units
 
@@ -88,6 +88,20 @@ def test_ray_engine_writes_the_rows_of_the_local_scorer(trained_run, archive_set
     # The same parts directory takes either engine: the local scorer finds nothing left to do.
     assert _score(trained_run, inputs, on_ray) == 0
     _same_rows(local, on_ray)
+
+
+def test_ray_engine_carries_the_id_column_as_the_local_scorer_does(trained_run, archive_set, ray_address,  # noqa: F811
+                                                                    tmp_path):
+    table = _id_table(tmp_path / "apps.jsonl")
+    local, on_ray = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    inputs = [str(table), str(archive_set["zip"])]
+    assert _score(trained_run, inputs, local, "--id-column", "app_id") == 0
+    assert _score(trained_run, inputs, on_ray, *_ray("--id-column", "app_id")) == 0
+    _same_rows(local, on_ray)
+    a, b = (pq.read_table(path).column("app_id").to_pylist() for path in (local, on_ray))
+    assert a == b and [i for i in b if i is not None] == ["101", "102"]
+    errors = [json.loads(line) for line in on_ray.with_name("ray.errors.jsonl").read_text().splitlines()]
+    assert [e["app_id"] for e in errors if e["source"] == f"{table}!/2"] == ["103"]
 
 
 def test_object_store_inputs_are_named_by_uri(trained_run, archive_set, ray_address, tmp_path):  # noqa: F811

@@ -45,6 +45,9 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(set(FORMATS.values())), help="output format (default: --out suffix)")
     parser.add_argument("--task", help="the task to score with a multi-task model (required for those)")
     parser.add_argument("--text-column", help="text column of table inputs (default: the model task's)")
+    parser.add_argument("--id-column", help="a column of table inputs that identifies each row (e.g. an application "
+                                            "id), copied as text into its output row and its errors row; every "
+                                            "table input must have it (documents read from files leave it empty)")
     parser.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (default: 64)")
     parser.add_argument("--part-size", type=int,
                         help="documents per part file; a kill loses at most this many (default: the batch size)")
@@ -81,6 +84,7 @@ def options_from_args(args: argparse.Namespace):  # -> scoring.ScoreOptions
             raise ScoringError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     return ScoreOptions(
         inputs=list(args.inputs), out=args.out, fmt=args.format, text_column=args.text_column,
+        id_column=args.id_column,
         task=args.task, batch_size=args.batch_size, part_size=args.part_size, cpu=args.cpu, quantize=args.quantize,
         precision=args.precision, texts_file=args.texts, backend=args.backend, force=args.force,
         limits=ReadLimits(args.max_doc_bytes, args.max_archive_bytes, args.max_archive_members),

@@ -92,6 +92,29 @@ def load_table(path: str | Path) -> datasets.Dataset:
         raise DataError(f"{path}: could not be read as {kind} ({type(exc).__name__}: {exc})") from exc
 
 
+def table_columns(path: str | Path) -> list[str]:
+    """The column names of a table file, reading only its header (CSV) or schema (Parquet) where the format has
+    one; JSON is read whole (its columns are the keys of every row).
+
+    Raises:
+        DataError: as :func:`load_table`, for a file it cannot read.
+    """
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    try:
+        if kind == "csv":
+            import pandas as pd
+
+            return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 -- load_table names the problem (encoding, parse error) for the user
+        pass
+    return load_table(path).column_names
+
+
 def _read_json(path: Path) -> datasets.Dataset:
     """JSON Lines (one object per line), or one JSON array of objects; columns in order of first appearance."""
     import json

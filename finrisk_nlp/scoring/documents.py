@@ -43,7 +43,8 @@ from finrisk_nlp.scoring.extract import (
     html_to_text,
 )
 
-__all__ = ["DOCUMENT_SUFFIXES", "TEXT_SUFFIXES", "Document", "DocumentError", "ReadLimits", "extract_text",
+__all__ = ["DOCUMENT_SUFFIXES", "TEXT_SUFFIXES", "Document", "DocumentError", "ReadLimits", "check_table_columns",
+           "extract_text",
            "fit_text", "html_to_text", "iter_documents", "printable_name", "unsafe_member_reason"]
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -72,6 +73,8 @@ class Document:
         truncated: the text was cut (see :func:`fit_text` and :attr:`ReadLimits.max_doc_bytes`).
         fields: a table row's structured fields (those of ``field_columns`` the table has); None for a document
             read from a file (a bare document).
+        key: a table row's value of ``id_column`` (``finrisk score --id-column``), as text, so that scores join
+            back to the rows they came from; None for a document read from a file or a row without one.
     """
 
     index: int
@@ -81,6 +84,7 @@ class Document:
     error: str | None = None
     truncated: bool = False
     fields: dict[str, Any] | None = None
+    key: str | None = None
 
 
 @dataclass
@@ -93,6 +97,7 @@ class _Entry:
     text: str | None = None  # rows of a table come with their text
     error: str | None = None
     fields: dict[str, Any] | None = None  # and with their structured fields
+    key: str | None = None  # and with their id (--id-column)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,23 +248,32 @@ def _tar_entries(path: Path, label: str, limits: ReadLimits) -> Iterator[_Entry]
                                              f"{exc}); the remaining members were not read")
 
 
+def check_table_columns(path: str | Path, columns: list[str], text_column: str | None,
+                        id_column: str | None = None) -> None:
+    """Raise :class:`DataError` for a table input without the text column, or without the ``--id-column``."""
+    if not text_column or text_column not in columns:
+        raise DataError(f"{path}: no text column {text_column!r}; columns are {columns}. Pass --text-column NAME")
+    if id_column and id_column not in columns:
+        raise DataError(f"{path}: no id column {id_column!r} (--id-column); columns are {columns}. Pass the column "
+                        "that identifies each row, or leave out --id-column")
+
+
 def _table_entries(path: Path, label: str, text_column: str | None,
-                   field_columns: tuple[str, ...] = ()) -> Iterator[_Entry]:
+                   field_columns: tuple[str, ...] = (), id_column: str | None = None) -> Iterator[_Entry]:
     from finrisk_nlp.data.tables import load_table  # imports datasets: only when a table is given
 
     table = load_table(path)
-    if not text_column or text_column not in table.column_names:
-        raise DataError(f"{path}: no text column {text_column!r}; columns are {table.column_names}. "
-                        "Pass --text-column NAME")
+    check_table_columns(path, table.column_names, text_column, id_column)
     present = [c for c in field_columns if c in table.column_names]
     values = {c: table[c] for c in present}
+    keys = [None if k is None else str(k) for k in table[id_column]] if id_column else [None] * len(table)
     for i, value in enumerate(table[text_column]):
         source = f"{label}!/{i}"
         fields = {c: values[c][i] for c in present} if field_columns else None
         if not isinstance(value, str) or not value.strip():
-            yield _Entry(source=source, error=f"empty or missing {text_column!r} value")
+            yield _Entry(source=source, error=f"empty or missing {text_column!r} value", key=keys[i])
         else:
-            yield _Entry(source=source, text=value.strip(), fields=fields)
+            yield _Entry(source=source, text=value.strip(), fields=fields, key=keys[i])
 
 
 def _file_entry(path: Path, label: str, size: int, limits: ReadLimits) -> _Entry:
@@ -309,7 +323,7 @@ def _dir_entries(directory: Path, label: str, limits: ReadLimits, root: str, abo
 
 
 def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str | None, top: bool,
-                  field_columns: tuple[str, ...] = ()) -> Iterator[_Entry]:
+                  field_columns: tuple[str, ...] = (), id_column: str | None = None) -> Iterator[_Entry]:
     try:
         info = path.stat()
     except OSError as exc:
@@ -326,7 +340,7 @@ def _path_entries(path: Path, label: str, limits: ReadLimits, text_column: str |
     elif _is_tar(lower):
         yield from _tar_entries(path, label, limits)
     elif top and path.suffix.lower() in TABLE_SUFFIXES:
-        yield from _table_entries(path, label, text_column, field_columns)
+        yield from _table_entries(path, label, text_column, field_columns, id_column)
     else:
         yield _file_entry(path, label, info.st_size, limits)
 
@@ -357,24 +371,26 @@ def content_id(source: str, data: bytes) -> str:
 
 
 def _text_document(index: int, source: str, doc_id: str, text: str, truncated: bool,
-                   max_chars: int | None, fields: dict[str, Any] | None = None) -> Document:
+                   max_chars: int | None, fields: dict[str, Any] | None = None, key: str | None = None) -> Document:
     text, cut = fit_text(text, max_chars)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (e.g. from an email body) would fail in the tokenizer
         text = text.encode("utf-8", "replace").decode("utf-8")
-    return Document(index, source, doc_id, text=text, truncated=truncated or cut, fields=fields)
+    return Document(index, source, doc_id, text=text, truncated=truncated or cut, fields=fields, key=key)
 
 
 def _load(entry: _Entry, index: int, limits: ReadLimits, max_chars: int | None) -> Document:
     if entry.error:
-        return Document(index, entry.source, entry.source, error=entry.error)
+        return Document(index, entry.source, entry.source, error=entry.error, key=entry.key)
     if entry.text is not None:
         content = entry.text.encode("utf-8", "surrogatepass")
         if entry.fields is not None:  # a row whose fields changed is a new document for a rerun
             content += b"\0" + json.dumps(entry.fields, sort_keys=True, default=str).encode("utf-8", "replace")
+        if entry.key is not None:  # and so is one whose id changed: its row must carry the new id
+            content += b"\0id\0" + entry.key.encode("utf-8", "surrogatepass")
         doc_id = content_id(entry.source, content)
-        return _text_document(index, entry.source, doc_id, entry.text, False, max_chars, entry.fields)
+        return _text_document(index, entry.source, doc_id, entry.text, False, max_chars, entry.fields, entry.key)
     oversized = f"oversized: more than --max-doc-bytes={limits.max_doc_bytes:,} bytes"
     if entry.size is not None and entry.size > limits.max_doc_bytes:
         return Document(index, entry.source, entry.source, error=oversized)
@@ -408,6 +424,7 @@ def iter_documents(
     num_shards: int = 1,
     max_chars: int | None = None,
     field_columns: tuple[str, ...] = (),
+    id_column: str | None = None,
 ) -> Iterator[Document]:
     """Yield the documents of shard ``rank`` of ``num_shards`` (those whose index % num_shards == rank).
 
@@ -422,15 +439,17 @@ def iter_documents(
         num_shards: how many shards the inputs are split into.
         max_chars: cut each text to this many characters (see :func:`fit_text`); None keeps it whole.
         field_columns: structured fields a model reads; table rows carry those their table has.
+        id_column: a column every table input must have; each row's value becomes its document's ``key``.
 
     Raises:
-        DataError: for an input that does not exist or a table without the text column.
+        DataError: for an input that does not exist or a table without the text column (or the id column).
     """
     limits = limits or ReadLimits()
     index = 0
     for item in expand_inputs(inputs):
         label = printable_name(Path(item).as_posix())
-        for entry in _path_entries(Path(item), label, limits, text_column, top=True, field_columns=field_columns):
+        for entry in _path_entries(Path(item), label, limits, text_column, top=True, field_columns=field_columns,
+                                   id_column=id_column):
             if index % num_shards == rank:
                 yield _load(entry, index, limits, max_chars)
             index += 1

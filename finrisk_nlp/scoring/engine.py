@@ -43,7 +43,6 @@ from finrisk_nlp.inference.loading import load_for_inference, model_fingerprint,
 from finrisk_nlp.inference.predictor import Predictor
 from finrisk_nlp.provenance import write_json_atomic
 from finrisk_nlp.scoring.documents import Document, ReadLimits, iter_documents
-from finrisk_nlp.scoring.field_inputs import check_field_inputs
 from finrisk_nlp.scoring.parts import (
     FORMATS,
     MANIFEST,
@@ -63,10 +62,12 @@ from finrisk_nlp.scoring.read_ahead import (
     prepare_each,
     read_ahead,
 )
+from finrisk_nlp.scoring.table_inputs import check_table_inputs
 
 logger = logging.getLogger("finrisk_nlp")
 
-__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "run_fingerprint", "score_documents", "score_group"]
+__all__ = ["ScoreOptions", "ScoreSummary", "ScoringError", "check_id_column", "error_row", "run_fingerprint",
+           "score_documents", "score_group"]
 
 
 @dataclass
@@ -77,6 +78,7 @@ class ScoreOptions:
     out: str
     fmt: str | None = None  # parquet | csv | jsonl; None: from the suffix of ``out``
     text_column: str | None = None  # fingerprint; None: the model task's text column
+    id_column: str | None = None  # fingerprint; a table column copied into each row (and error) under its name
     task: str | None = None  # fingerprint; the task of a multi-task model
     batch_size: int = 64
     part_size: int | None = None  # documents per part file (None: batch_size); a kill loses at most this many
@@ -137,12 +139,14 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def part_schema(labels: tuple[str, ...], with_fields: bool = False) -> pa.Schema:
+def part_schema(labels: tuple[str, ...], with_fields: bool = False, id_column: str | None = None) -> pa.Schema:
     """Columns of a part file; the output has the same minus ``index`` and ``error``. A model with structured
-    fields adds ``missing_fields`` and ``unseen_categories`` (field names joined by ``;``)."""
+    fields adds ``missing_fields`` and ``unseen_categories`` (field names joined by ``;``); ``id_column`` adds that
+    column, as text, after ``source``."""
     fields = [("missing_fields", pa.string()), ("unseen_categories", pa.string())] if with_fields else []
+    key = [(id_column, pa.string())] if id_column else []
     return pa.schema(
-        [("index", pa.int64()), ("doc_id", pa.string()), ("source", pa.string()), ("label", pa.string())]
+        [("index", pa.int64()), ("doc_id", pa.string()), ("source", pa.string()), *key, ("label", pa.string())]
         + [(f"p_{name}", pa.float32()) for name in labels]
         + [("decision", pa.string()), ("threshold", pa.float64()), ("num_chunks", pa.int64()),
            ("truncated", pa.bool_()), *fields, ("model_ref", pa.string()), ("model_version", pa.string()),
@@ -150,8 +154,24 @@ def part_schema(labels: tuple[str, ...], with_fields: bool = False) -> pa.Schema
     )
 
 
+def check_id_column(id_column: str | None, predictor: Predictor) -> None:
+    """Refuse an ``--id-column`` named like a column the output already has, before anything is written."""
+    taken = part_schema(predictor.task.labels, predictor.fields is not None).names
+    if id_column is not None and (not id_column.strip() or id_column in taken):
+        raise ScoringError(f"--id-column {id_column!r} cannot be an output column name; the output already has "
+                           f"{[c for c in taken if c not in ('index', 'error')]}. Name the column of your table "
+                           "that identifies each row (rename it if it is one of these)")
+
+
+def error_row(doc: Document, id_column: str | None) -> dict[str, Any]:
+    """The part row of a document that was not scored: where it came from and why."""
+    return {"index": doc.index, "doc_id": doc.doc_id, "source": doc.source,
+            **({id_column: doc.key} if id_column else {}), "error": doc.error}
+
+
 def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor: Predictor,
-          meta: dict[str, Any], fields: FieldBatch | None = None) -> list[dict[str, Any]]:
+          meta: dict[str, Any], fields: FieldBatch | None = None, id_column: str | None = None,
+          ) -> list[dict[str, Any]]:
     """Output rows: label (most probable; labels >= 0.5 for multi-label), probabilities and the decision at the
     model's operating threshold, exactly as :meth:`Predictor.predict` gives them."""
     task = predictor.task
@@ -162,7 +182,8 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
     for doc, p, n, decision, extra in zip(docs, probs, chunks, predictor.decide(probs), extras, strict=True):
         label = ";".join(name for name, v in zip(task.labels, p) if v >= 0.5) if task.multi_label else (
             task.labels[int(p.argmax())])
-        rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source, "label": label,
+        rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source,
+                     **({id_column: doc.key} if id_column else {}), "label": label,
                      **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
                      "decision": ";".join(decision) if isinstance(decision, list) else decision,
                      "threshold": predictor.positive_threshold, "num_chunks": int(n), "truncated": doc.truncated,
@@ -170,20 +191,21 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
     return rows
 
 
-def _batch_rows(predictor: Predictor, batch: Batch, meta: dict[str, Any]) -> list[dict[str, Any]]:
+def _batch_rows(predictor: Predictor, batch: Batch, meta: dict[str, Any],
+                id_column: str | None = None) -> list[dict[str, Any]]:
     """Output rows of one padded batch of windows (see :func:`make_batches`)."""
     with _autocast(predictor.device):
         vectors = predictor.window_vectors(batch.encoding)
     fields = None
-    if predictor.fields is not None:  # checked before the run (check_field_inputs): no error can come up here
+    if predictor.fields is not None:  # checked before the run (check_table_inputs): no error can come up here
         fields = predictor.fields.transform([d.fields for d in batch.docs], "scoring input")
     probs = predictor.document_probs(vectors, batch.doc_index, len(batch.docs), fields)
     chunks = np.bincount(batch.doc_index, minlength=len(batch.docs))
-    return _rows(batch.docs, probs, chunks, predictor, meta, fields)
+    return _rows(batch.docs, probs, chunks, predictor, meta, fields, id_column)
 
 
 def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
-                meta: dict[str, Any]) -> list[dict[str, Any]]:
+                meta: dict[str, Any], id_column: str | None = None) -> list[dict[str, Any]]:
     """Part rows for a group of documents, as the local scorer writes them; for engines that batch elsewhere.
 
     Documents with ``error`` set, and any the tokenizer chokes on, become error rows; the others are scored in
@@ -194,15 +216,15 @@ def score_group(predictor: Predictor, docs: list[Document], batch_size: int,
         docs: documents in any order; each row keeps its document's ``index``.
         batch_size: windows per forward pass.
         meta: the ``model_ref`` and ``model_version`` columns.
+        id_column: the ``--id-column`` the rows carry (each document's ``key``).
     """
-    rows = [{"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error} for d in docs if d.error]
+    rows = [error_row(d, id_column) for d in docs if d.error]
     good = [d for d in docs if not d.error]
     for batch in prepare_each(lambda group: make_batches(predictor, group, batch_size), good) if good else []:
         if batch.encoding is None:
-            rows.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
-                        for d in batch.docs)
+            rows.extend(error_row(d, id_column) for d in batch.docs)
         else:
-            rows.extend(_batch_rows(predictor, batch, meta))
+            rows.extend(_batch_rows(predictor, batch, meta, id_column))
     return rows
 
 
@@ -218,6 +240,7 @@ def run_fingerprint(model_ref: str, options: ScoreOptions, predictor: Predictor,
         **({"backend": options.backend} if options.backend != "torch" else {}),
         **({"fields": predictor.field_names} if predictor.field_names else {}),
         **({"task": options.task} if options.task else {}),
+        **({"id_column": options.id_column} if options.id_column else {}),
     }
 
 
@@ -253,7 +276,8 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
                                    precision=options.precision, force=options.force, texts_file=options.texts_file,
                                    device=state.device)
     text_column = options.text_column or predictor.task.text_column
-    check_field_inputs(predictor, options.inputs)
+    check_id_column(options.id_column, predictor)
+    check_table_inputs(predictor, options.inputs, text_column, options.id_column)
     fingerprint_hash = model_fingerprint(model_ref, predictor)
     fingerprint = run_fingerprint(model_ref, options, predictor, fingerprint_hash)
     directory = parts_dir(options.out)
@@ -266,11 +290,13 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
 
     rank, world = state.process_index, state.num_processes
     skip = done_ids(directory)
-    writer = PartWriter(directory, rank, part_schema(predictor.task.labels, predictor.fields is not None))
+    writer = PartWriter(directory, rank, part_schema(predictor.task.labels, predictor.fields is not None,
+                                                     options.id_column))
     part_size = options.part_size or options.batch_size
     meta = {"model_ref": model_ref, "model_version": model_version(predictor, fingerprint_hash)}
     docs = iter_documents(options.inputs, options.limits, text_column=text_column, rank=rank, num_shards=world,
-                          max_chars=text_char_budget(predictor), field_columns=tuple(predictor.field_names))
+                          max_chars=text_char_budget(predictor), field_columns=tuple(predictor.field_names),
+                          id_column=options.id_column)
     q: queue.Queue = queue.Queue(maxsize=max(2, options.queue_size // options.batch_size))
     stop = threading.Event()
     counts = {"skipped": 0, "scored": 0, "failed": 0}
@@ -290,10 +316,9 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
             batch = next_batch(q)
             exhausted = batch is None
             if batch is not None and batch.encoding is None:
-                pending.extend({"index": d.index, "doc_id": d.doc_id, "source": d.source, "error": d.error}
-                               for d in batch.docs)
+                pending.extend(error_row(d, options.id_column) for d in batch.docs)
             elif batch is not None:
-                pending.extend(_batch_rows(predictor, batch, meta))
+                pending.extend(_batch_rows(predictor, batch, meta, options.id_column))
             if batch is not None:
                 bar.update(len(batch.docs))
             # Full parts as soon as they are ready, the rest at the end: a kill loses at most one part's work.
@@ -314,7 +339,7 @@ def _score_locked(model_ref: str, options: ScoreOptions, state: Any, fmt: str) -
     state.wait_for_everyone()
     summary = _gather_counts(directory, world)
     if state.is_main_process and summary.complete:
-        merge_parts(directory, options.out, fmt, summary)
+        merge_parts(directory, options.out, fmt, summary, options.id_column)
     state.wait_for_everyone()
     return summary
 
@@ -329,8 +354,9 @@ def _gather_counts(directory: Path, world: int) -> ScoreSummary:
     return summary
 
 
-def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> None:
-    """Merge all parts into ``out`` and its errors file, in input order, each document exactly once.
+def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary, id_column: str | None = None) -> None:
+    """Merge all parts into ``out`` and its errors file, in input order, each document exactly once. Error rows
+    carry ``id_column`` too.
 
     Raises:
         ScoringError: if a document this run enumerated is in no part (which would be a bug).
@@ -357,7 +383,8 @@ def merge_parts(directory: Path, out: str, fmt: str, summary: ScoreSummary) -> N
         logger.warning(f"{stale} row(s) in {directory} belong to documents no longer in the inputs (their "
                        "content changed since they were scored); they are left out of the output")
     scores = [{k: v for k, v in r.items() if k not in ("index", "error")} for r in unique if r["error"] is None]
-    errors = [{"doc_id": r["doc_id"], "source": r["source"], "reason": r["error"]} for r in unique if r["error"]]
+    errors = [{"doc_id": r["doc_id"], "source": r["source"], **({id_column: r[id_column]} if id_column else {}),
+               "reason": r["error"]} for r in unique if r["error"]]
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     schema = tables[0].schema if tables else pa.schema([("index", pa.int64()), ("error", pa.string())])

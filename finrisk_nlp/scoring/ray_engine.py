@@ -55,6 +55,7 @@ from finrisk_nlp.scoring.engine import (
     SORT_WINDOW_BATCHES,
     ScoreOptions,
     ScoreSummary,
+    check_id_column,
     merge_parts,
     output_format,
     part_schema,
@@ -65,6 +66,7 @@ from finrisk_nlp.scoring.engine import (
 )
 from finrisk_nlp.scoring.object_store import is_remote, list_objects, stage_object
 from finrisk_nlp.scoring.parts import MANIFEST, OutputLock, PartWriter, ScoringError, check_manifest, done_ids
+from finrisk_nlp.scoring.table_inputs import check_table_inputs
 
 logger = logging.getLogger("finrisk_nlp")
 RAY_HINT = "pip install 'finrisk_nlp[ray]'"
@@ -72,7 +74,7 @@ READ_BLOCK_DOCS = 256  # documents per block a read task hands on; bounds its me
 READER_MEMORY = 512 * 2**20  # reserved per read task: a block of texts, a zip's directory, a table being listed
 DOC_SCHEMA = pa.schema([("item", pa.int64()), ("index", pa.int64()), ("source", pa.string()),
                         ("doc_id", pa.string()), ("text", pa.string()), ("error", pa.string()),
-                        ("truncated", pa.bool_()), ("skipped", pa.bool_())])
+                        ("truncated", pa.bool_()), ("skipped", pa.bool_()), ("key", pa.string())])
 
 __all__ = ["RayOptions", "ReadUnit", "plan_read_units", "require_ray", "score_documents_ray"]
 
@@ -142,11 +144,11 @@ def plan_read_units(inputs: list[str], readers: int) -> list[ReadUnit]:
 
 
 def _unit_documents(unit: ReadUnit, limits: ReadLimits, text_column: str | None,
-                    max_chars: int | None) -> Iterator[Document]:
+                    max_chars: int | None, id_column: str | None = None) -> Iterator[Document]:
     """The documents of one read unit, named as the local scorer names them (object-store ones by URI)."""
     if not is_remote(unit.path):
         yield from iter_documents([glob.escape(unit.path)], limits, text_column=text_column, rank=unit.shard,
-                                  num_shards=unit.num_shards, max_chars=max_chars)
+                                  num_shards=unit.num_shards, max_chars=max_chars, id_column=id_column)
         return
     with tempfile.TemporaryDirectory(prefix="finrisk-ray-") as tmp:
         try:
@@ -157,13 +159,15 @@ def _unit_documents(unit: ReadUnit, limits: ReadLimits, text_column: str | None,
         # An object under a prefix is read as a file inside a directory (a table there is not a table input).
         read_as, local_prefix = (tmp, tmp) if unit.base else (staged, staged)
         remote_prefix = unit.path.rsplit("/", 1)[0] if unit.base else unit.path
-        for doc in iter_documents([glob.escape(read_as)], limits, text_column=text_column, max_chars=max_chars):
+        for doc in iter_documents([glob.escape(read_as)], limits, text_column=text_column, max_chars=max_chars,
+                                  id_column=id_column):
             yield Document(doc.index, remote_prefix + doc.source[len(local_prefix):],
-                           remote_prefix + doc.doc_id[len(local_prefix):], doc.text, doc.error, doc.truncated)
+                           remote_prefix + doc.doc_id[len(local_prefix):], doc.text, doc.error, doc.truncated,
+                           key=doc.key)
 
 
 def read_units(units: pa.Table, limits: ReadLimits, text_column: str | None, max_chars: int | None,
-               skip: Any) -> Iterator[pa.Table]:
+               skip: Any, id_column: str | None = None) -> Iterator[pa.Table]:
     """Ray Data read stage: the documents of each unit, in blocks; those already in a part carry no text."""
     import ray
 
@@ -171,11 +175,11 @@ def read_units(units: pa.Table, limits: ReadLimits, text_column: str | None, max
     rows: list[dict[str, Any]] = []
     for record in units.to_pylist():
         unit = ReadUnit(**record)
-        for doc in _unit_documents(unit, limits, text_column, max_chars):
+        for doc in _unit_documents(unit, limits, text_column, max_chars, id_column):
             skipped = doc.doc_id in done
             rows.append({"item": unit.item, "index": doc.index, "source": doc.source, "doc_id": doc.doc_id,
                          "text": None if skipped else doc.text, "error": None if skipped else doc.error,
-                         "truncated": doc.truncated, "skipped": skipped})
+                         "truncated": doc.truncated, "skipped": skipped, "key": doc.key})
             if len(rows) >= READ_BLOCK_DOCS:
                 yield pa.Table.from_pylist(rows, schema=DOC_SCHEMA)
                 rows = []
@@ -191,7 +195,7 @@ class DocumentScorer:
     """Ray Data actor: loads the Predictor once, then scores blocks of documents into part rows."""
 
     def __init__(self, model_ref: str, task: str | None, precision: dict[str, Any], batch_size: int,
-                 meta: dict[str, str], use_gpu: bool) -> None:
+                 meta: dict[str, str], use_gpu: bool, id_column: str | None = None) -> None:
         import torch
 
         from finrisk_nlp.inference.predictor import Predictor
@@ -202,16 +206,16 @@ class DocumentScorer:
         predictor = Predictor.load(model_ref, device="cuda" if use_gpu else "cpu", task=task)
         prepare_for_inference(predictor)
         self.predictor = replay_precision(predictor, precision)  # the driver's gate decided it
-        self.batch_size, self.meta = batch_size, meta
-        self.schema = part_schema(self.predictor.task.labels)
+        self.batch_size, self.meta, self.id_column = batch_size, meta, id_column
+        self.schema = part_schema(self.predictor.task.labels, id_column=id_column)
         self.out_schema = self.schema.append(pa.field("item", pa.int64())).append(pa.field("skipped", pa.bool_()))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         records = batch.to_pylist()
-        docs = [Document(r["index"], r["source"], r["doc_id"], r["text"], r["error"], r["truncated"])
+        docs = [Document(r["index"], r["source"], r["doc_id"], r["text"], r["error"], r["truncated"], key=r["key"])
                 for r in records if not r["skipped"]]
         item_of = {(r["index"], r["doc_id"]): r["item"] for r in records}
-        rows = score_group(self.predictor, docs, self.batch_size, self.meta)
+        rows = score_group(self.predictor, docs, self.batch_size, self.meta, self.id_column)
         rows = [{**row, "item": item_of[(row["index"], row["doc_id"])], "skipped": False} for row in rows]
         rows += [{"index": r["index"], "doc_id": r["doc_id"], "source": r["source"], "item": r["item"],
                   "skipped": True} for r in records if r["skipped"]]
@@ -300,6 +304,9 @@ def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: 
         raise ScoringError(f"{model_ref} reads the structured fields {predictor.field_names} beside the text, which "
                            "the Ray engine does not carry yet; score it with the local engine (leave out --engine "
                            "ray; several processes: accelerate launch recipes/batch_score.py)")
+    check_id_column(options.id_column, predictor)
+    check_table_inputs(predictor, [i for i in options.inputs if not is_remote(i)],
+                       options.text_column or predictor.task.text_column, options.id_column)
     precision = predictor.precision_record
     cpus = max(1, int(resources.get("CPU", 1)))
     readers = ray_options.readers or max(1, cpus // 4)
@@ -327,16 +334,18 @@ def _score_on_ray(ray: Any, model_ref: str, options: ScoreOptions, ray_options: 
     dataset = dataset.map_batches(
         read_units, batch_size=1, batch_format="pyarrow", num_cpus=1, memory=READER_MEMORY,
         compute=ray.data.TaskPoolStrategy(size=readers),
-        fn_kwargs={"limits": options.limits, "text_column": text_column, "max_chars": max_chars, "skip": skip})
+        fn_kwargs={"limits": options.limits, "text_column": text_column, "max_chars": max_chars, "skip": skip,
+                   "id_column": options.id_column})
     dataset = dataset.map_batches(
         DocumentScorer, batch_size=options.batch_size * SORT_WINDOW_BATCHES, batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
         fn_constructor_kwargs={"model_ref": model_ref, "task": options.task, "precision": precision,
-                               "batch_size": options.batch_size, "meta": meta, "use_gpu": bool(gpus)})
+                               "batch_size": options.batch_size, "meta": meta, "use_gpu": bool(gpus),
+                               "id_column": options.id_column})
     summary = _collect(dataset, directory, labels, options)
     summary.num_processes = 1  # one list of enumerated ids, written by this driver
     if summary.complete:
-        merge_parts(directory, options.out, fmt, summary)
+        merge_parts(directory, options.out, fmt, summary, options.id_column)
         manifest_path = directory / MANIFEST
         manifest = json.loads(manifest_path.read_text())
         write_json_atomic(manifest_path, {**manifest, "engine": "ray", "ray_readers": readers,
@@ -349,8 +358,9 @@ def _collect(dataset: Any, directory: Path, labels: tuple[str, ...], options: Sc
     """Stream the scored rows back, write them as parts and record every enumerated document."""
     from tqdm.auto import tqdm
 
-    writer = PartWriter(directory, 0, part_schema(labels))
-    columns = part_schema(labels).names
+    schema = part_schema(labels, id_column=options.id_column)
+    writer = PartWriter(directory, 0, schema)
+    columns = schema.names
     part_size = options.part_size or options.batch_size
     summary, pending = ScoreSummary(), []
     enumerated: dict[str, tuple[int, int]] = {}
