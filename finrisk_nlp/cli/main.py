@@ -34,6 +34,7 @@ from finrisk_nlp.cli.serve import add_serve_command
 from finrisk_nlp.cli.texts import read_records, record_text
 from finrisk_nlp.cli.tune import add_tune_command
 from finrisk_nlp.errors import FinriskError
+from finrisk_nlp.version import __version__
 
 logger = logging.getLogger("finrisk_nlp")
 GENERIC_CONFIG = packaged_config("text_classifier")
@@ -127,8 +128,36 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
 
 
+VERSIONED = ("torch", "transformers", "peft", "accelerate", "datasets")  # what a bug report needs beside ours
+
+
+def version_line() -> str:
+    """``finrisk --version``: this package's version and those of the libraries it runs on (read from their
+    installed metadata, so nothing heavy is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"finrisk_nlp {__version__} ({', '.join(f'{name} {installed(name)}' for name in VERSIONED)})"
+
+
+class PrintVersion(argparse.Action):
+    """``--version`` as one unwrapped line (argparse's own version action wraps it at the terminal width)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(version_line() + "\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finrisk", description="Fine-tune and use financial-risk text classifiers.")
+    parser.add_argument("--version", action=PrintVersion, nargs=0,
+                        help="print the versions of finrisk_nlp and of the libraries it runs on, for bug reports")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="fine-tune in this process (use `accelerate launch recipes/...` for several)")
