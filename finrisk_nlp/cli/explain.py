@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from finrisk_nlp.cli.recipe import TRAILING
 from finrisk_nlp.cli.texts import read_records
 from finrisk_nlp.evaluation.explain import explain, render_html, render_terminal
 from finrisk_nlp.provenance import write_text_atomic
@@ -50,4 +51,4 @@ def add_explain_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per text")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the terminal output (auto: when it is a terminal and NO_COLOR is unset)")
-    p.set_defaults(func=_cmd_explain)
+    p.set_defaults(func=_cmd_explain, **{TRAILING: "texts"})

@@ -27,7 +27,7 @@ from pathlib import Path
 # Each command module imports only argparse-level code here; torch, Optuna, FastAPI and captum load when it runs.
 from finrisk_nlp.cli.explain import add_explain_command
 from finrisk_nlp.cli.export import add_export_command
-from finrisk_nlp.cli.recipe import DEFAULT_CONFIG, exit_code, packaged_config, setup_logging
+from finrisk_nlp.cli.recipe import DEFAULT_CONFIG, TRAILING, exit_code, packaged_config, setup_logging
 from finrisk_nlp.cli.registry import add_registry_command
 from finrisk_nlp.cli.score import add_score_command
 from finrisk_nlp.cli.serve import add_serve_command
@@ -126,6 +126,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="recipe YAML (default: %(default)s)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
+    parser.set_defaults(**{TRAILING: "overrides"})
 
 
 VERSIONED = ("torch", "transformers", "peft", "accelerate", "datasets")  # what a bug report needs beside ours
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune in this process (use `accelerate launch recipes/...` for several)")
     p.add_argument("--config", help=f"recipe YAML (default: {DEFAULT_CONFIG}; with --data: {GENERIC_CONFIG})")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.epochs=1 lora.r=4")
+    p.set_defaults(**{TRAILING: "overrides"})
     p.add_argument("--data", help="your labelled table (.csv/.jsonl/.parquet): trains recipes/text_classifier.py, "
                                   "its settings chosen from the data")
     p.add_argument("--text-column", help="with --data: the text column (default: text)")
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--task", help="the task to predict with a multi-task model (required for those)")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=_cmd_predict, **{TRAILING: "texts"})
 
     p = sub.add_parser("tasks", help="list the registered tasks")
     p.set_defaults(func=_cmd_tasks)
@@ -195,8 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a ``finrisk`` command line. Texts or overrides after an option (``finrisk predict MODEL --json "..."``)
+    join the command's list: Python 3.11's argparse closes a ``nargs="*"`` positional at the first option and
+    would refuse them as unrecognized."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    trailing = getattr(args, TRAILING, None)
+    if extra and trailing and not any(e.startswith("-") for e in extra):
+        getattr(args, trailing).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
     return exit_code(lambda: args.func(args))
 

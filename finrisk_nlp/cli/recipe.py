@@ -99,4 +99,7 @@ def packaged_config(name: str) -> Path:
 
 
 DEFAULT_CONFIG: Path = packaged_config("credit_text")
+# ``set_defaults`` key naming a command's ``nargs="*"`` positional (texts, overrides) that positionals given after an
+# option join (``finrisk_nlp.cli.main.parse_args``).
+TRAILING = "trailing_positional"
 """The config ``finrisk train``, ``validate`` and ``tune`` read without ``--config``: the credit recipe's."""

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from finrisk_nlp.cli.recipe import DEFAULT_CONFIG
+from finrisk_nlp.cli.recipe import DEFAULT_CONFIG, TRAILING
 from finrisk_nlp.errors import FinriskError
 
 
@@ -57,4 +57,4 @@ def add_tune_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--minutes", type=positive(float),
                         help="total training minutes of the study; a trial started in time runs to its end")
     parser.add_argument("--space", help="search space YAML (default: the built-in one, written to OUT/space.yaml)")
-    parser.set_defaults(func=run_tune_command)
+    parser.set_defaults(func=run_tune_command, **{TRAILING: "overrides"})
