@@ -39,3 +39,20 @@ def test_an_unknown_option_is_still_refused(capsys):
     with pytest.raises(SystemExit) as done:
         parse_args(["predict", "run", "--jsn", "text"])
     assert done.value.code == 2 and "unrecognized arguments: --jsn text" in capsys.readouterr().err
+
+
+def test_predict_says_which_threshold_its_decisions_apply(trained_run, capsys, caplog):
+    from finrisk_nlp.cli.main import main
+    from finrisk_nlp.inference.predictor import Predictor
+
+    caplog.set_level("INFO", logger="finrisk_nlp")
+    assert main(["predict", str(trained_run), "missed two payments", "steady salary for years"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("default=" in line for line in lines)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("decision: default when")]
+    assert len(said) == 1 and "the operating threshold tuned on validation" in said[0]
+    threshold = float(said[0].split(">= ")[1].split(",")[0])
+    assert threshold == pytest.approx(Predictor.load(trained_run).positive_threshold, abs=5e-4)
+    caplog.clear()
+    assert main(["predict", str(trained_run), "--json", "missed two payments"]) == 0  # JSON output: nothing extra
+    assert not [r for r in caplog.records if r.getMessage().startswith("decision:")]

@@ -100,6 +100,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     items = read_records(args, "classify")
     predictor = Predictor.load(args.model, task=args.task)
     results = predictor.predict(items, batch_size=args.batch_size)
+    threshold = predictor.positive_threshold
+    if threshold is not None and not args.json:  # else "default" beside p(default)=0.37 reads like a mistake
+        risk = predictor.task.labels[predictor.task.positive_index]
+        logger.info(f"decision: {risk} when p({risk}) >= {threshold:.3f}, the operating threshold tuned on "
+                    f"validation ({predictor.threshold.get('target', 'target not recorded')})")
     for item, result in zip(items, results, strict=True):
         text = record_text(item, predictor.task.text_column)
         if args.json:
