@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 # fp32, so the demo prints the same numbers on every CPU (auto would train in bf16 where the CPU has it).
 DEMO_ARGS ?= train.epochs=1 train.mixed_precision=no
 
-demo: install   ## fine-tune the credit model on the shipped demo data (2 CPU cores: ~6 min)
+demo: install   ## fine-tune the credit model on the shipped demo data (2 CPU cores: 6-7 min)
 	$(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
 		--num_cpu_threads_per_process $(NPROC) \
 		recipes/credit_text.py $(DEMO_ARGS) $(ARGS)
