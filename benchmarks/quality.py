@@ -213,8 +213,8 @@ def run_tfidf(task: Task, splits: Any) -> dict[str, Any]:
             best = (score, clf)
     assert best is not None
     clf = best[1]
-    test = compute_metrics(probabilities(clf, x["test"]), np.asarray(splits["test"]["labels"]), task)
     test_probs = probabilities(clf, x["test"])
+    test = compute_metrics(test_probs, np.asarray(splits["test"]["labels"]), task)
     val_probs = probabilities(clf, x["validation"])
     fitted = clf.estimators_ if task.multi_label else [clf]
     c_value = fitted[0].C

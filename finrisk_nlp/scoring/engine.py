@@ -163,10 +163,15 @@ def check_id_column(id_column: str | None, predictor: Predictor) -> None:
                            "that identifies each row (rename it if it is one of these)")
 
 
+def _row_head(doc: Document, id_column: str | None) -> dict[str, Any]:
+    """The columns every part row starts with: which document, where it came from, and its ``--id-column``."""
+    return {"index": doc.index, "doc_id": doc.doc_id, "source": doc.source,
+            **({id_column: doc.key} if id_column else {})}
+
+
 def error_row(doc: Document, id_column: str | None) -> dict[str, Any]:
     """The part row of a document that was not scored: where it came from and why."""
-    return {"index": doc.index, "doc_id": doc.doc_id, "source": doc.source,
-            **({id_column: doc.key} if id_column else {}), "error": doc.error}
+    return {**_row_head(doc, id_column), "error": doc.error}
 
 
 def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor: Predictor,
@@ -182,8 +187,7 @@ def _rows(docs: list[Document], probs: np.ndarray, chunks: np.ndarray, predictor
     for doc, p, n, decision, extra in zip(docs, probs, chunks, predictor.decide(probs), extras, strict=True):
         label = ";".join(name for name, v in zip(task.labels, p) if v >= 0.5) if task.multi_label else (
             task.labels[int(p.argmax())])
-        rows.append({"index": doc.index, "doc_id": doc.doc_id, "source": doc.source,
-                     **({id_column: doc.key} if id_column else {}), "label": label,
+        rows.append({**_row_head(doc, id_column), "label": label,
                      **{f"p_{name}": float(v) for name, v in zip(task.labels, p)},
                      "decision": ";".join(decision) if isinstance(decision, list) else decision,
                      "threshold": predictor.positive_threshold, "num_chunks": int(n), "truncated": doc.truncated,
